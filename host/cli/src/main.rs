@@ -1,0 +1,506 @@
+//! `hyper`: the command line. A thin layer over hyper-research, hyper-runtime and
+//! hyper-journal; everything it does, tests drive through those crates directly.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use hyper_journal::{Journal, Record, Status};
+use hyper_research::{domain, Domain, Event, LoopOptions, ResearchLoop, Summary};
+use hyper_runtime::{Evaluator, ImportVerdict, Runtime, RuntimeConfig, Skill};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(
+    name = "hyper",
+    version,
+    about = "Run sandboxed WebAssembly research skills, score them honestly, keep what works.",
+    long_about = "hyper runs research skills (WebAssembly components) in a sandbox, scores every \
+                  experiment with the domain's own evaluator, and journals the results.\n\n\
+                  Start with:  hyper run search --experiments 20"
+)]
+struct Cli {
+    /// Where hyper keeps its journal, domains and compile cache.
+    #[arg(long, global = true, env = "HYPER_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    /// More log output (-v: info, -vv: debug, including guest logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the research loop on a domain: baseline, then mutations, each scored by the evaluator.
+    Run(RunArgs),
+    /// List the journal's experiments for a domain.
+    Results {
+        domain: String,
+        /// Show only the last N experiments.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a domain's journal.
+    Export {
+        domain: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Tsv)]
+        format: ExportFormat,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// List installed domains.
+    Domains {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with skill components.
+    #[command(subcommand)]
+    Skill(SkillCommand),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The domain, e.g. `search`.
+    domain: String,
+    /// A skill component (.wasm); defaults to the domain's official skill.
+    #[arg(long, value_name = "PATH")]
+    skill: Option<PathBuf>,
+    /// Number of experiments, the baseline included.
+    #[arg(long, short = 'n', conflicts_with = "time")]
+    experiments: Option<u32>,
+    /// Run for this long instead (e.g. `90s`, `10m`, `2h`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    time: Option<Duration>,
+    /// Seed of the proposer and of every experiment.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Start from the skill's defaults even if the journal has a best for this skill.
+    #[arg(long)]
+    fresh: bool,
+    /// Print the summary as JSON (no progress bar).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// autoresearch's results.tsv columns.
+    Tsv,
+    /// One JSON object per line, every field.
+    Jsonl,
+}
+
+#[derive(Subcommand)]
+enum SkillCommand {
+    /// Show a component's world, exports and imports, and what the sandbox would grant or refuse.
+    Inspect {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hyper: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn home_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(home) = flag {
+        return Ok(home);
+    }
+    match std::env::var_os("HOME") {
+        Some(h) if !h.is_empty() => Ok(PathBuf::from(h).join(".hyper")),
+        _ => bail!("no home directory: pass --home DIR or set HYPER_HOME"),
+    }
+}
+
+/// Makes sure the built-in domains are unpacked under `home`.
+fn install_builtin(home: &Path) -> Result<()> {
+    for d in hyper_guests::DOMAINS {
+        domain::install_embedded(home, d.name, d.files).with_context(|| {
+            format!(
+                "installing the built-in `{}` domain under {}",
+                d.name,
+                home.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn runtime(home: &Path) -> Result<Runtime> {
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(home.join("cache").join("components")),
+        ..RuntimeConfig::default()
+    })
+}
+
+fn open_journal(home: &Path) -> Result<Journal> {
+    let path = home.join("journal.db");
+    Journal::open(&path).with_context(|| format!("opening the journal {}", path.display()))
+}
+
+fn read_component(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let home = home_dir(cli.home)?;
+    match cli.command {
+        Command::Run(args) => cmd_run(&home, args),
+        Command::Results {
+            domain,
+            limit,
+            json,
+        } => cmd_results(&home, &domain, limit, json),
+        Command::Export {
+            domain,
+            format,
+            output,
+        } => cmd_export(&home, &domain, format, output),
+        Command::Domains { json } => {
+            install_builtin(&home)?;
+            let names = Domain::installed(&home)?;
+            if json {
+                let list: Vec<_> = names
+                    .iter()
+                    .filter_map(|n| Domain::find(&home, n).ok())
+                    .map(|d| serde_json::json!({"name": d.name(), "description": d.manifest.description, "metric": d.manifest.metric.name, "direction": d.manifest.metric.direction, "path": d.dir}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for n in names {
+                    match Domain::find(&home, &n) {
+                        Ok(d) => println!(
+                            "{:<12} {} ({} {}) {}",
+                            n,
+                            d.manifest.description,
+                            d.manifest.metric.name,
+                            d.manifest.metric.direction,
+                            d.dir.display()
+                        ),
+                        Err(e) => println!("{n:<12} (broken: {e})"),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Skill(SkillCommand::Inspect { file, json }) => cmd_inspect(&home, &file, json),
+    }
+}
+
+fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
+    install_builtin(home)?;
+    let domain = Domain::find(home, &args.domain)?;
+    let runtime = runtime(home)?;
+    let skill_path = match &args.skill {
+        Some(p) => p.clone(),
+        None => domain.default_skill_path().with_context(|| {
+            format!(
+                "domain `{}` has no default skill: pass --skill PATH",
+                domain.name()
+            )
+        })?,
+    };
+    let skill = Skill::load(&runtime, &read_component(&skill_path)?)
+        .map_err(|f| anyhow::anyhow!("skill {}: {f}", skill_path.display()))?;
+    let evaluator_path = domain.evaluator_path();
+    let evaluator = Evaluator::load(&runtime, &read_component(&evaluator_path)?)
+        .map_err(|f| anyhow::anyhow!("evaluator {}: {f}", evaluator_path.display()))?;
+    let mut journal = open_journal(home)?;
+    let experiments = match (args.experiments, args.time) {
+        (None, None) => Some(20),
+        (n, _) => n,
+    };
+    if experiments == Some(0) {
+        bail!("--experiments must be at least 1");
+    }
+    let options = LoopOptions {
+        experiments,
+        time: args.time,
+        seed: args.seed,
+        resume: !args.fresh,
+    };
+    let show_bar = !args.json && std::io::stderr().is_terminal();
+    let bar = if show_bar {
+        match experiments {
+            Some(n) => ProgressBar::new(u64::from(n)),
+            None => ProgressBar::new_spinner(),
+        }
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let metric_name = domain.manifest.metric.name.clone();
+    let mut research = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    };
+    let summary = research.run(&options, &mut |event| match event {
+        Event::Started {
+            skill,
+            resumed_from,
+            ..
+        } => {
+            let from = match resumed_from {
+                Some(r) => format!(
+                    ", resuming from best {} = {:.4}",
+                    metric_name,
+                    r.val.unwrap_or(f64::NAN)
+                ),
+                None => String::new(),
+            };
+            let line = format!(
+                "skill {} {} ({} parameters){from}",
+                skill.name,
+                skill.version,
+                skill.params.len()
+            );
+            if show_bar {
+                bar.println(line);
+            } else if !args.json {
+                eprintln!("{line}");
+            }
+        }
+        Event::ExperimentStarted { id, .. } => bar.set_message(format!("running {id}")),
+        Event::ExperimentFinished { record, best, .. } => {
+            bar.inc(1);
+            let line = match record.status {
+                Status::Crash => format!(
+                    "{:<9} crash   {}",
+                    short(&record.id),
+                    record.reason.as_deref().unwrap_or("")
+                ),
+                s => format!(
+                    "{:<9} {:<8} {}={:.4}  {}",
+                    short(&record.id),
+                    s.as_str(),
+                    metric_name,
+                    record.val.unwrap_or(f64::NAN),
+                    hyper_journal::describe_params(&record.params)
+                ),
+            };
+            if show_bar {
+                bar.println(line);
+            } else if !args.json {
+                eprintln!("{line}");
+            }
+            if let Some(b) = best {
+                bar.set_message(format!(
+                    "best {}={:.4}",
+                    metric_name,
+                    b.val.unwrap_or(f64::NAN)
+                ));
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(())
+}
+
+fn short(id: &str) -> &str {
+    id.rsplit('-').next().unwrap_or(id)
+}
+
+fn print_summary(s: &Summary) {
+    println!();
+    println!(
+        "domain      {}   skill {} ({})",
+        s.domain,
+        s.skill,
+        &s.skill_hash[..12.min(s.skill_hash.len())]
+    );
+    println!(
+        "experiments {}   keep {}   discard {}   crash {}   in {:.1}s",
+        s.experiments,
+        s.kept,
+        s.discarded,
+        s.crashed,
+        s.elapsed_ms as f64 / 1000.0
+    );
+    if let Some(b) = &s.baseline {
+        println!(
+            "baseline    {} validation {:.4}   test {:.4}",
+            s.metric,
+            b.val.unwrap_or(f64::NAN),
+            b.test.unwrap_or(f64::NAN)
+        );
+    }
+    match &s.best {
+        Some(b) => {
+            println!(
+                "best        {} validation {:.4}   test {:.4}   ({})",
+                s.metric,
+                b.val.unwrap_or(f64::NAN),
+                b.test.unwrap_or(f64::NAN),
+                b.id
+            );
+            println!();
+            println!("  {:<16} value", "parameter");
+            if let Some(map) = b.params.as_object() {
+                for (k, v) in map {
+                    println!(
+                        "  {:<16} {}",
+                        k,
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    );
+                }
+            }
+        }
+        None => println!("best        none: every experiment crashed"),
+    }
+}
+
+fn cmd_results(home: &Path, domain: &str, limit: Option<usize>, json: bool) -> Result<()> {
+    let journal = open_journal(home)?;
+    let mut records = journal.list(domain)?;
+    if let Some(n) = limit {
+        let skip = records.len().saturating_sub(n);
+        records.drain(..skip);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+        return Ok(());
+    }
+    if records.is_empty() {
+        println!("no experiments for `{domain}` yet: try `hyper run {domain}`");
+        return Ok(());
+    }
+    println!(
+        "{:<18} {:<8} {:>9} {:>9} {:>8}  params / reason",
+        "id", "status", "val", "test", "ms"
+    );
+    for r in &records {
+        print_row(r);
+    }
+    Ok(())
+}
+
+fn print_row(r: &Record) {
+    let f = |v: Option<f64>| v.map(|x| format!("{x:.4}")).unwrap_or_else(|| "-".into());
+    let detail = match (&r.status, &r.reason) {
+        (Status::Crash, Some(reason)) => reason.clone(),
+        _ => hyper_journal::describe_params(&r.params),
+    };
+    println!(
+        "{:<18} {:<8} {:>9} {:>9} {:>8}  {}",
+        r.id,
+        r.status.as_str(),
+        f(r.val),
+        f(r.test),
+        r.duration_ms,
+        detail
+    );
+}
+
+fn cmd_export(
+    home: &Path,
+    domain: &str,
+    format: ExportFormat,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let journal = open_journal(home)?;
+    let records = journal.list(domain)?;
+    let metric = records
+        .first()
+        .map(|r| r.metric_name.clone())
+        .or_else(|| {
+            Domain::find(home, domain)
+                .ok()
+                .map(|d| d.manifest.metric.name)
+        })
+        .unwrap_or_else(|| "metric".into());
+    let mut buf = Vec::new();
+    match format {
+        ExportFormat::Tsv => hyper_journal::write_tsv(&records, &metric, &mut buf)?,
+        ExportFormat::Jsonl => {
+            for r in &records {
+                serde_json::to_writer(&mut buf, r)?;
+                buf.push(b'\n');
+            }
+        }
+    }
+    match output {
+        Some(path) => {
+            std::fs::write(&path, &buf).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => std::io::stdout().write_all(&buf)?,
+    }
+    Ok(())
+}
+
+fn cmd_inspect(home: &Path, file: &Path, json: bool) -> Result<()> {
+    let bytes = read_component(file)?;
+    let runtime = runtime(home)?;
+    let inspection = hyper_runtime::inspect(&runtime, &bytes)
+        .map_err(|f| anyhow::anyhow!("{}: {f}", file.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&inspection)?);
+        return Ok(());
+    }
+    println!("file      {}", file.display());
+    println!("sha256    {}", inspection.sha256);
+    println!("size      {} bytes", inspection.size);
+    match (inspection.world, &inspection.api_version) {
+        (Some(w), Some(v)) => println!("world     hyper:research/{}@{v}", w.name()),
+        _ => println!("world     none (exports no hyper:research interface)"),
+    }
+    println!("exports");
+    for e in &inspection.exports {
+        println!("  {e}");
+    }
+    println!("imports");
+    for (name, verdict) in &inspection.imports {
+        match verdict {
+            ImportVerdict::Granted(why) => println!("  grant   {name:<40} {why}"),
+            ImportVerdict::Refused(why) => println!("  REFUSE  {name:<40} {why}"),
+        }
+    }
+    match inspection.refused() {
+        Some(name) => {
+            println!("verdict   refused: imports `{name}`, which the sandbox does not grant")
+        }
+        None => println!("verdict   loadable: every import is granted"),
+    }
+    Ok(())
+}

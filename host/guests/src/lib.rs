@@ -1,0 +1,58 @@
+//! Guest components built from source by this crate's build script, and the built-in search
+//! domain embedded into the `hyper` binary so that `hyper run search` works anywhere, offline.
+
+macro_rules! guest_path {
+    ($stem:literal) => {
+        concat!(env!("OUT_DIR"), "/", $stem, ".wasm")
+    };
+}
+
+/// Components that ship inside the binary.
+pub mod builtin {
+    pub const SEARCH_BM25: &[u8] = include_bytes!(guest_path!("search_bm25"));
+    pub const SEARCH_EVALUATOR: &[u8] = include_bytes!(guest_path!("search_evaluator"));
+}
+
+/// Paths of the test fixtures (hostile and trivial skills), built from `tests/fixtures/`.
+pub mod fixtures {
+    pub const TRIVIAL: &str = guest_path!("fixture_trivial");
+    pub const HOSTILE: &str = guest_path!("fixture_hostile");
+    pub const HOSTILE_SOCKETS: &str = guest_path!("fixture_hostile_sockets");
+    pub const SEARCH_BM25: &str = guest_path!("search_bm25");
+    pub const SEARCH_EVALUATOR: &str = guest_path!("search_evaluator");
+}
+
+/// A domain folder as files (relative path, bytes), ready to be written under `$HYPER_HOME`.
+pub struct EmbeddedDomain {
+    pub name: &'static str,
+    pub files: &'static [(&'static str, &'static [u8])],
+}
+
+/// The search domain: manifest, Cranfield documents and queries (no judgements: those live
+/// inside the evaluator), the evaluator and the default skill.
+pub const SEARCH: EmbeddedDomain = EmbeddedDomain {
+    name: "search",
+    files: &[
+        (
+            "hyper-domain.toml",
+            include_bytes!("../../../domains/search/hyper-domain.toml"),
+        ),
+        (
+            "SOURCE.md",
+            include_bytes!("../../../domains/search/SOURCE.md"),
+        ),
+        (
+            "data/cran.all.1400",
+            include_bytes!("../../../domains/search/data/cran.all.1400"),
+        ),
+        (
+            "data/cran.qry",
+            include_bytes!("../../../domains/search/data/cran.qry"),
+        ),
+        ("evaluator.wasm", builtin::SEARCH_EVALUATOR),
+        ("skills/search-bm25.wasm", builtin::SEARCH_BM25),
+    ],
+};
+
+/// Every domain compiled into this binary.
+pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH];

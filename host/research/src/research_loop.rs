@@ -1,0 +1,349 @@
+//! The research loop: baseline, propose, run, score, keep or discard, journal, repeat.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use hyper_journal::{Journal, Record, Status};
+use hyper_runtime::{
+    Artifact, Evaluator, ExperimentSpec, Failure, FailureKind, Metric, Skill, SkillInfo, Split,
+};
+
+use crate::domain::Domain;
+use crate::params::{Assignment, Space};
+use crate::proposer::{MixedProposer, Proposer};
+
+#[derive(Clone, Debug)]
+pub struct LoopOptions {
+    /// Stop after this many experiments (the baseline counts as one).
+    pub experiments: Option<u32>,
+    /// Stop starting new experiments after this long.
+    pub time: Option<Duration>,
+    pub seed: u64,
+    /// Continue from the journal's best for this domain and skill instead of re-running the
+    /// baseline.
+    pub resume: bool,
+}
+
+impl Default for LoopOptions {
+    fn default() -> Self {
+        LoopOptions {
+            experiments: Some(20),
+            time: None,
+            seed: 0,
+            resume: true,
+        }
+    }
+}
+
+/// What the loop tells its observer (the CLI draws a progress bar from these).
+#[derive(Debug)]
+pub enum Event<'a> {
+    Started {
+        run_id: &'a str,
+        skill: &'a SkillInfo,
+        resumed_from: Option<&'a Record>,
+        planned: Option<u32>,
+    },
+    ExperimentStarted {
+        index: u32,
+        id: &'a str,
+    },
+    ExperimentFinished {
+        index: u32,
+        record: &'a Record,
+        best: Option<&'a Record>,
+    },
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub domain: String,
+    pub skill: String,
+    pub skill_hash: String,
+    pub metric: String,
+    pub direction: String,
+    pub experiments: u32,
+    pub kept: u32,
+    pub discarded: u32,
+    pub crashed: u32,
+    pub baseline: Option<Record>,
+    pub best: Option<Record>,
+    pub elapsed_ms: u64,
+}
+
+pub struct ResearchLoop<'j> {
+    pub domain: Domain,
+    pub skill: Skill,
+    pub evaluator: Evaluator,
+    pub journal: &'j mut Journal,
+}
+
+/// splitmix64: a seed per experiment from the run seed and the experiment's index.
+fn derive_seed(seed: u64, n: u64) -> u64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn metrics_json(metrics: &[Metric]) -> serde_json::Value {
+    metrics
+        .iter()
+        .map(|m| (m.name.clone(), serde_json::json!(m.value)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+impl ResearchLoop<'_> {
+    fn better(&self, candidate: f64, best: f64) -> bool {
+        if self.domain.higher_is_better() {
+            candidate > best
+        } else {
+            candidate < best
+        }
+    }
+
+    /// Scores an artifact on both splits. The primary metric must be the domain's.
+    fn score(&self, artifact: &Artifact) -> Result<(f64, f64, serde_json::Value), Failure> {
+        let policy = self.domain.evaluator_policy();
+        let val = self.evaluator.score(&policy, artifact, Split::Validation)?;
+        let test = self.evaluator.score(&policy, artifact, Split::Test)?;
+        let primary = |ms: &[Metric]| -> Result<f64, Failure> {
+            match ms.first() {
+                Some(m) if m.name == self.domain.manifest.metric.name && m.value.is_finite() => {
+                    Ok(m.value)
+                }
+                Some(m) => Err(Failure::new(
+                    FailureKind::BadArtifact,
+                    format!(
+                        "evaluator returned `{}` = {} first, expected a finite `{}`",
+                        m.name, m.value, self.domain.manifest.metric.name
+                    ),
+                )),
+                None => Err(Failure::new(
+                    FailureKind::BadArtifact,
+                    "evaluator returned no metric",
+                )),
+            }
+        };
+        Ok((
+            primary(&val)?,
+            primary(&test)?,
+            serde_json::json!({ "validation": metrics_json(&val), "test": metrics_json(&test) }),
+        ))
+    }
+
+    pub fn run(
+        &mut self,
+        options: &LoopOptions,
+        observer: &mut dyn FnMut(&Event),
+    ) -> anyhow::Result<Summary> {
+        let started = Instant::now();
+        let skill_policy = self.domain.skill_policy();
+        let info = self
+            .skill
+            .describe(&skill_policy)
+            .map_err(|f| anyhow::anyhow!("the skill's describe() failed: {f}"))?;
+        if info.domain != self.domain.name() {
+            anyhow::bail!(
+                "skill `{}` is for domain `{}`, not `{}`",
+                info.name,
+                info.domain,
+                self.domain.name()
+            );
+        }
+        let space = Space::new(info.params.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "skill `{}` declares an invalid parameter space: {e}",
+                info.name
+            )
+        })?;
+        let metric = self
+            .evaluator
+            .describe(&self.domain.evaluator_policy())
+            .map_err(|f| anyhow::anyhow!("the evaluator's describe() failed: {f}"))?;
+        if metric.name != self.domain.manifest.metric.name {
+            anyhow::bail!(
+                "evaluator scores `{}` but the domain declares `{}`",
+                metric.name,
+                self.domain.manifest.metric.name
+            );
+        }
+
+        let run_id = format!(
+            "{:012x}",
+            derive_seed(
+                options.seed,
+                SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0)
+                    ^ u64::from(std::process::id())
+            ) & 0xffff_ffff_ffff
+        );
+        let skill_hash = self.skill.hash().to_string();
+        let resumed = if options.resume {
+            self.journal.best(self.domain.name(), &skill_hash)?
+        } else {
+            None
+        };
+        let mut best: Option<(Record, Assignment)> = resumed
+            .as_ref()
+            .and_then(|r| space.from_json(&r.params).map(|a| (r.clone(), a)));
+        let mut tried: Vec<Assignment> = Vec::new();
+        if options.resume {
+            for r in self.journal.list(self.domain.name())? {
+                if r.skill_hash == skill_hash {
+                    if let Some(a) = space.from_json(&r.params) {
+                        tried.push(a);
+                    }
+                }
+            }
+        }
+        observer(&Event::Started {
+            run_id: &run_id,
+            skill: &info,
+            resumed_from: best.as_ref().map(|(r, _)| r),
+            planned: options.experiments,
+        });
+
+        let mut proposer = MixedProposer::new(options.seed);
+        let mut summary = Summary {
+            run_id: run_id.clone(),
+            domain: self.domain.name().to_string(),
+            skill: info.name.clone(),
+            skill_hash: skill_hash.clone(),
+            metric: self.domain.manifest.metric.name.clone(),
+            direction: self.domain.manifest.metric.direction.clone(),
+            experiments: 0,
+            kept: 0,
+            discarded: 0,
+            crashed: 0,
+            baseline: None,
+            best: best.as_ref().map(|(r, _)| r.clone()),
+            elapsed_ms: 0,
+        };
+        let mut index: u32 = 0;
+        loop {
+            if options.experiments.is_some_and(|n| index >= n)
+                || options.time.is_some_and(|t| started.elapsed() >= t)
+            {
+                break;
+            }
+            let is_baseline = best.is_none() && summary.baseline.is_none() && index == 0;
+            let (params, parent) = match &best {
+                None if index == 0 => (space.defaults(), None),
+                // The baseline crashed: explore from the defaults instead of repeating them.
+                None => (proposer.propose(&space, &space.defaults(), &tried), None),
+                Some((record, assignment)) => (
+                    proposer.propose(&space, assignment, &tried),
+                    Some(record.id.clone()),
+                ),
+            };
+            tried.push(params.clone());
+            let id = format!("{run_id}-{index:04}");
+            let seed = derive_seed(options.seed, u64::from(index));
+            observer(&Event::ExperimentStarted { index, id: &id });
+            let spec = ExperimentSpec {
+                id: id.clone(),
+                domain: self.domain.name().to_string(),
+                params: space.to_wit(&params),
+                seed,
+                parent: parent.clone(),
+            };
+            let started_at = now_rfc3339();
+            let t0 = Instant::now();
+            let (outcome, report) = self.skill.run(&skill_policy, &spec, None);
+            let scored = outcome.and_then(|artifact| self.score(&artifact));
+            let duration_ms = t0.elapsed().as_millis() as u64;
+            let (status, val, test, metrics, reason) = match scored {
+                Ok((val, test, metrics)) => {
+                    let status = match &best {
+                        _ if is_baseline => Status::Baseline,
+                        None => Status::Keep,
+                        Some((b, _))
+                            if self.better(val, b.val.unwrap_or(f64::NAN)) || b.val.is_none() =>
+                        {
+                            Status::Keep
+                        }
+                        Some(_) => Status::Discard,
+                    };
+                    (status, Some(val), Some(test), metrics, None)
+                }
+                Err(failure) => {
+                    let mut reason = failure.reason.clone();
+                    if let Some(tail) = failure
+                        .stderr_tail
+                        .as_deref()
+                        .filter(|_| failure.kind != FailureKind::Panic)
+                    {
+                        let last = tail.lines().last().unwrap_or("");
+                        if !last.is_empty() {
+                            reason.push_str(&format!(
+                                " [stderr: {}]",
+                                last.chars().take(200).collect::<String>()
+                            ));
+                        }
+                    }
+                    (
+                        Status::Crash,
+                        None,
+                        None,
+                        serde_json::json!({ "failure": failure.kind }),
+                        Some(reason),
+                    )
+                }
+            };
+            let record = Record {
+                seq: 0,
+                id,
+                run_id: run_id.clone(),
+                domain: self.domain.name().to_string(),
+                skill_name: info.name.clone(),
+                skill_hash: skill_hash.clone(),
+                evaluator_hash: self.evaluator.hash().to_string(),
+                params: Space::to_json(&params),
+                seed,
+                parent,
+                metric_name: self.domain.manifest.metric.name.clone(),
+                direction: self.domain.manifest.metric.direction.clone(),
+                val,
+                test,
+                metrics,
+                status,
+                reason,
+                duration_ms,
+                peak_memory_bytes: report.peak_memory_bytes,
+                platform: crate::platform(),
+                started_at,
+                finished_at: now_rfc3339(),
+            };
+            // Committed before the loop moves on: a crash after this line loses nothing.
+            let seq = self.journal.append(&record)?;
+            let record = Record { seq, ..record };
+            summary.experiments += 1;
+            match status {
+                Status::Baseline => summary.baseline = Some(record.clone()),
+                Status::Keep => summary.kept += 1,
+                Status::Discard => summary.discarded += 1,
+                Status::Crash => summary.crashed += 1,
+            }
+            if matches!(status, Status::Baseline | Status::Keep) {
+                best = Some((record.clone(), params));
+                summary.best = Some(record.clone());
+            }
+            observer(&Event::ExperimentFinished {
+                index,
+                record: &record,
+                best: best.as_ref().map(|(r, _)| r),
+            });
+            index += 1;
+        }
+        summary.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(summary)
+    }
+}

@@ -1,0 +1,505 @@
+//! Loading components of each world, checking them against the policy, and calling them in
+//! fresh stores.
+
+use std::time::Instant;
+
+use wasmtime::component::Component;
+use wasmtime::Store;
+
+use crate::bindings::v0_1_0::{
+    types, EvaluatorPre, MetricInfo, ResearchSkillPre, SkillInfo, ToolInfo, ToolSkillPre, VERSION,
+};
+use crate::cache::content_hash;
+use crate::failure::{Failure, FailureKind};
+use crate::host::{HostState, ProgressFn, RunReport};
+use crate::policy::{grant_for, unversioned, SandboxPolicy};
+use crate::Runtime;
+
+/// The worlds of `hyper:research` a component can target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    ResearchSkill,
+    Evaluator,
+    ToolSkill,
+}
+
+impl World {
+    fn export(self) -> &'static str {
+        match self {
+            World::ResearchSkill => "hyper:research/experiment",
+            World::Evaluator => "hyper:research/metric",
+            World::ToolSkill => "hyper:research/tool",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            World::ResearchSkill => "research-skill",
+            World::Evaluator => "evaluator",
+            World::ToolSkill => "tool-skill",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "verdict", content = "why", rename_all = "kebab-case")]
+pub enum ImportVerdict {
+    Granted(&'static str),
+    Refused(String),
+}
+
+/// What `hyper skill inspect` shows.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Inspection {
+    pub sha256: String,
+    pub size: usize,
+    pub world: Option<World>,
+    pub api_version: Option<String>,
+    pub exports: Vec<String>,
+    pub imports: Vec<(String, ImportVerdict)>,
+}
+
+impl Inspection {
+    /// The first import the policy refuses, if any.
+    pub fn refused(&self) -> Option<&str> {
+        self.imports
+            .iter()
+            .find(|(_, v)| matches!(v, ImportVerdict::Refused(_)))
+            .map(|(n, _)| n.as_str())
+    }
+}
+
+fn looks_like_component(bytes: &[u8]) -> Result<(), Failure> {
+    // A component's preamble is `\0asm` + version 0x0d + layer 1; a core module has layer 0.
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(Failure::new(
+            FailureKind::Refused,
+            "not a WebAssembly file (bad magic number)",
+        ));
+    }
+    if bytes[6..8] != [1, 0] {
+        return Err(Failure::new(
+            FailureKind::Refused,
+            "a core WebAssembly module, not a component: build for wasm32-wasip2 or run `wasm-tools component new`",
+        ));
+    }
+    Ok(())
+}
+
+fn inspect_component(runtime: &Runtime, component: &Component, bytes: &[u8]) -> Inspection {
+    let engine = runtime.engine();
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let imports = ty
+        .imports(engine)
+        .map(|(name, _)| {
+            let verdict = match grant_for(name) {
+                Some(why) => ImportVerdict::Granted(why),
+                None => ImportVerdict::Refused(format!(
+                    "the sandbox policy does not grant `{}`",
+                    unversioned(name)
+                )),
+            };
+            (name.to_string(), verdict)
+        })
+        .collect();
+    let mut world = None;
+    let mut api_version = None;
+    for candidate in [World::ResearchSkill, World::Evaluator, World::ToolSkill] {
+        if let Some(export) = exports
+            .iter()
+            .find(|e| unversioned(e) == candidate.export())
+        {
+            world = Some(candidate);
+            api_version = export.split_once('@').map(|(_, v)| v.to_string());
+        }
+    }
+    Inspection {
+        sha256: content_hash(bytes),
+        size: bytes.len(),
+        world,
+        api_version,
+        exports,
+        imports,
+    }
+}
+
+/// Compiles `bytes` and reports its world, imports and exports against the policy.
+pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Inspection, Failure> {
+    looks_like_component(bytes)?;
+    let hash = content_hash(bytes);
+    let component = runtime.compile(bytes, &hash).map_err(|e| {
+        Failure::new(
+            FailureKind::Refused,
+            format!("invalid component: {}", root_message(&e)),
+        )
+    })?;
+    Ok(inspect_component(runtime, &component, bytes))
+}
+
+fn root_message(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Compiles and checks a component for `world`; the refusal names what is wrong.
+fn load(runtime: &Runtime, bytes: &[u8], world: World) -> Result<(Component, Inspection), Failure> {
+    looks_like_component(bytes)?;
+    let hash = content_hash(bytes);
+    let component = runtime.compile(bytes, &hash).map_err(|e| {
+        Failure::new(
+            FailureKind::Refused,
+            format!("invalid component: {}", root_message(&e)),
+        )
+    })?;
+    let inspection = inspect_component(runtime, &component, bytes);
+    if let Some((name, ImportVerdict::Refused(why))) = inspection
+        .imports
+        .iter()
+        .find(|(_, v)| matches!(v, ImportVerdict::Refused(_)))
+    {
+        return Err(Failure::new(
+            FailureKind::Refused,
+            format!("refused import `{name}`: {why}"),
+        ));
+    }
+    match (inspection.world, inspection.api_version.as_deref()) {
+        (Some(w), Some(v)) if w == world && v == VERSION => {}
+        (Some(w), Some(v)) if w == world => {
+            return Err(Failure::new(
+                FailureKind::Refused,
+                format!("targets hyper:research@{v}, but this host runs API versions {VERSION}"),
+            ))
+        }
+        (Some(w), _) => {
+            return Err(Failure::new(
+                FailureKind::Refused,
+                format!(
+                    "is a `{}` component, expected a `{}`",
+                    w.name(),
+                    world.name()
+                ),
+            ))
+        }
+        (None, _) => {
+            return Err(Failure::new(
+                FailureKind::Refused,
+                format!(
+                    "exports no hyper:research interface (expected `{}@{VERSION}`)",
+                    world.export()
+                ),
+            ))
+        }
+    }
+    Ok((component, inspection))
+}
+
+/// A fresh store for one call, with limits, fuel and deadline from the policy.
+fn new_store(
+    runtime: &Runtime,
+    policy: &SandboxPolicy,
+    seed: u64,
+    progress: Option<ProgressFn>,
+) -> Result<Store<HostState>, Failure> {
+    let state = HostState::new(policy, seed, progress).map_err(|e| {
+        Failure::new(
+            FailureKind::Host,
+            format!("could not set up the sandbox: {}", root_message(&e)),
+        )
+    })?;
+    let mut store = Store::new(runtime.engine(), state);
+    store.limiter(|s| &mut s.limits);
+    if runtime.config().fuel {
+        store
+            .set_fuel(policy.fuel.unwrap_or(u64::MAX))
+            .map_err(|e| Failure::new(FailureKind::Host, format!("fuel: {e}")))?;
+    }
+    store.set_epoch_deadline(runtime.deadline_ticks(policy.deadline));
+    store.epoch_deadline_trap();
+    Ok(store)
+}
+
+/// Runs `call` in a fresh store and classifies the outcome.
+fn call_in_store<T>(
+    runtime: &Runtime,
+    policy: &SandboxPolicy,
+    seed: u64,
+    progress: Option<ProgressFn>,
+    call: impl FnOnce(&mut Store<HostState>) -> wasmtime::Result<Result<T, types::Error>>,
+) -> (Result<T, Failure>, RunReport) {
+    let mut store = match new_store(runtime, policy, seed, progress) {
+        Ok(store) => store,
+        Err(failure) => return (Err(failure), RunReport::default()),
+    };
+    let outcome = call(&mut store);
+    let mut report = store.data().report();
+    if runtime.config().fuel {
+        if let Ok(left) = store.get_fuel() {
+            report.fuel_consumed = Some(policy.fuel.unwrap_or(u64::MAX) - left);
+        }
+    }
+    let result = match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(guest_error)) => Err(Failure {
+            kind: FailureKind::GuestError,
+            reason: guest_error_text(&guest_error),
+            stderr_tail: None,
+        }),
+        Err(error) => Err(Failure::from_call_error(error, policy, &report)),
+    };
+    (result, report)
+}
+
+pub(crate) fn guest_error_text(e: &types::Error) -> String {
+    match e {
+        types::Error::InvalidParams(m) => format!("invalid parameters: {m}"),
+        types::Error::Data(m) => format!("data error: {m}"),
+        types::Error::BadArtifact(m) => format!("bad artifact: {m}"),
+        types::Error::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+/// A research skill, compiled and checked, ready to run experiments.
+#[derive(Clone)]
+pub struct Skill {
+    runtime: Runtime,
+    pre: ResearchSkillPre<HostState>,
+    inspection: Inspection,
+}
+
+impl Skill {
+    pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
+        let (component, inspection) = load(runtime, bytes, World::ResearchSkill)?;
+        let instance_pre = runtime
+            .linkers()
+            .research
+            .instantiate_pre(&component)
+            .map_err(|e| {
+                Failure::new(
+                    FailureKind::Refused,
+                    format!("cannot link: {}", root_message(&e.into())),
+                )
+            })?;
+        let pre = ResearchSkillPre::new(instance_pre).map_err(|e| {
+            Failure::new(
+                FailureKind::Refused,
+                format!(
+                    "does not match the research-skill world: {}",
+                    root_message(&e.into())
+                ),
+            )
+        })?;
+        Ok(Skill {
+            runtime: runtime.clone(),
+            pre,
+            inspection,
+        })
+    }
+
+    /// sha256 of the component bytes.
+    pub fn hash(&self) -> &str {
+        &self.inspection.sha256
+    }
+
+    pub fn inspection(&self) -> &Inspection {
+        &self.inspection
+    }
+
+    pub fn describe(&self, policy: &SandboxPolicy) -> Result<SkillInfo, Failure> {
+        call_in_store(&self.runtime, policy, 0, None, |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            Ok(Ok(instance
+                .hyper_research_experiment()
+                .call_describe(&mut *store)?))
+        })
+        .0
+    }
+
+    /// Runs one experiment; the artifact is checked against `policy.max_output_bytes`.
+    pub fn run(
+        &self,
+        policy: &SandboxPolicy,
+        spec: &types::ExperimentSpec,
+        progress: Option<ProgressFn>,
+    ) -> (Result<types::Artifact, Failure>, RunReport) {
+        let (result, report) = call_in_store(&self.runtime, policy, spec.seed, progress, |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            instance
+                .hyper_research_experiment()
+                .call_run(&mut *store, spec)
+        });
+        let result = result.and_then(|artifact| {
+            if artifact.bytes.len() > policy.max_output_bytes {
+                Err(Failure::new(
+                    FailureKind::BadArtifact,
+                    format!(
+                        "artifact of {} bytes exceeds the limit of {}",
+                        artifact.bytes.len(),
+                        policy.max_output_bytes
+                    ),
+                ))
+            } else {
+                Ok(artifact)
+            }
+        });
+        (result, report)
+    }
+
+    /// Host overhead probe: instantiate in a fresh store and drop, without calling anything.
+    pub fn instantiate_only(&self, policy: &SandboxPolicy) -> Result<std::time::Duration, Failure> {
+        let start = Instant::now();
+        call_in_store(&self.runtime, policy, 0, None, |store| {
+            self.pre.instantiate(&mut *store)?;
+            Ok(Ok(()))
+        })
+        .0?;
+        Ok(start.elapsed())
+    }
+}
+
+/// A domain evaluator, compiled and checked.
+#[derive(Clone)]
+pub struct Evaluator {
+    runtime: Runtime,
+    pre: EvaluatorPre<HostState>,
+    inspection: Inspection,
+}
+
+impl Evaluator {
+    pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
+        let (component, inspection) = load(runtime, bytes, World::Evaluator)?;
+        let instance_pre = runtime
+            .linkers()
+            .evaluator
+            .instantiate_pre(&component)
+            .map_err(|e| {
+                Failure::new(
+                    FailureKind::Refused,
+                    format!("cannot link: {}", root_message(&e.into())),
+                )
+            })?;
+        let pre = EvaluatorPre::new(instance_pre).map_err(|e| {
+            Failure::new(
+                FailureKind::Refused,
+                format!(
+                    "does not match the evaluator world: {}",
+                    root_message(&e.into())
+                ),
+            )
+        })?;
+        Ok(Evaluator {
+            runtime: runtime.clone(),
+            pre,
+            inspection,
+        })
+    }
+
+    pub fn hash(&self) -> &str {
+        &self.inspection.sha256
+    }
+
+    pub fn describe(&self, policy: &SandboxPolicy) -> Result<MetricInfo, Failure> {
+        call_in_store(&self.runtime, policy, 0, None, |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            Ok(Ok(instance
+                .hyper_research_metric()
+                .call_describe(&mut *store)?))
+        })
+        .0
+    }
+
+    /// Scores an artifact. An `error` from the evaluator means the artifact is bad.
+    pub fn score(
+        &self,
+        policy: &SandboxPolicy,
+        artifact: &types::Artifact,
+        split: types::Split,
+    ) -> Result<Vec<types::Metric>, Failure> {
+        let (result, _) = call_in_store(&self.runtime, policy, 0, None, |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            instance
+                .hyper_research_metric()
+                .call_score(&mut *store, artifact, split)
+        });
+        result.map_err(|f| match f.kind {
+            FailureKind::GuestError => Failure {
+                kind: FailureKind::BadArtifact,
+                reason: format!("evaluator rejected the artifact: {}", f.reason),
+                stderr_tail: None,
+            },
+            _ => Failure {
+                reason: format!("evaluator {}", f.reason),
+                ..f
+            },
+        })
+    }
+}
+
+/// A tool skill, compiled and checked.
+#[derive(Clone)]
+pub struct Tool {
+    runtime: Runtime,
+    pre: ToolSkillPre<HostState>,
+    inspection: Inspection,
+}
+
+impl Tool {
+    pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
+        let (component, inspection) = load(runtime, bytes, World::ToolSkill)?;
+        let instance_pre = runtime
+            .linkers()
+            .tool
+            .instantiate_pre(&component)
+            .map_err(|e| {
+                Failure::new(
+                    FailureKind::Refused,
+                    format!("cannot link: {}", root_message(&e.into())),
+                )
+            })?;
+        let pre = ToolSkillPre::new(instance_pre).map_err(|e| {
+            Failure::new(
+                FailureKind::Refused,
+                format!(
+                    "does not match the tool-skill world: {}",
+                    root_message(&e.into())
+                ),
+            )
+        })?;
+        Ok(Tool {
+            runtime: runtime.clone(),
+            pre,
+            inspection,
+        })
+    }
+
+    pub fn hash(&self) -> &str {
+        &self.inspection.sha256
+    }
+
+    pub fn describe(&self, policy: &SandboxPolicy) -> Result<ToolInfo, Failure> {
+        call_in_store(&self.runtime, policy, 0, None, |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            Ok(Ok(instance
+                .hyper_research_tool()
+                .call_describe(&mut *store)?))
+        })
+        .0
+    }
+
+    pub fn call(
+        &self,
+        policy: &SandboxPolicy,
+        input: &[u8],
+    ) -> (Result<Vec<u8>, Failure>, RunReport) {
+        call_in_store(&self.runtime, policy, 0, None, |store| {
+            let instance = self.pre.instantiate(&mut *store)?;
+            instance.hyper_research_tool().call_call(&mut *store, input)
+        })
+    }
+}

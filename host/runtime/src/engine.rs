@@ -1,0 +1,198 @@
+//! The one wasmtime `Engine` of a process, its epoch ticker, and the per-world linkers.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::v0_1_0::{Evaluator, ResearchSkill, ToolSkill};
+use crate::cache::CompileCache;
+use crate::host::HostState;
+
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Where compiled components are cached; `None` compiles in memory every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Count fuel (a deterministic instruction budget) in every store. Costs some speed.
+    pub fuel: bool,
+    /// Use the pooling allocator (falls back to on-demand when the machine refuses the
+    /// virtual-memory reservation).
+    pub pooling: bool,
+    /// Granularity of wall-clock deadlines.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            cache_dir: None,
+            fuel: false,
+            pooling: true,
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+pub(crate) struct Linkers {
+    pub(crate) research: Linker<HostState>,
+    pub(crate) evaluator: Linker<HostState>,
+    pub(crate) tool: Linker<HostState>,
+}
+
+struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Inner {
+    engine: Engine,
+    config: RuntimeConfig,
+    cache: Option<CompileCache>,
+    linkers: Linkers,
+    pooling: bool,
+    _ticker: Ticker,
+}
+
+/// A cheaply cloneable handle to the engine, cache and linkers.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+/// Largest linear memory any policy may grant; per-store limits enforce the real budget.
+const MAX_MEMORY_BYTES: usize = 4 << 30;
+
+fn wasmtime_config(config: &RuntimeConfig, pooling: bool) -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true);
+    c.epoch_interruption(true);
+    c.consume_fuel(config.fuel);
+    c.max_wasm_stack(1 << 20);
+    if pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(128)
+            .total_core_instances(512)
+            .total_memories(256)
+            .total_tables(256)
+            .max_memory_size(MAX_MEMORY_BYTES);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    c
+}
+
+fn linker(
+    engine: &Engine,
+    add: impl FnOnce(&mut Linker<HostState>) -> wasmtime::Result<()>,
+) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    add(&mut linker)?;
+    Ok(linker)
+}
+
+impl Runtime {
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let (engine, pooling) = if config.pooling {
+            match Engine::new(&wasmtime_config(&config, true)) {
+                Ok(engine) => (engine, true),
+                Err(e) => {
+                    tracing::warn!(
+                        "pooling allocator unavailable ({e}); using on-demand allocation"
+                    );
+                    (Engine::new(&wasmtime_config(&config, false))?, false)
+                }
+            }
+        } else {
+            (Engine::new(&wasmtime_config(&config, false))?, false)
+        };
+        let linkers = Linkers {
+            research: linker(&engine, |l| {
+                ResearchSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
+            })?,
+            evaluator: linker(&engine, |l| {
+                Evaluator::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
+            })?,
+            tool: linker(&engine, |l| {
+                ToolSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
+            })?,
+        };
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CompileCache::new(dir)?),
+            None => None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            let tick = config.epoch_tick;
+            std::thread::Builder::new()
+                .name("hyper-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(tick);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                cache,
+                linkers,
+                pooling,
+                _ticker: Ticker { stop },
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Whether the pooling allocator is in use (false after a fallback).
+    pub fn pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    pub fn cache(&self) -> Option<&CompileCache> {
+        self.inner.cache.as_ref()
+    }
+
+    pub(crate) fn linkers(&self) -> &Linkers {
+        &self.inner.linkers
+    }
+
+    /// Epoch ticks for a wall-clock deadline.
+    pub(crate) fn deadline_ticks(&self, deadline: Duration) -> u64 {
+        let tick = self.inner.config.epoch_tick.as_nanos().max(1);
+        (deadline.as_nanos() / tick).max(1) as u64 + 1
+    }
+
+    /// Compiles a component (through the cache when there is one).
+    pub fn compile(
+        &self,
+        bytes: &[u8],
+        content_hash: &str,
+    ) -> anyhow::Result<wasmtime::component::Component> {
+        match &self.inner.cache {
+            Some(cache) => cache.load_or_compile(&self.inner.engine, bytes, content_hash),
+            None => Ok(wasmtime::component::Component::new(
+                &self.inner.engine,
+                bytes,
+            )?),
+        }
+    }
+}

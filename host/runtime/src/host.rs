@@ -1,0 +1,296 @@
+//! Per-call host state: the WASI context built from the policy and the seed, resource table,
+//! store limits, and the `log` / `progress` imports.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::SeedableRng;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{
+    FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
+
+use crate::bindings::v0_1_0::{log, progress, types};
+use crate::policy::SandboxPolicy;
+
+/// A progress callback: (step, total, intermediate metrics).
+pub type ProgressFn = Box<dyn FnMut(u32, u32, &[types::Metric]) + Send>;
+
+/// One message a guest logged.
+#[derive(Clone, Debug)]
+pub struct LogRecord {
+    pub level: &'static str,
+    pub message: String,
+}
+
+/// What a call left behind besides its result: captured output and logs.
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub logs: Vec<LogRecord>,
+    pub fuel_consumed: Option<u64>,
+    /// Largest linear memory the guest grew to.
+    pub peak_memory_bytes: u64,
+}
+
+/// `StoreLimits` plus a record of the largest memory granted (for the journal's memory column).
+pub(crate) struct TrackingLimiter {
+    inner: StoreLimits,
+    pub(crate) peak_memory: usize,
+}
+
+impl wasmtime::ResourceLimiter for TrackingLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.peak_memory = self.peak_memory.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.inner.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+pub(crate) struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: TrackingLimiter,
+    pub(crate) stdout: MemoryOutputPipe,
+    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) logs: Vec<LogRecord>,
+    log_bytes: usize,
+    log_budget: usize,
+    progress: Option<ProgressFn>,
+    /// Kept alive for the duration of the call, deleted on drop.
+    _scratch: Option<tempfile_dir::ScratchDir>,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        policy: &SandboxPolicy,
+        seed: u64,
+        progress: Option<ProgressFn>,
+    ) -> anyhow::Result<Self> {
+        let stdout = MemoryOutputPipe::new(policy.stdio_bytes);
+        let stderr = MemoryOutputPipe::new(policy.stdio_bytes);
+        let mut builder = WasiCtxBuilder::new();
+        // No env, no args, no stdin, no network: the builder starts empty and we add nothing.
+        builder
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .secure_random(rand::rngs::StdRng::seed_from_u64(seed))
+            .insecure_random(rand::rngs::StdRng::seed_from_u64(
+                seed ^ 0x9e37_79b9_7f4a_7c15,
+            ))
+            .insecure_random_seed(u128::from(seed) << 64 | u128::from(seed.rotate_left(17)))
+            .wall_clock(SeededWallClock::new(seed))
+            .monotonic_clock(StepClock::default());
+        if let Some(dir) = &policy.data_dir {
+            // Opened through cap-std first so that a missing or non-directory path is a clear
+            // error here rather than an odd one inside the guest.
+            cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority())
+                .map_err(|e| anyhow::anyhow!("data directory {}: {e}", dir.display()))?;
+            builder.preopened_dir(dir, "/data", FsPerms::ReadOnly)?;
+        }
+        let scratch = if policy.scratch {
+            let dir = tempfile_dir::ScratchDir::new()?;
+            builder.preopened_dir(dir.path(), "/scratch", FsPerms::ReadWrite)?;
+            Some(dir)
+        } else {
+            None
+        };
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(policy.memory_bytes)
+            .table_elements(policy.table_elements)
+            .instances(policy.instances)
+            .tables(policy.instances)
+            .memories(policy.instances)
+            .trap_on_grow_failure(true)
+            .build();
+        let limits = TrackingLimiter {
+            inner: limits,
+            peak_memory: 0,
+        };
+        Ok(HostState {
+            wasi: builder.build(),
+            table: ResourceTable::new(),
+            limits,
+            stdout,
+            stderr,
+            logs: Vec::new(),
+            log_bytes: 0,
+            log_budget: policy.log_bytes,
+            progress,
+            _scratch: scratch,
+        })
+    }
+
+    pub(crate) fn report(&self) -> RunReport {
+        RunReport {
+            stdout: self.stdout.contents().to_vec(),
+            stderr: self.stderr.contents().to_vec(),
+            logs: self.logs.clone(),
+            fuel_consumed: None,
+            peak_memory_bytes: self.limits.peak_memory as u64,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Error text the failure classifier recognises.
+pub(crate) const LOG_QUOTA: &str = "log quota exceeded";
+
+impl log::Host for HostState {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.log_bytes = self.log_bytes.saturating_add(message.len());
+        if self.log_bytes > self.log_budget {
+            return Err(wasmtime::format_err!(
+                "{LOG_QUOTA}: the skill logged more than {} bytes",
+                self.log_budget
+            ));
+        }
+        let level = match level {
+            log::Level::Trace => "trace",
+            log::Level::Debug => "debug",
+            log::Level::Info => "info",
+            log::Level::Warn => "warn",
+            log::Level::Error => "error",
+        };
+        tracing::debug!(target: "hyper::guest", level, "{message}");
+        self.logs.push(LogRecord { level, message });
+        Ok(())
+    }
+}
+
+impl progress::Host for HostState {
+    fn report(
+        &mut self,
+        step: u32,
+        total: u32,
+        metrics: Vec<types::Metric>,
+    ) -> wasmtime::Result<()> {
+        if let Some(callback) = self.progress.as_mut() {
+            callback(step, total, &metrics);
+        }
+        Ok(())
+    }
+}
+
+impl types::Host for HostState {}
+
+/// A monotonic clock that advances 1 µs per reading: guests that time themselves still see
+/// time pass, yet two runs with the same inputs see the same readings.
+#[derive(Default)]
+struct StepClock {
+    ticks: AtomicU64,
+}
+
+impl HostMonotonicClock for StepClock {
+    fn resolution(&self) -> u64 {
+        1_000
+    }
+    fn now(&self) -> u64 {
+        self.ticks.fetch_add(1_000, Ordering::Relaxed)
+    }
+}
+
+/// A wall clock that starts at a seed-derived instant in 2020 and advances with each reading.
+struct SeededWallClock {
+    start: Duration,
+    ticks: AtomicU64,
+}
+
+impl SeededWallClock {
+    fn new(seed: u64) -> Self {
+        // 2020-01-01T00:00:00Z plus up to ~11 days, so that the clock is plausible but fixed.
+        SeededWallClock {
+            start: Duration::from_secs(1_577_836_800 + seed % 1_000_000),
+            ticks: AtomicU64::new(0),
+        }
+    }
+}
+
+impl HostWallClock for SeededWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_micros(1)
+    }
+    fn now(&self) -> Duration {
+        self.start + Duration::from_micros(self.ticks.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// A per-call scratch directory. Hand-rolled (15 lines) rather than pulling `tempfile` into
+/// the runtime: it needs only create-unique and remove-on-drop.
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+
+    pub(crate) struct ScratchDir(PathBuf);
+
+    impl ScratchDir {
+        pub(crate) fn new() -> std::io::Result<Self> {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("hyper-scratch-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&path)?;
+            Ok(ScratchDir(path))
+        }
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for ScratchDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
