@@ -302,6 +302,13 @@ impl Journal {
         Ok(rows.pop())
     }
 
+    /// SQLite's own consistency check: `ok` when the file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?)
+    }
+
     /// Number of records of a domain.
     pub fn count(&self, domain: &str) -> Result<u64> {
         Ok(self.conn.query_row(

@@ -64,73 +64,89 @@ impl Failure {
         let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
         let all = chain.join(": ");
         let stderr_tail = tail(&report.stderr);
-        let (kind, reason) = if let Some(trap) = error.downcast_ref::<Trap>() {
-            match trap {
-                Trap::Interrupt => (
-                    FailureKind::Deadline,
+        // When the stdout/stderr pipe is full, WASI returns an error to the guest rather than
+        // trapping; Rust's `println!` then panics with "failed printing to stdout".
+        let pipe_full = |captured: &[u8]| captured.len() + 64 * 1024 >= policy.stdio_bytes;
+        let hit_stdio_quota = (pipe_full(&report.stdout) || pipe_full(&report.stderr))
+            && stderr_tail
+                .as_deref()
+                .is_some_and(|t| t.contains("failed printing to std"));
+        let (kind, reason) =
+            if hit_stdio_quota || all.contains("write beyond capacity of MemoryOutputPipe") {
+                (
+                    FailureKind::OutputQuota,
                     format!(
-                        "exceeded its wall-clock deadline of {:.1?}",
-                        policy.deadline
+                        "wrote more than {} bytes to stdout or stderr",
+                        policy.stdio_bytes
                     ),
-                ),
-                Trap::OutOfFuel => (
-                    FailureKind::OutOfFuel,
-                    format!(
-                        "ran out of fuel (budget {} units)",
-                        policy.fuel.unwrap_or(0)
-                    ),
-                ),
-                Trap::StackOverflow => (
-                    FailureKind::StackOverflow,
-                    "overflowed the wasm stack (runaway recursion)".to_string(),
-                ),
-                Trap::UnreachableCodeReached => {
-                    match stderr_tail.as_deref().and_then(panic_message) {
-                        Some(message) => (FailureKind::Panic, format!("panicked: {message}")),
-                        None => (
-                            FailureKind::Panic,
-                            "aborted (wasm `unreachable` reached)".to_string(),
+                )
+            } else if let Some(trap) = error.downcast_ref::<Trap>() {
+                match trap {
+                    Trap::Interrupt => (
+                        FailureKind::Deadline,
+                        format!(
+                            "exceeded its wall-clock deadline of {:.1?}",
+                            policy.deadline
                         ),
+                    ),
+                    Trap::OutOfFuel => (
+                        FailureKind::OutOfFuel,
+                        format!(
+                            "ran out of fuel (budget {} units)",
+                            policy.fuel.unwrap_or(0)
+                        ),
+                    ),
+                    Trap::StackOverflow => (
+                        FailureKind::StackOverflow,
+                        "overflowed the wasm stack (runaway recursion)".to_string(),
+                    ),
+                    Trap::UnreachableCodeReached => {
+                        match stderr_tail.as_deref().and_then(panic_message) {
+                            Some(message) => (FailureKind::Panic, format!("panicked: {message}")),
+                            None => (
+                                FailureKind::Panic,
+                                "aborted (wasm `unreachable` reached)".to_string(),
+                            ),
+                        }
                     }
+                    other => (FailureKind::Trap, format!("trapped: {other}")),
                 }
-                other => (FailureKind::Trap, format!("trapped: {other}")),
-            }
-        } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-            (FailureKind::Exit, format!("called exit({})", exit.0))
-        } else if all.contains("forcing trap when growing memory")
-            || all.contains("memory minimum size")
-        {
-            (
-                FailureKind::Memory,
-                format!(
-                    "tried to use more than its memory limit of {} MiB",
-                    policy.memory_bytes >> 20
-                ),
-            )
-        } else if all.contains("forcing trap when growing table")
-            || all.contains("instance count too high")
-            || all.contains("resource limit exceeded")
-        {
-            (
-                FailureKind::Memory,
-                format!("exceeded a store limit: {}", first_line(&all)),
-            )
-        } else if all.contains(LOG_QUOTA) {
-            (
-                FailureKind::OutputQuota,
-                format!("exceeded its log quota of {} bytes", policy.log_bytes),
-            )
-        } else if all.contains("write beyond capacity of MemoryOutputPipe") {
-            (
-                FailureKind::OutputQuota,
-                format!(
-                    "wrote more than {} bytes to stdout or stderr",
-                    policy.stdio_bytes
-                ),
-            )
-        } else {
-            (FailureKind::Trap, format!("trapped: {}", first_line(&all)))
-        };
+            } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                (FailureKind::Exit, format!("called exit({})", exit.0))
+            } else if all.contains("forcing trap when growing memory")
+                || all.contains("memory minimum size")
+            {
+                (
+                    FailureKind::Memory,
+                    format!(
+                        "tried to use more than its memory limit of {} MiB",
+                        policy.memory_bytes >> 20
+                    ),
+                )
+            } else if all.contains("forcing trap when growing table")
+                || all.contains("instance count too high")
+                || all.contains("resource limit exceeded")
+            {
+                (
+                    FailureKind::Memory,
+                    format!("exceeded a store limit: {}", first_line(&all)),
+                )
+            } else if all.contains(LOG_QUOTA) {
+                (
+                    FailureKind::OutputQuota,
+                    format!("exceeded its log quota of {} bytes", policy.log_bytes),
+                )
+            } else if all.contains("write beyond capacity of MemoryOutputPipe") {
+                (
+                    FailureKind::OutputQuota,
+                    format!(
+                        "wrote more than {} bytes to stdout or stderr",
+                        policy.stdio_bytes
+                    ),
+                )
+            } else {
+                (FailureKind::Trap, format!("trapped: {}", first_line(&all)))
+            };
         Failure {
             kind,
             reason,

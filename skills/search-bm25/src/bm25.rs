@@ -98,7 +98,9 @@ fn smart_records(text: &str) -> Vec<(String, Vec<(char, String)>)> {
             records.push((rest.trim().to_string(), Vec::new()));
             continue;
         }
-        let Some((_, fields)) = records.last_mut() else { continue };
+        let Some((_, fields)) = records.last_mut() else {
+            continue;
+        };
         let bytes = line.as_bytes();
         if bytes.len() == 2 && bytes[0] == b'.' && bytes[1].is_ascii_uppercase() {
             fields.push((bytes[1] as char, String::new()));
@@ -115,8 +117,18 @@ pub fn parse_docs(text: &str) -> Vec<Doc> {
         .into_iter()
         .filter_map(|(id, fields)| {
             let id = id.parse().ok()?;
-            let field = |c: char| fields.iter().filter(|(f, _)| *f == c).map(|(_, v)| v.as_str()).collect::<String>();
-            Some(Doc { id, title: field('T'), body: field('W') })
+            let field = |c: char| {
+                fields
+                    .iter()
+                    .filter(|(f, _)| *f == c)
+                    .map(|(_, v)| v.as_str())
+                    .collect::<String>()
+            };
+            Some(Doc {
+                id,
+                title: field('T'),
+                body: field('W'),
+            })
         })
         .collect()
 }
@@ -127,7 +139,11 @@ pub fn parse_queries(text: &str) -> Vec<Query> {
         .enumerate()
         .map(|(i, (_, fields))| Query {
             qid: i as u32 + 1,
-            text: fields.into_iter().filter(|(f, _)| *f == 'W').map(|(_, v)| v).collect(),
+            text: fields
+                .into_iter()
+                .filter(|(f, _)| *f == 'W')
+                .map(|(_, v)| v)
+                .collect(),
         })
         .collect()
 }
@@ -135,15 +151,16 @@ pub fn parse_queries(text: &str) -> Vec<Query> {
 /// A fixed list of English function words (the SMART list's most frequent entries). Kept as data
 /// here rather than pulling a crate for 90 words.
 const STOPWORDS: &[&str] = &[
-    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any", "are", "as",
-    "at", "be", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did",
-    "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have",
-    "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its",
-    "itself", "me", "more", "most", "must", "my", "no", "nor", "not", "of", "off", "on", "once", "only", "or",
-    "other", "our", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that",
-    "the", "their", "them", "then", "there", "these", "they", "this", "those", "through", "to", "too",
-    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who",
-    "whom", "why", "will", "with", "would", "you", "your", "obtained", "results", "made", "given",
+    "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
+    "are", "as", "at", "be", "been", "before", "being", "below", "between", "both", "but", "by",
+    "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from",
+    "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how",
+    "i", "if", "in", "into", "is", "it", "its", "itself", "me", "more", "most", "must", "my", "no",
+    "nor", "not", "of", "off", "on", "once", "only", "or", "other", "our", "out", "over", "own",
+    "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
+    "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why",
+    "will", "with", "would", "you", "your", "obtained", "results", "made", "given",
 ];
 
 pub struct Analyzer {
@@ -191,7 +208,12 @@ fn s_stem(mut w: String) -> String {
     if w.len() > 3 && w.ends_with("ies") && !w.ends_with("eies") && !w.ends_with("aies") {
         w.truncate(w.len() - 3);
         w.push('y');
-    } else if w.len() > 2 && w.ends_with("es") && !w.ends_with("aes") && !w.ends_with("ees") && !w.ends_with("oes") {
+    } else if w.len() > 2
+        && w.ends_with("es")
+        && !w.ends_with("aes")
+        && !w.ends_with("ees")
+        && !w.ends_with("oes")
+    {
         w.truncate(w.len() - 1);
     } else if w.len() > 1 && w.ends_with('s') && !w.ends_with("us") && !w.ends_with("ss") {
         w.truncate(w.len() - 1);
@@ -243,7 +265,15 @@ impl Index {
             doc_ids.push(doc.id);
         }
         let avg_len = doc_len.iter().map(|&l| l as f64).sum::<f64>() / docs.len().max(1) as f64;
-        Index { analyzer, vocab, postings, forward, doc_len, avg_len, doc_ids }
+        Index {
+            analyzer,
+            vocab,
+            postings,
+            forward,
+            doc_len,
+            avg_len,
+            doc_ids,
+        }
     }
 
     fn idf(&self, term: u32) -> f64 {
@@ -258,14 +288,23 @@ impl Index {
             let idf = self.idf(term);
             for &(d, tf) in &self.postings[term as usize] {
                 let tf = tf as f64;
-                let norm = options.k1 * (1.0 - options.b + options.b * self.doc_len[d as usize] as f64 / self.avg_len);
+                let norm = options.k1
+                    * (1.0 - options.b
+                        + options.b * self.doc_len[d as usize] as f64 / self.avg_len);
                 acc[d as usize] += weight * idf * tf * (options.k1 + 1.0) / (tf + norm);
             }
         }
-        let mut hits: Vec<(u32, f64)> =
-            acc.into_iter().enumerate().filter(|(_, s)| *s > 0.0).map(|(d, s)| (d as u32, s)).collect();
+        let mut hits: Vec<(u32, f64)> = acc
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| *s > 0.0)
+            .map(|(d, s)| (d as u32, s))
+            .collect();
         // Ties broken by document id so that runs are deterministic.
-        hits.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(self.doc_ids[a.0 as usize].cmp(&self.doc_ids[b.0 as usize])));
+        hits.sort_unstable_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then(self.doc_ids[a.0 as usize].cmp(&self.doc_ids[b.0 as usize]))
+        });
         hits
     }
 
@@ -285,12 +324,19 @@ impl Index {
             hits = self.score(&query, options);
         }
         hits.truncate(options.depth);
-        hits.into_iter().map(|(d, s)| (self.doc_ids[d as usize], s)).collect()
+        hits.into_iter()
+            .map(|(d, s)| (self.doc_ids[d as usize], s))
+            .collect()
     }
 
     /// RM3-style expansion: mix the original query with the term distribution of the top
     /// documents, weighted by their retrieval scores.
-    fn expand(&self, query: &[(u32, f64)], hits: &[(u32, f64)], options: &Options) -> Vec<(u32, f64)> {
+    fn expand(
+        &self,
+        query: &[(u32, f64)],
+        hits: &[(u32, f64)],
+        options: &Options,
+    ) -> Vec<(u32, f64)> {
         let top = &hits[..options.prf_docs.min(hits.len())];
         let total: f64 = top.iter().map(|(_, s)| s).sum();
         let mut relevance: HashMap<u32, f64> = HashMap::new();

@@ -1,0 +1,232 @@
+//! The `hyper` binary as a user runs it: end to end on the search domain, export, inspect,
+//! bad input, and kill -9 in the middle of a run.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hyper_journal::Journal;
+
+fn hyper(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args(args)
+        .env("HYPER_HOME", home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hyper")
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = hyper(home, args);
+    assert!(
+        out.status.success(),
+        "hyper {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+#[test]
+fn run_results_and_export_agree_with_the_journal() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path();
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        home,
+        &[
+            "run",
+            "search",
+            "--experiments",
+            "20",
+            "--seed",
+            "4",
+            "--json",
+        ],
+    ))
+    .expect("json summary");
+    assert_eq!(summary["experiments"], 20);
+    let baseline = summary["baseline"]["val"].as_f64().expect("baseline val");
+    let best = summary["best"]["val"].as_f64().expect("best val");
+    assert!(best >= baseline, "best {best} < baseline {baseline}");
+    assert!(
+        summary["best"]["test"].as_f64().is_some(),
+        "test metric reported"
+    );
+
+    let journal = Journal::open(home.join("journal.db")).expect("journal");
+    let rows = journal.list("search").expect("rows");
+    assert_eq!(rows.len(), 20);
+
+    let results: serde_json::Value =
+        serde_json::from_str(&ok(home, &["results", "search", "--json"])).expect("results json");
+    assert_eq!(results.as_array().map(|a| a.len()), Some(20));
+    let table = ok(home, &["results", "search"]);
+    assert_eq!(table.lines().count(), 21, "header + 20 rows");
+
+    let tsv = ok(home, &["export", "search", "--format", "tsv"]);
+    let lines: Vec<&str> = tsv.lines().collect();
+    assert_eq!(lines[0], "commit\tndcg@10\tmemory_gb\tstatus\tdescription");
+    assert_eq!(lines.len(), 21);
+    for (line, row) in lines[1..].iter().zip(&rows) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(cols.len(), 5, "{line}");
+        assert_eq!(cols[0], &row.skill_hash[..12]);
+        assert_eq!(cols[1], format!("{:.6}", row.val.expect("val")));
+        let status = match row.status {
+            hyper_journal::Status::Discard => "discard",
+            hyper_journal::Status::Crash => "crash",
+            _ => "keep",
+        };
+        assert_eq!(cols[3], status);
+    }
+    let out = tmp.path().join("results.tsv");
+    ok(
+        home,
+        &[
+            "export",
+            "search",
+            "--format",
+            "tsv",
+            "--output",
+            out.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert_eq!(std::fs::read_to_string(out).expect("file"), tsv);
+}
+
+#[test]
+fn inspect_shows_world_imports_and_refusals() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = ok(
+        tmp.path(),
+        &["skill", "inspect", hyper_guests::fixtures::HOSTILE_SOCKETS],
+    );
+    assert!(
+        text.contains("REFUSE") && text.contains("wasi:sockets/"),
+        "{text}"
+    );
+    assert!(text.contains("verdict   refused"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        tmp.path(),
+        &[
+            "skill",
+            "inspect",
+            "--json",
+            hyper_guests::fixtures::SEARCH_BM25,
+        ],
+    ))
+    .expect("json");
+    assert_eq!(json["world"], "research-skill");
+    assert_eq!(json["api_version"], "0.1.0");
+    assert!(json["imports"]
+        .as_array()
+        .expect("imports")
+        .iter()
+        .all(|i| i[1]["verdict"] == "granted"));
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_not_a_panic() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path();
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "nosuch"], "no domain `nosuch`"),
+        (
+            &["run", "search", "--skill", "/nonexistent.wasm"],
+            "reading /nonexistent.wasm",
+        ),
+        (
+            &["run", "search", "--skill", "/etc/hostname"],
+            "not a WebAssembly file",
+        ),
+        (
+            &[
+                "run",
+                "search",
+                "--skill",
+                hyper_guests::fixtures::HOSTILE_SOCKETS,
+            ],
+            "refused import `wasi:sockets/",
+        ),
+        (&["run", "search", "--experiments", "0"], "at least 1"),
+        (&["run", "search", "--experiments", "many"], "invalid value"),
+        (&["run", "search", "--time", "soon"], "invalid value"),
+        (
+            &["skill", "inspect", "/etc/hostname"],
+            "not a WebAssembly file",
+        ),
+    ];
+    for (args, words) in cases {
+        let out = hyper(home, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+}
+
+fn journal_count(home: &Path) -> u64 {
+    if !home.join("journal.db").exists() {
+        return 0;
+    }
+    Journal::open(home.join("journal.db"))
+        .and_then(|j| j.count("search"))
+        .unwrap_or(0)
+}
+
+#[test]
+fn kill_dash_nine_loses_no_committed_experiment() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path();
+    // Kill at several points: early (during setup or the first experiment) and mid-run.
+    let mut committed_before_kill = 0;
+    for (i, wait_for_rows) in [0u64, 3, 6].into_iter().enumerate() {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hyper"))
+            .args([
+                "run",
+                "search",
+                "--experiments",
+                "1000",
+                "--seed",
+                &i.to_string(),
+            ])
+            .env("HYPER_HOME", home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let start = Instant::now();
+        let target = committed_before_kill + wait_for_rows;
+        if wait_for_rows == 0 {
+            std::thread::sleep(Duration::from_millis(150));
+        } else {
+            while journal_count(home) < target {
+                assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let seen = journal_count(home);
+        child.kill().expect("SIGKILL"); // std's kill() is SIGKILL on Unix
+        child.wait().expect("reap");
+        let journal =
+            Journal::open(home.join("journal.db")).expect("journal reopens after kill -9");
+        assert_eq!(journal.integrity_check().expect("check"), "ok");
+        let after = journal.count("search").expect("count");
+        assert!(
+            after >= seen,
+            "lost committed rows: saw {seen}, now {after}"
+        );
+        committed_before_kill = after;
+    }
+    assert!(committed_before_kill >= 9);
+    // The next run continues from what was committed.
+    let out = hyper(home, &["run", "search", "--experiments", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from best"));
+    assert_eq!(journal_count(home), committed_before_kill + 3);
+}

@@ -1,0 +1,164 @@
+//! The research loop on the real search domain: improves on the baseline, journals every
+//! experiment, survives hostile skills, resumes from the journal.
+
+use hyper_journal::{Journal, Status};
+use hyper_research::{Event, LoopOptions, ResearchLoop};
+use hyper_runtime::{Evaluator, Skill};
+use hyper_tests::*;
+
+#[test]
+fn twenty_experiments_on_cranfield_match_or_beat_the_baseline() {
+    let (_t, home) = temp_home();
+    let domain = search_domain(&home);
+    let runtime = runtime();
+    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("skill");
+    let evaluator =
+        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
+    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let mut finished = 0;
+    let summary = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(20),
+            seed: 1,
+            ..LoopOptions::default()
+        },
+        &mut |e| {
+            if let Event::ExperimentFinished { .. } = e {
+                finished += 1;
+            }
+        },
+    )
+    .expect("loop");
+    assert_eq!(finished, 20);
+    assert_eq!(summary.experiments, 20);
+    assert_eq!(summary.crashed, 0);
+    let baseline = summary.baseline.as_ref().expect("baseline ran");
+    let best = summary.best.as_ref().expect("a best");
+    let (b, v) = (
+        baseline.val.expect("baseline val"),
+        best.val.expect("best val"),
+    );
+    // BM25 on Cranfield: the literature reports NDCG@10 of about 0.35-0.45.
+    assert!((0.35..=0.45).contains(&b), "baseline NDCG@10 {b}");
+    assert!(v >= b, "best {v} below baseline {b}");
+    assert_eq!(summary.kept + summary.discarded + 1, 20);
+
+    let rows = journal.list("search").expect("list");
+    assert_eq!(rows.len(), 20);
+    assert_eq!(rows[0].status, Status::Baseline);
+    assert!(rows
+        .iter()
+        .all(|r| r.val.is_some() && r.test.is_some() && r.skill_hash == summary.skill_hash));
+    assert!(
+        rows.iter().skip(1).all(|r| r.parent.is_some()),
+        "every mutation names its parent"
+    );
+    let best_row = journal
+        .best("search", &summary.skill_hash)
+        .expect("best")
+        .expect("some");
+    assert_eq!(best_row.val, best.val);
+}
+
+#[test]
+fn hostile_skill_crashes_are_journaled_and_the_loop_goes_on() {
+    let (_t, home) = temp_home();
+    let domain = search_domain_with_budget(&home, 1, 64);
+    let runtime = runtime();
+    let skill = Skill::load(&runtime, &read(fixtures::HOSTILE)).expect("skill");
+    let evaluator =
+        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
+    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let summary = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(14),
+            seed: 5,
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("the loop itself must not fail");
+    assert_eq!(summary.experiments, 14);
+    let rows = journal.list("search").expect("list");
+    assert_eq!(rows.len(), 14);
+    // The default (`none`) is a valid, if poor, run: it is the baseline.
+    assert_eq!(rows[0].status, Status::Baseline);
+    let crashes: Vec<_> = rows.iter().filter(|r| r.status == Status::Crash).collect();
+    assert!(
+        crashes.len() >= 8,
+        "only {} crashes: {rows:#?}",
+        crashes.len()
+    );
+    for c in &crashes {
+        let reason = c.reason.as_deref().unwrap_or("");
+        assert!(!reason.is_empty(), "crash without a reason: {c:?}");
+        assert!(c.val.is_none() && c.test.is_none());
+    }
+}
+
+#[test]
+fn a_second_run_resumes_from_the_journal() {
+    let (_t, home) = temp_home();
+    let runtime = runtime();
+    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("skill");
+    let evaluator =
+        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
+    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let first = ResearchLoop {
+        domain: search_domain(&home),
+        skill: skill.clone(),
+        evaluator: evaluator.clone(),
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(4),
+            seed: 2,
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("first");
+    let mut resumed_from = None;
+    let second = ResearchLoop {
+        domain: search_domain(&home),
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(3),
+            seed: 3,
+            ..LoopOptions::default()
+        },
+        &mut |e| {
+            if let Event::Started {
+                resumed_from: r, ..
+            } = e
+            {
+                resumed_from = r.map(|r| r.id.clone());
+            }
+        },
+    )
+    .expect("second");
+    assert_eq!(resumed_from, first.best.as_ref().map(|b| b.id.clone()));
+    assert!(
+        second.baseline.is_none(),
+        "no second baseline when resuming"
+    );
+    assert!(second.best.as_ref().and_then(|b| b.val) >= first.best.as_ref().and_then(|b| b.val));
+    assert_eq!(journal.count("search").expect("count"), 7);
+}

@@ -1,0 +1,324 @@
+//! Hostile skills built from source (tests/fixtures/hostile, hostile-sockets): every attack
+//! ends as a failure with a clear reason, nothing escapes, and the host stays up.
+
+use hyper_runtime::{Evaluator, FailureKind, ParamValue, Skill, Split};
+use hyper_tests::*;
+
+fn hostile() -> (tempfile::TempDir, hyper_research::Domain, Skill) {
+    let (tmp, home) = temp_home();
+    let domain = search_domain_with_budget(&home, 2, 64);
+    let skill = Skill::load(&runtime(), &read(fixtures::HOSTILE))
+        .expect("hostile skill loads: it only imports granted interfaces");
+    (tmp, domain, skill)
+}
+
+fn expect_failure(
+    skill: &Skill,
+    domain: &hyper_research::Domain,
+    name: &str,
+    kind: FailureKind,
+    words: &[&str],
+) -> String {
+    let (result, _report) = skill.run(&domain.skill_policy(), &attack(name), None);
+    let failure = match result {
+        Ok(artifact) => panic!(
+            "attack `{name}` was not stopped: returned {} ({} bytes)",
+            artifact.media_type,
+            artifact.bytes.len()
+        ),
+        Err(f) => f,
+    };
+    assert_eq!(failure.kind, kind, "attack `{name}`: {failure:?}");
+    for w in words {
+        assert!(
+            failure.reason.contains(w),
+            "attack `{name}`: reason `{}` should mention `{w}`",
+            failure.reason
+        );
+    }
+    failure.reason
+}
+
+#[test]
+fn infinite_loop_hits_the_deadline() {
+    let (_t, domain, skill) = hostile();
+    let start = std::time::Instant::now();
+    expect_failure(
+        &skill,
+        &domain,
+        "infinite-loop",
+        FailureKind::Deadline,
+        &["deadline", "2"],
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(10),
+        "deadline not enforced promptly: {:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn memory_bomb_hits_the_memory_limit() {
+    let (_t, domain, skill) = hostile();
+    expect_failure(
+        &skill,
+        &domain,
+        "memory-bomb",
+        FailureKind::Memory,
+        &["64 MiB"],
+    );
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack_cleanly() {
+    let (_t, domain, skill) = hostile();
+    expect_failure(
+        &skill,
+        &domain,
+        "deep-recursion",
+        FailureKind::StackOverflow,
+        &["stack"],
+    );
+}
+
+#[test]
+fn no_ambient_filesystem() {
+    let (_t, domain, skill) = hostile();
+    expect_failure(
+        &skill,
+        &domain,
+        "read-passwd",
+        FailureKind::GuestError,
+        &["/etc/passwd"],
+    );
+    expect_failure(
+        &skill,
+        &domain,
+        "escape-dotdot",
+        FailureKind::GuestError,
+        &["could not read /data/../"],
+    );
+}
+
+#[test]
+fn symlink_in_the_data_dir_does_not_escape() {
+    let (_t, domain, skill) = hostile();
+    std::os::unix::fs::symlink("/etc/passwd", domain.data_dir().join("escape-link"))
+        .expect("symlink");
+    expect_failure(
+        &skill,
+        &domain,
+        "escape-symlink",
+        FailureKind::GuestError,
+        &["/data/escape-link"],
+    );
+}
+
+#[test]
+fn data_dir_is_read_only() {
+    let (_t, domain, skill) = hostile();
+    let before = std::fs::read(domain.data_dir().join("cran.qry")).expect("read");
+    expect_failure(
+        &skill,
+        &domain,
+        "write-data",
+        FailureKind::GuestError,
+        &["could not write /data/cran.qry"],
+    );
+    assert_eq!(
+        std::fs::read(domain.data_dir().join("cran.qry")).expect("read"),
+        before
+    );
+}
+
+#[test]
+fn environment_is_empty() {
+    std::env::set_var("HYPER_SECRET_TOKEN", "must-not-leak");
+    let (_t, domain, skill) = hostile();
+    expect_failure(
+        &skill,
+        &domain,
+        "read-env",
+        FailureKind::GuestError,
+        &["environment is empty"],
+    );
+}
+
+#[test]
+fn log_and_stdout_floods_are_stopped() {
+    let (_t, domain, skill) = hostile();
+    expect_failure(
+        &skill,
+        &domain,
+        "log-flood",
+        FailureKind::OutputQuota,
+        &["log quota"],
+    );
+    expect_failure(
+        &skill,
+        &domain,
+        "stdout-flood",
+        FailureKind::OutputQuota,
+        &["stdout"],
+    );
+}
+
+#[test]
+fn panic_is_reported_with_its_message() {
+    let (_t, domain, skill) = hostile();
+    expect_failure(
+        &skill,
+        &domain,
+        "panic",
+        FailureKind::Panic,
+        &["panicked", "on purpose"],
+    );
+}
+
+#[test]
+fn malformed_artifact_is_rejected_by_the_evaluator() {
+    let (_t, domain, skill) = hostile();
+    let runtime = runtime();
+    let evaluator =
+        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
+    let (artifact, _) = skill.run(&domain.skill_policy(), &attack("malformed-artifact"), None);
+    let artifact = artifact.expect("the skill itself succeeds");
+    let failure = evaluator
+        .score(&domain.evaluator_policy(), &artifact, Split::Validation)
+        .expect_err("must be rejected");
+    assert_eq!(failure.kind, FailureKind::BadArtifact);
+    assert!(
+        failure.reason.contains("UTF-8") || failure.reason.contains("line 1"),
+        "{}",
+        failure.reason
+    );
+}
+
+#[test]
+fn sockets_import_is_refused_at_load_naming_the_import() {
+    let failure = Skill::load(&runtime(), &read(fixtures::HOSTILE_SOCKETS))
+        .err()
+        .expect("must be refused");
+    assert_eq!(failure.kind, FailureKind::Refused);
+    assert!(
+        failure.reason.contains("refused import `wasi:sockets/"),
+        "{}",
+        failure.reason
+    );
+}
+
+#[test]
+fn garbage_components_are_refused_with_a_reason() {
+    let runtime = runtime();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", Vec::new(), "not a WebAssembly file"),
+        (
+            "text",
+            b"hello world, not wasm".to_vec(),
+            "not a WebAssembly file",
+        ),
+        (
+            "core module",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "core WebAssembly module",
+        ),
+        (
+            "truncated",
+            read(fixtures::TRIVIAL)[..4000].to_vec(),
+            "invalid component",
+        ),
+    ];
+    for (what, bytes, words) in cases {
+        let failure = Skill::load(&runtime, &bytes)
+            .err()
+            .unwrap_or_else(|| panic!("{what} loaded"));
+        assert_eq!(failure.kind, FailureKind::Refused, "{what}");
+        assert!(failure.reason.contains(words), "{what}: {}", failure.reason);
+    }
+    // The right kind of component for the wrong world.
+    let failure = Skill::load(&runtime, &read(fixtures::SEARCH_EVALUATOR))
+        .err()
+        .expect("evaluator is not a skill");
+    assert!(
+        failure
+            .reason
+            .contains("`evaluator` component, expected a `research-skill`"),
+        "{}",
+        failure.reason
+    );
+}
+
+#[test]
+fn host_survives_every_attack_in_one_process() {
+    let (_t, domain, skill) = hostile();
+    let policy = domain.skill_policy();
+    for name in [
+        "memory-bomb",
+        "deep-recursion",
+        "panic",
+        "log-flood",
+        "stdout-flood",
+        "infinite-loop",
+    ] {
+        let (result, _) = skill.run(&policy, &attack(name), None);
+        assert!(result.is_err(), "{name}");
+    }
+    let (result, _) = skill.run(&policy, &attack("none"), None);
+    assert_eq!(
+        result.expect("a harmless call still works").bytes,
+        b"1\t184\t1\t1.0\n"
+    );
+}
+
+#[test]
+fn random_and_clocks_are_seeded() {
+    let (_t, home) = temp_home();
+    let domain = search_domain(&home);
+    let skill = Skill::load(&runtime(), &read(fixtures::TRIVIAL)).expect("trivial");
+    let entropy = |seed| {
+        let s = spec(
+            "entropy",
+            seed,
+            &[
+                ("calls", ParamValue::Int(0)),
+                ("entropy", ParamValue::Flag(true)),
+            ],
+        );
+        skill
+            .run(&domain.skill_policy(), &s, None)
+            .0
+            .expect("entropy run")
+            .bytes
+    };
+    assert_eq!(
+        entropy(7),
+        entropy(7),
+        "same seed, same random bytes and clock readings"
+    );
+    assert_ne!(entropy(7), entropy(8), "another seed, other random bytes");
+}
+
+#[test]
+fn search_skill_is_deterministic() {
+    let (_t, home) = temp_home();
+    let domain = search_domain(&home);
+    let skill = Skill::load(&runtime(), &read(fixtures::SEARCH_BM25)).expect("bm25");
+    let info = skill.describe(&domain.skill_policy()).expect("describe");
+    let space = hyper_research::Space::new(info.params).expect("space");
+    let s = hyper_runtime::ExperimentSpec {
+        id: "det".into(),
+        domain: "search".into(),
+        params: space.to_wit(&space.defaults()),
+        seed: 3,
+        parent: None,
+    };
+    let a = skill
+        .run(&domain.skill_policy(), &s, None)
+        .0
+        .expect("run 1");
+    let b = skill
+        .run(&domain.skill_policy(), &s, None)
+        .0
+        .expect("run 2");
+    assert_eq!(a.bytes, b.bytes);
+}
