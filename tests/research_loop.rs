@@ -162,3 +162,33 @@ fn a_second_run_resumes_from_the_journal() {
     assert!(second.best.as_ref().and_then(|b| b.val) >= first.best.as_ref().and_then(|b| b.val));
     assert_eq!(journal.count("search").expect("count"), 7);
 }
+
+#[test]
+fn the_documented_minimal_skill_builds_and_runs() {
+    let (_t, home) = temp_home();
+    let runtime = runtime();
+    let skill =
+        Skill::load(&runtime, &read(fixtures::TEMPLATE_RUST)).expect("template skill loads");
+    let evaluator =
+        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
+    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let summary = ResearchLoop {
+        domain: search_domain(&home),
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(3),
+            seed: 1,
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    assert_eq!(summary.crashed, 0, "{summary:#?}");
+    let val = summary.best.and_then(|b| b.val).expect("scored");
+    // Ranking the shortest documents first ignores the query: far below BM25, but scored.
+    assert!((0.0..0.1).contains(&val), "{val}");
+}

@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("fixture-trivial", "fixture_trivial"),
     ("fixture-hostile", "fixture_hostile"),
     ("fixture-hostile-sockets", "fixture_hostile_sockets"),
+    ("skill-template-rust", "skill_template_rust"),
 ];
 
 fn main() {

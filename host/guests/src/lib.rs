@@ -19,6 +19,8 @@ pub mod fixtures {
     pub const HOSTILE: &str = guest_path!("fixture_hostile");
     pub const HOSTILE_SOCKETS: &str = guest_path!("fixture_hostile_sockets");
     pub const SEARCH_BM25: &str = guest_path!("search_bm25");
+    /// The minimal skill of sdk/README.md (sdk/templates/rust).
+    pub const TEMPLATE_RUST: &str = guest_path!("skill_template_rust");
     pub const SEARCH_EVALUATOR: &str = guest_path!("search_evaluator");
 }
 
