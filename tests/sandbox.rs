@@ -322,3 +322,99 @@ fn search_skill_is_deterministic() {
         .expect("run 2");
     assert_eq!(a.bytes, b.bytes);
 }
+
+#[test]
+fn fuel_budget_stops_a_loop_and_counts_deterministically() {
+    let runtime = hyper_runtime::Runtime::new(hyper_runtime::RuntimeConfig {
+        fuel: true,
+        ..Default::default()
+    })
+    .expect("runtime with fuel");
+    let (_t, home) = temp_home();
+    let domain = search_domain_with_budget(&home, 30, 64);
+    let skill = Skill::load(&runtime, &read(fixtures::HOSTILE)).expect("hostile");
+    let policy = hyper_runtime::SandboxPolicy {
+        fuel: Some(20_000_000),
+        ..domain.skill_policy()
+    };
+    let start = std::time::Instant::now();
+    let (result, _) = skill.run(&policy, &attack("infinite-loop"), None);
+    let failure = result.expect_err("must run out of fuel");
+    assert_eq!(failure.kind, FailureKind::OutOfFuel, "{failure:?}");
+    assert!(failure.reason.contains("20000000"), "{}", failure.reason);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "fuel, not the 30 s deadline, stopped it"
+    );
+    let fuel = |_| {
+        skill
+            .run(&policy, &attack("none"), None)
+            .1
+            .fuel_consumed
+            .expect("fuel counted")
+    };
+    let (a, b) = (fuel(0), fuel(1));
+    assert!(a > 0);
+    assert_eq!(a, b, "the same call consumes the same fuel");
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk_and_bad_entries_recompiled() {
+    let cache = tempfile::tempdir().expect("tmp");
+    let config = hyper_runtime::RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    let entries = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(cache.path())
+            .expect("cache dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+            .collect()
+    };
+    let bytes = read(fixtures::TRIVIAL);
+    let skill = Skill::load(
+        &hyper_runtime::Runtime::new(config.clone()).expect("rt1"),
+        &bytes,
+    )
+    .expect("first load compiles");
+    let files = entries();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0]
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(skill.hash())),
+        "keyed by content hash"
+    );
+    let modified = std::fs::metadata(&files[0])
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    // A second runtime (another process, say) loads the compiled code instead of compiling.
+    let again = Skill::load(
+        &hyper_runtime::Runtime::new(config.clone()).expect("rt2"),
+        &bytes,
+    )
+    .expect("cached load");
+    assert_eq!(
+        std::fs::metadata(&files[0])
+            .and_then(|m| m.modified())
+            .expect("mtime"),
+        modified,
+        "not rewritten"
+    );
+    assert!(again
+        .describe(&hyper_runtime::SandboxPolicy::default())
+        .is_ok());
+    // A corrupted entry is discarded and recompiled, never trusted.
+    std::fs::write(&files[0], b"garbage").expect("corrupt");
+    let third = Skill::load(&hyper_runtime::Runtime::new(config).expect("rt3"), &bytes)
+        .expect("recompiles");
+    assert!(third
+        .describe(&hyper_runtime::SandboxPolicy::default())
+        .is_ok());
+    assert!(
+        std::fs::read(&files[0]).expect("entry").len() > 1000,
+        "entry rewritten"
+    );
+}

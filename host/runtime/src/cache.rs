@@ -45,11 +45,13 @@ impl CompileCache {
         content_hash: &str,
     ) -> anyhow::Result<Component> {
         let path = self.path_for(engine, content_hash);
-        if path.exists() {
-            // SAFETY: the file was written by `Component::serialize` of an engine with the same
-            // compatibility hash, into the user's own cache directory (which is as trusted as
-            // the hyper binary itself). wasmtime still checks the header and version.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+        if let Ok(compiled) = std::fs::read(&path) {
+            // Read into memory rather than `deserialize_file`: a mapped file that someone
+            // truncates while it is in use would kill the process with SIGBUS.
+            // SAFETY: the bytes were written by `Component::serialize` of an engine with the
+            // same compatibility hash into the user's own cache directory (as trusted as the
+            // hyper binary itself); wasmtime still checks the header and version.
+            match unsafe { Component::deserialize(engine, &compiled) } {
                 Ok(component) => return Ok(component),
                 Err(e) => tracing::warn!("discarding unusable cache entry {}: {e}", path.display()),
             }
