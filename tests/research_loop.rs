@@ -6,15 +6,21 @@ use hyper_research::{Event, LoopOptions, ResearchLoop};
 use hyper_runtime::{Evaluator, Skill};
 use hyper_tests::*;
 
+/// A skill from `path`, the search evaluator and a fresh journal under `home`.
+fn parts(home: &std::path::Path, path: &str) -> (Skill, Evaluator, Journal) {
+    let runtime = runtime();
+    let skill = Skill::load(&runtime, &read(path)).expect("skill");
+    let evaluator =
+        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
+    let journal = Journal::open(home.join("journal.db")).expect("journal");
+    (skill, evaluator, journal)
+}
+
 #[test]
 fn twenty_experiments_on_cranfield_match_or_beat_the_baseline() {
     let (_t, home) = temp_home();
     let domain = search_domain(&home);
-    let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("skill");
-    let evaluator =
-        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
-    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let (skill, evaluator, mut journal) = parts(&home, fixtures::SEARCH_BM25);
     let mut finished = 0;
     let summary = ResearchLoop {
         domain,
@@ -70,11 +76,7 @@ fn twenty_experiments_on_cranfield_match_or_beat_the_baseline() {
 fn hostile_skill_crashes_are_journaled_and_the_loop_goes_on() {
     let (_t, home) = temp_home();
     let domain = search_domain_with_budget(&home, 1, 64);
-    let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::HOSTILE)).expect("skill");
-    let evaluator =
-        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
-    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let (skill, evaluator, mut journal) = parts(&home, fixtures::HOSTILE);
     let summary = ResearchLoop {
         domain,
         skill,
@@ -111,11 +113,7 @@ fn hostile_skill_crashes_are_journaled_and_the_loop_goes_on() {
 #[test]
 fn a_second_run_resumes_from_the_journal() {
     let (_t, home) = temp_home();
-    let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("skill");
-    let evaluator =
-        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
-    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let (skill, evaluator, mut journal) = parts(&home, fixtures::SEARCH_BM25);
     let first = ResearchLoop {
         domain: search_domain(&home),
         skill: skill.clone(),
@@ -166,12 +164,7 @@ fn a_second_run_resumes_from_the_journal() {
 #[test]
 fn the_documented_minimal_skill_builds_and_runs() {
     let (_t, home) = temp_home();
-    let runtime = runtime();
-    let skill =
-        Skill::load(&runtime, &read(fixtures::TEMPLATE_RUST)).expect("template skill loads");
-    let evaluator =
-        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
-    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let (skill, evaluator, mut journal) = parts(&home, fixtures::TEMPLATE_RUST);
     let summary = ResearchLoop {
         domain: search_domain(&home),
         skill,

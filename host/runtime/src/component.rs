@@ -200,6 +200,30 @@ fn load(runtime: &Runtime, bytes: &[u8], world: World) -> Result<(Component, Ins
     Ok((component, inspection))
 }
 
+/// Loads `bytes` as a `world` component and links it: one `InstancePre` per component, made
+/// once, instantiated into a fresh store per call.
+fn prepare<P>(
+    runtime: &Runtime,
+    bytes: &[u8],
+    world: World,
+    linker: &wasmtime::component::Linker<HostState>,
+    typed: impl FnOnce(wasmtime::component::InstancePre<HostState>) -> wasmtime::Result<P>,
+) -> Result<(P, Inspection), Failure> {
+    let (component, inspection) = load(runtime, bytes, world)?;
+    let refused = |what: &str, e: wasmtime::Error| {
+        Failure::new(
+            FailureKind::Refused,
+            format!("{what}: {}", root_message(&e.into())),
+        )
+    };
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| refused("cannot link", e))?;
+    let pre = typed(instance_pre)
+        .map_err(|e| refused(&format!("does not match the {} world", world.name()), e))?;
+    Ok((pre, inspection))
+}
+
 /// A fresh store for one call, with limits, fuel and deadline from the policy.
 fn new_store(
     runtime: &Runtime,
@@ -275,26 +299,13 @@ pub struct Skill {
 
 impl Skill {
     pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
-        let (component, inspection) = load(runtime, bytes, World::ResearchSkill)?;
-        let instance_pre = runtime
-            .linkers()
-            .research
-            .instantiate_pre(&component)
-            .map_err(|e| {
-                Failure::new(
-                    FailureKind::Refused,
-                    format!("cannot link: {}", root_message(&e.into())),
-                )
-            })?;
-        let pre = ResearchSkillPre::new(instance_pre).map_err(|e| {
-            Failure::new(
-                FailureKind::Refused,
-                format!(
-                    "does not match the research-skill world: {}",
-                    root_message(&e.into())
-                ),
-            )
-        })?;
+        let (pre, inspection) = prepare(
+            runtime,
+            bytes,
+            World::ResearchSkill,
+            &runtime.linkers().research,
+            ResearchSkillPre::new,
+        )?;
         Ok(Skill {
             runtime: runtime.clone(),
             pre,
@@ -373,26 +384,13 @@ pub struct Evaluator {
 
 impl Evaluator {
     pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
-        let (component, inspection) = load(runtime, bytes, World::Evaluator)?;
-        let instance_pre = runtime
-            .linkers()
-            .evaluator
-            .instantiate_pre(&component)
-            .map_err(|e| {
-                Failure::new(
-                    FailureKind::Refused,
-                    format!("cannot link: {}", root_message(&e.into())),
-                )
-            })?;
-        let pre = EvaluatorPre::new(instance_pre).map_err(|e| {
-            Failure::new(
-                FailureKind::Refused,
-                format!(
-                    "does not match the evaluator world: {}",
-                    root_message(&e.into())
-                ),
-            )
-        })?;
+        let (pre, inspection) = prepare(
+            runtime,
+            bytes,
+            World::Evaluator,
+            &runtime.linkers().evaluator,
+            EvaluatorPre::new,
+        )?;
         Ok(Evaluator {
             runtime: runtime.clone(),
             pre,
@@ -451,26 +449,13 @@ pub struct Tool {
 
 impl Tool {
     pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
-        let (component, inspection) = load(runtime, bytes, World::ToolSkill)?;
-        let instance_pre = runtime
-            .linkers()
-            .tool
-            .instantiate_pre(&component)
-            .map_err(|e| {
-                Failure::new(
-                    FailureKind::Refused,
-                    format!("cannot link: {}", root_message(&e.into())),
-                )
-            })?;
-        let pre = ToolSkillPre::new(instance_pre).map_err(|e| {
-            Failure::new(
-                FailureKind::Refused,
-                format!(
-                    "does not match the tool-skill world: {}",
-                    root_message(&e.into())
-                ),
-            )
-        })?;
+        let (pre, inspection) = prepare(
+            runtime,
+            bytes,
+            World::ToolSkill,
+            &runtime.linkers().tool,
+            ToolSkillPre::new,
+        )?;
         Ok(Tool {
             runtime: runtime.clone(),
             pre,
