@@ -95,6 +95,23 @@ fn run_results_and_export_agree_with_the_journal() {
 }
 
 #[test]
+fn run_for_a_time_budget() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let start = Instant::now();
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        tmp.path(),
+        &["run", "search", "--time", "2s", "--json"],
+    ))
+    .expect("json");
+    let n = summary["experiments"].as_u64().expect("count");
+    assert!(n >= 1, "{summary}");
+    // The budget stops new experiments; the one running finishes (a few hundred ms here).
+    assert!(start.elapsed() < Duration::from_secs(60));
+    let domains = ok(tmp.path(), &["domains"]);
+    assert!(domains.starts_with("search"), "{domains}");
+}
+
+#[test]
 fn inspect_shows_world_imports_and_refusals() {
     let tmp = tempfile::tempdir().expect("tmp");
     let text = ok(
