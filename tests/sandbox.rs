@@ -418,3 +418,17 @@ fn compiled_components_are_cached_on_disk_and_bad_entries_recompiled() {
         "entry rewritten"
     );
 }
+
+#[test]
+fn scratch_starts_empty_for_every_experiment() {
+    let (_t, domain, skill) = hostile();
+    let policy = domain.skill_policy();
+    for round in 0..3 {
+        // A harmless call in between leaves its (empty) scratch dir for reuse.
+        skill.run(&policy, &attack("none"), None).0.expect("none");
+        let (result, _) = skill.run(&policy, &attack("scratch-snoop"), None);
+        let artifact = result.expect("snoop runs");
+        assert_eq!(artifact.media_type, "snoop/scratch");
+        assert!(artifact.bytes.is_empty(), "round {round}: saw {:?}", String::from_utf8_lossy(&artifact.bytes));
+    }
+}

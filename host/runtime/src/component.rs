@@ -231,7 +231,7 @@ fn new_store(
     seed: u64,
     progress: Option<ProgressFn>,
 ) -> Result<Store<HostState>, Failure> {
-    let state = HostState::new(policy, seed, progress).map_err(|e| {
+    let state = HostState::new(policy, seed, progress, runtime.scratch_pool()).map_err(|e| {
         Failure::new(
             FailureKind::Host,
             format!("could not set up the sandbox: {}", root_message(&e)),

@@ -57,6 +57,7 @@ struct Inner {
     config: RuntimeConfig,
     cache: Option<CompileCache>,
     linkers: Linkers,
+    scratch: Arc<crate::host::scratch::ScratchPool>,
     pooling: bool,
     _ticker: Ticker,
 }
@@ -76,13 +77,22 @@ fn wasmtime_config(config: &RuntimeConfig, pooling: bool) -> Config {
     c.epoch_interruption(true);
     c.consume_fuel(config.fuel);
     c.max_wasm_stack(1 << 20);
+    // `HYPER_PERFMAP=1` writes /tmp/perf-<pid>.map so that `perf record` names guest functions.
+    if std::env::var_os("HYPER_PERFMAP").is_some() {
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(128)
             .total_core_instances(512)
             .total_memories(256)
             .total_tables(256)
-            .max_memory_size(MAX_MEMORY_BYTES);
+            .max_memory_size(MAX_MEMORY_BYTES)
+            // Reset the first pages of a reused slot with memset instead of madvise, so the next
+            // experiment does not page-fault its stack and heap back in (a large share of the
+            // per-experiment overhead for small skills).
+            .linear_memory_keep_resident(128 << 10)
+            .table_keep_resident(64 << 10);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     c
@@ -142,12 +152,14 @@ impl Runtime {
                     }
                 })?;
         }
+        let scratch = crate::host::scratch::ScratchPool::new()?;
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
                 config,
                 cache,
                 linkers,
+                scratch,
                 pooling,
                 _ticker: Ticker { stop },
             }),
@@ -169,6 +181,10 @@ impl Runtime {
 
     pub fn cache(&self) -> Option<&CompileCache> {
         self.inner.cache.as_ref()
+    }
+
+    pub(crate) fn scratch_pool(&self) -> &Arc<crate::host::scratch::ScratchPool> {
+        &self.inner.scratch
     }
 
     pub(crate) fn linkers(&self) -> &Linkers {

@@ -166,7 +166,7 @@ const STOPWORDS: &[&str] = &[
 pub struct Analyzer {
     tokenizer: Tokenizer,
     stemmer: Stemmer,
-    stopwords: bool,
+    stopwords: Option<std::collections::HashSet<&'static str>>,
     porter: rust_stemmers::Stemmer,
 }
 
@@ -175,50 +175,66 @@ impl Analyzer {
         Analyzer {
             tokenizer: options.tokenizer,
             stemmer: options.stemmer,
-            stopwords: options.stopwords,
+            stopwords: options
+                .stopwords
+                .then(|| STOPWORDS.iter().copied().collect()),
             porter: rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English),
         }
     }
 
-    pub fn terms(&self, text: &str, mut emit: impl FnMut(String)) {
+    /// Calls `emit` with every term of `text`. One lowercase buffer is reused for all words, so
+    /// the only allocations are the stemmer's (when it changes a word).
+    pub fn terms(&self, text: &str, mut emit: impl FnMut(&str)) {
         let keep = |c: char| match self.tokenizer {
             Tokenizer::Alpha => c.is_alphabetic(),
             Tokenizer::Alnum => c.is_alphanumeric(),
         };
-        for word in text.split(|c: char| !keep(c)) {
-            if word.is_empty() {
+        let mut word = String::new();
+        for raw in text.split(|c: char| !keep(c)) {
+            if raw.is_empty() {
                 continue;
             }
-            let word = word.to_lowercase();
-            if self.stopwords && STOPWORDS.contains(&word.as_str()) {
+            word.clear();
+            if raw.is_ascii() {
+                word.push_str(raw);
+                word.make_ascii_lowercase();
+            } else {
+                word.extend(raw.chars().flat_map(char::to_lowercase));
+            }
+            if self
+                .stopwords
+                .as_ref()
+                .is_some_and(|s| s.contains(word.as_str()))
+            {
                 continue;
             }
-            let term = match self.stemmer {
-                Stemmer::None => word,
-                Stemmer::S => s_stem(word),
-                Stemmer::Porter => self.porter.stem(&word).into_owned(),
-            };
-            emit(term);
+            match self.stemmer {
+                Stemmer::None => emit(&word),
+                Stemmer::S => emit(&s_stem(&word)),
+                Stemmer::Porter => emit(&self.porter.stem(&word)),
+            }
         }
     }
 }
 
-/// Harman (1991): ies -> y, es -> e, s -> "" with the usual exceptions.
-fn s_stem(mut w: String) -> String {
+/// Harman (1991): ies -> y, es -> e, s -> "" with the usual exceptions. Returns a slice of
+/// `w` except for the `ies -> y` case.
+fn s_stem(w: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     if w.len() > 3 && w.ends_with("ies") && !w.ends_with("eies") && !w.ends_with("aies") {
-        w.truncate(w.len() - 3);
-        w.push('y');
+        Cow::Owned(format!("{}y", &w[..w.len() - 3]))
     } else if w.len() > 2
         && w.ends_with("es")
         && !w.ends_with("aes")
         && !w.ends_with("ees")
         && !w.ends_with("oes")
     {
-        w.truncate(w.len() - 1);
+        Cow::Borrowed(&w[..w.len() - 1])
     } else if w.len() > 1 && w.ends_with('s') && !w.ends_with("us") && !w.ends_with("ss") {
-        w.truncate(w.len() - 1);
+        Cow::Borrowed(&w[..w.len() - 1])
+    } else {
+        Cow::Borrowed(w)
     }
-    w
 }
 
 pub struct Index {
@@ -245,8 +261,14 @@ impl Index {
             let mut tf: HashMap<u32, f32> = HashMap::new();
             let mut add = |text: &str, weight: f32| {
                 analyzer.terms(text, |t| {
-                    let next = vocab.len() as u32;
-                    let id = *vocab.entry(t).or_insert(next);
+                    let id = match vocab.get(t) {
+                        Some(&id) => id,
+                        None => {
+                            let id = vocab.len() as u32;
+                            vocab.insert(t.to_string(), id);
+                            id
+                        }
+                    };
                     *tf.entry(id).or_insert(0.0) += weight;
                 });
             };
@@ -312,7 +334,7 @@ impl Index {
     pub fn search(&self, text: &str, options: &Options) -> Vec<(u32, f64)> {
         let mut qtf: HashMap<u32, f64> = HashMap::new();
         self.analyzer.terms(text, |t| {
-            if let Some(&id) = self.vocab.get(&t) {
+            if let Some(&id) = self.vocab.get(t) {
                 *qtf.entry(id).or_insert(0.0) += 1.0;
             }
         });
