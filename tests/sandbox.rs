@@ -429,6 +429,10 @@ fn scratch_starts_empty_for_every_experiment() {
         let (result, _) = skill.run(&policy, &attack("scratch-snoop"), None);
         let artifact = result.expect("snoop runs");
         assert_eq!(artifact.media_type, "snoop/scratch");
-        assert!(artifact.bytes.is_empty(), "round {round}: saw {:?}", String::from_utf8_lossy(&artifact.bytes));
+        assert!(
+            artifact.bytes.is_empty(),
+            "round {round}: saw {:?}",
+            String::from_utf8_lossy(&artifact.bytes)
+        );
     }
 }

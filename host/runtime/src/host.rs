@@ -288,6 +288,9 @@ pub(crate) mod scratch {
     impl ScratchPool {
         pub(crate) fn new() -> std::io::Result<Arc<Self>> {
             let n = POOLS.fetch_add(1, Ordering::Relaxed);
+            if n == 0 {
+                remove_stale_roots();
+            }
             let root =
                 std::env::temp_dir().join(format!("hyper-scratch-{}-{n}", std::process::id()));
             std::fs::create_dir_all(&root)?;
@@ -314,6 +317,30 @@ pub(crate) mod scratch {
                 path,
                 pool: self.clone(),
             })
+        }
+    }
+
+    /// Removes the scratch roots of hyper processes that are gone (killed with -9, say), so
+    /// that what a guest left in /scratch does not pile up in the temp dir.
+    fn remove_stale_roots() {
+        if !Path::new("/proc/self").exists() {
+            return; // no cheap liveness check on this platform
+        }
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("hyper-scratch-"))
+                .and_then(|r| r.split('-').next())
+            else {
+                continue;
+            };
+            if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
         }
     }
 
