@@ -88,14 +88,34 @@ fn wasmtime_config(config: &RuntimeConfig, pooling: bool) -> Config {
             .total_memories(256)
             .total_tables(256)
             .max_memory_size(MAX_MEMORY_BYTES)
-            // Reset the first pages of a reused slot with memset instead of madvise, so the next
-            // experiment does not page-fault its stack and heap back in (a large share of the
-            // per-experiment overhead for small skills).
-            .linear_memory_keep_resident(128 << 10)
             .table_keep_resident(64 << 10);
+        // Reset the first pages of a reused slot in place instead of madvise, so the next
+        // experiment does not page-fault its stack and heap back in (a large share of the
+        // per-experiment overhead for small skills).
+        if kernel_has_pagemap_scan() {
+            // Only the pages a guest actually touched are reset, so keeping a Rust guest's
+            // whole 1 MiB stack region resident costs nothing extra (~2x faster instantiation).
+            pool.pagemap_scan(wasmtime::Enabled::Auto)
+                .linear_memory_keep_resident(2 << 20);
+        } else {
+            // Without it the kept region is memset on every reuse: keep it small.
+            pool.linear_memory_keep_resident(128 << 10);
+        }
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     c
+}
+
+/// PAGEMAP_SCAN arrived in Linux 6.7.
+fn kernel_has_pagemap_scan() -> bool {
+    let Ok(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease") else {
+        return false;
+    };
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    matches!((parts.next(), parts.next()), (Some(major), Some(minor)) if (major, minor) >= (6, 7))
 }
 
 fn linker(
