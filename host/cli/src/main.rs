@@ -13,6 +13,8 @@ use hyper_research::{domain, Domain, Event, LoopOptions, ResearchLoop, Summary};
 use hyper_runtime::{Evaluator, ImportVerdict, Runtime, RuntimeConfig, Skill};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod skill;
+
 #[derive(Parser)]
 #[command(
     name = "hyper",
@@ -62,16 +64,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Work with skill components.
+    /// Work with skills: install, list, pack, publish, inspect...
     #[command(subcommand)]
     Skill(SkillCommand),
+    /// Show this node's identity (the ed25519 key that signs packages).
+    Identity {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the publishers whose packages install without --allow-unknown-publisher.
+    #[command(subcommand)]
+    Trust(skill::TrustCommand),
 }
 
 #[derive(Args)]
 struct RunArgs {
     /// The domain, e.g. `search`.
     domain: String,
-    /// A skill component (.wasm); defaults to the domain's official skill.
+    /// A skill: a component file (.wasm) or an installed skill (`name[@version]`,
+    /// `sha256:<prefix>`); defaults to the domain's official skill.
     #[arg(long, value_name = "PATH")]
     skill: Option<PathBuf>,
     /// Number of experiments, the baseline included.
@@ -101,6 +112,50 @@ enum ExportFormat {
 
 #[derive(Subcommand)]
 enum SkillCommand {
+    /// Check, show and install a skill package (every check runs before anything is written).
+    Install(skill::InstallArgs),
+    /// List installed skills.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an installed skill: `name`, `name@version` or `sha256:<prefix>`.
+    Info {
+        skill: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an installed skill (files other packages share stay).
+    Remove {
+        skill: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-check installed skills' hashes and signatures (all of them if none is named).
+    Verify {
+        skill: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pack and sign a skill folder (hyper-skill.toml + built component) into a .hskill.
+    Pack {
+        /// The skill folder or its hyper-skill.toml.
+        source: PathBuf,
+        /// Output file (default `<name>-<version>.hskill`).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a .hskill to an index (a folder; serve it over HTTP as it is).
+    Publish {
+        file: PathBuf,
+        /// The index folder (default `$HYPER_HOME/index`).
+        #[arg(long, env = "HYPER_INDEX", value_name = "DIR")]
+        index: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show a component's world, exports and imports, and what the sandbox would grant or refuse.
     Inspect {
         file: PathBuf,
@@ -213,6 +268,25 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Skill(SkillCommand::Inspect { file, json }) => cmd_inspect(&home, &file, json),
+        Command::Skill(SkillCommand::Install(args)) => {
+            skill::install(&home, &runtime(&home)?, args)
+        }
+        Command::Skill(SkillCommand::List { json }) => skill::list(&home, json),
+        Command::Skill(SkillCommand::Info { skill, json }) => skill::info(&home, &skill, json),
+        Command::Skill(SkillCommand::Remove { skill, json }) => skill::remove(&home, &skill, json),
+        Command::Skill(SkillCommand::Verify { skill, json }) => {
+            skill::verify(&home, skill.as_deref(), json)
+        }
+        Command::Skill(SkillCommand::Pack {
+            source,
+            output,
+            json,
+        }) => skill::pack(&home, &runtime(&home)?, &source, output, json),
+        Command::Skill(SkillCommand::Publish { file, index, json }) => {
+            skill::publish(&home, &file, index, json)
+        }
+        Command::Identity { json } => skill::identity(&home, json),
+        Command::Trust(command) => skill::trust(&home, command),
     }
 }
 
@@ -220,17 +294,31 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
     install_builtin(home)?;
     let domain = Domain::find(home, &args.domain)?;
     let runtime = runtime(home)?;
-    let skill_path = match &args.skill {
-        Some(p) => p.clone(),
-        None => domain.default_skill_path().with_context(|| {
-            format!(
-                "domain `{}` has no default skill: pass --skill PATH",
-                domain.name()
+    let (skill_name, skill_bytes) = match &args.skill {
+        // A file, or else an installed skill (`name`, `name@version`, `sha256:…`).
+        Some(p) if p.exists() || p.extension().is_some_and(|e| e == "wasm") => {
+            (p.display().to_string(), read_component(p)?)
+        }
+        Some(p) => {
+            let store = hyper_registry::Store::open(home)?;
+            let installed = store.find(&p.to_string_lossy())?;
+            (
+                format!("{}@{}", installed.manifest.name, installed.manifest.version),
+                store.component(&installed)?,
             )
-        })?,
+        }
+        None => {
+            let path = domain.default_skill_path().with_context(|| {
+                format!(
+                    "domain `{}` has no default skill: pass --skill PATH",
+                    domain.name()
+                )
+            })?;
+            (path.display().to_string(), read_component(&path)?)
+        }
     };
-    let skill = Skill::load(&runtime, &read_component(&skill_path)?)
-        .map_err(|f| anyhow::anyhow!("skill {}: {f}", skill_path.display()))?;
+    let skill = Skill::load(&runtime, &skill_bytes)
+        .map_err(|f| anyhow::anyhow!("skill {skill_name}: {f}"))?;
     let evaluator_path = domain.evaluator_path();
     let evaluator = Evaluator::load(&runtime, &read_component(&evaluator_path)?)
         .map_err(|f| anyhow::anyhow!("evaluator {}: {f}", evaluator_path.display()))?;
@@ -334,6 +422,18 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
         print_summary(&summary);
     }
     Ok(())
+}
+
+/// A spinner on stderr for slow steps (hidden when stderr is not a terminal).
+pub(crate) fn spinner(message: &str) -> ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
 }
 
 fn short(id: &str) -> &str {
