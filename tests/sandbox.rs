@@ -235,6 +235,15 @@ fn garbage_components_are_refused_with_a_reason() {
         assert_eq!(failure.kind, FailureKind::Refused, "{what}");
         assert!(failure.reason.contains(words), "{what}: {}", failure.reason);
     }
+    // A component for an API version this host does not run.
+    let failure = Skill::load(&runtime, &read(fixtures::FUTURE_API))
+        .err()
+        .expect("0.2 is refused");
+    assert!(
+        failure.reason.contains("targets hyper:research@0.2.0"),
+        "{}",
+        failure.reason
+    );
     // The right kind of component for the wrong world.
     let failure = Skill::load(&runtime, &read(fixtures::SEARCH_EVALUATOR))
         .err()

@@ -50,6 +50,12 @@ pub fn pack_component(
             "the component exports no hyper:research interface".into(),
         ));
     };
+    if !crate::install::SUPPORTED_API.contains(&api.as_str()) {
+        return Err(RegistryError::Refused(format!(
+            "the component targets hyper:research@{api}, this host runs {}",
+            crate::install::SUPPORTED_API.join(", ")
+        )));
+    }
     if let Some(refused) = inspection.refused() {
         return Err(RegistryError::Refused(format!(
             "the component imports `{refused}`, which the sandbox never grants"

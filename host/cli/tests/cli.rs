@@ -247,3 +247,103 @@ fn kill_dash_nine_loses_no_committed_experiment() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("resuming from best"));
     assert_eq!(journal_count(home), committed_before_kill + 3);
 }
+
+#[test]
+fn skill_lifecycle_pack_publish_install_run_remove() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::copy(hyper_guests::fixtures::SEARCH_BM25, src.join("skill.wasm")).expect("copy");
+    std::fs::write(
+        src.join("hyper-skill.toml"),
+        "name = \"my-bm25\"\nversion = \"0.3.0\"\ndescription = \"BM25, packed by a test\"\ndomains = [\"search\"]\ncomponent = \"skill.wasm\"\n",
+    )
+    .expect("manifest");
+    let file = tmp.path().join("my.hskill");
+    let packed: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "skill",
+            "pack",
+            src.to_str().expect("utf-8"),
+            "-o",
+            file.to_str().expect("utf-8"),
+            "--json",
+        ],
+    ))
+    .expect("json");
+    let hash = packed["hash"].as_str().expect("hash").to_string();
+    ok(&home, &["skill", "publish", file.to_str().expect("utf-8")]);
+
+    // No terminal and no --yes: refused, nothing installed.
+    let out = hyper(&home, &["skill", "install", "my-bm25"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--yes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ok(&home, &["skill", "list"]).contains("no skills installed"));
+
+    let installed: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &["skill", "install", "my-bm25", "--yes", "--json"],
+    ))
+    .expect("json");
+    assert_eq!(installed["installed"]["hash"], hash.as_str());
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["skill", "list", "--json"])).expect("json");
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert!(ok(
+        &home,
+        &["skill", "info", &format!("sha256:{}", &hash[..10])]
+    )
+    .contains("my-bm25"));
+    assert!(ok(&home, &["skill", "verify"]).starts_with("ok"));
+    let summary: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "run",
+            "search",
+            "--skill",
+            "my-bm25@0.3.0",
+            "-n",
+            "2",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(summary["skill"], "search-bm25");
+    assert!(summary["best"]["val"].as_f64().is_some());
+    ok(&home, &["skill", "remove", "my-bm25"]);
+    assert!(ok(&home, &["skill", "list"]).contains("no skills installed"));
+
+    // Someone else's package: refused unless trusted or explicitly allowed.
+    let other = tmp.path().join("other-home");
+    let out = hyper(
+        &other,
+        &["skill", "install", file.to_str().expect("utf-8"), "--yes"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not trusted"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["identity", "--json"])).expect("json");
+    ok(
+        &other,
+        &[
+            "trust",
+            "add",
+            key["public_key"].as_str().expect("key"),
+            "--name",
+            "first home",
+        ],
+    );
+    ok(
+        &other,
+        &["skill", "install", file.to_str().expect("utf-8"), "--yes"],
+    );
+}
