@@ -208,6 +208,24 @@ fn sockets_import_is_refused_at_load_naming_the_import() {
 }
 
 #[test]
+fn inert_sockets_link_but_deny_every_network_use() {
+    let (_t, domain, _) = hostile();
+    let options = hyper_runtime::LoadOptions {
+        inert_sockets: true,
+    };
+    let skill = Skill::load_with(&runtime(), &read(fixtures::HOSTILE_SOCKETS), options)
+        .expect("loads with inert sockets");
+    let (result, _) = skill.run(&domain.skill_policy(), &attack("none"), None);
+    let failure = result.expect_err("name lookup must be denied");
+    assert_eq!(failure.kind, FailureKind::GuestError);
+    assert!(
+        failure.reason.contains("network denied"),
+        "{}",
+        failure.reason
+    );
+}
+
+#[test]
 fn garbage_components_are_refused_with_a_reason() {
     let runtime = runtime();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![

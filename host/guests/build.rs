@@ -1,12 +1,11 @@
-//! Builds every guest component from source with the guest toolchain (Debian's rustc-web with
-//! `-Zbuild-std` for wasm32-wasip2; see scripts/setup.sh) and puts the `.wasm` files in OUT_DIR.
-//! Guests are never committed as binaries.
+//! Builds every guest component from source (the official skills, the domains' evaluators, the
+//! SDK template and the test fixtures) with hyper-toolchain, and puts the `.wasm` files in
+//! OUT_DIR. Guests are never committed as binaries.
 //!
 //! Each guest is built with its own `cargo -p` call: the SDK's world features (`research`,
 //! `evaluator`, `tool`) are mutually exclusive and cargo would unify them across one call.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 /// (cargo package, output file stem)
 const GUESTS: &[(&str, &str)] = &[
@@ -35,31 +34,17 @@ fn main() {
         "HYPER_GUEST_RUSTC",
         "HYPER_WASM_LD",
         "HYPER_WASI_LIBC",
+        "HYPER_WASM_COMPONENT_LD",
+        "HYPER_GUEST_TARGET_DIR",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
+    let host_rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let toolchain = hyper_toolchain::rust::Toolchain::detect(&host_rustc)
+        .unwrap_or_else(|e| panic!("\n\n{e}\n"));
 
-    let guest_cargo = env_or("HYPER_GUEST_CARGO", "/usr/bin/cargo");
-    let guest_rustc = env_or("HYPER_GUEST_RUSTC", "/usr/bin/rustc");
-    let wasm_ld = env_or("HYPER_WASM_LD", "/usr/bin/wasm-ld-22");
-    let wasi_libc = env_or("HYPER_WASI_LIBC", "/usr/lib/wasm32-wasi");
-    for (what, path) in [
-        ("guest cargo", &guest_cargo),
-        ("guest rustc", &guest_rustc),
-        ("wasm-ld", &wasm_ld),
-        ("wasi-libc", &wasi_libc),
-    ] {
-        if !Path::new(path).exists() {
-            panic!(
-                "\n\nthe guest toolchain is missing: {what} not found at {path}.\n\
-                 Run `scripts/setup.sh` once (it installs Debian's rustc-web, rust-web-src, wasi-libc and lld-22),\n\
-                 or point HYPER_GUEST_CARGO / HYPER_GUEST_RUSTC / HYPER_WASM_LD / HYPER_WASI_LIBC at them.\n"
-            );
-        }
-    }
-    let linker = component_linker();
-
-    // <target>/<profile>/build/hyper-guests-<hash>/out -> <target>
+    // <target>/<profile>/build/hyper-guests-<hash>/out -> <target>/wasm-guests, shared by
+    // every profile so that std is built once.
     let target_dir = std::env::var("HYPER_GUEST_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
@@ -69,83 +54,24 @@ fn main() {
                 .map(|p| p.join("wasm-guests"))
                 .unwrap_or_else(|| out_dir.join("wasm-guests"))
         });
+    println!(
+        "cargo:rustc-env=HYPER_GUEST_TARGET_DIR={}",
+        target_dir.display()
+    );
     let config = out_dir.join("wasm-config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[unstable]\nbuild-std = [\"std\", \"panic_abort\"]\n\n[target.wasm32-wasip2]\nlinker = {linker:?}\nrustflags = [\"-L\", \"native={wasi_libc}\", \"-C\", \"link-arg=--wasm-ld-path={wasm_ld}\"]\n"
-        ),
-    )
-    .expect("write wasm cargo config");
-
+    let offline = std::env::var_os("HYPER_GUEST_OFFLINE").is_some();
     for (package, stem) in GUESTS {
-        let mut cmd = Command::new(&guest_cargo);
-        // The outer cargo's variables (RUSTFLAGS, CARGO_TARGET_DIR, CARGO_ENCODED_RUSTFLAGS,
-        // the jobserver...) describe the host build, not this one.
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy();
-            if (key.starts_with("CARGO") && key != "CARGO_HOME")
-                || key.starts_with("RUST")
-                || key.starts_with("__CARGO")
-            {
-                cmd.env_remove(key.as_ref());
-            }
-        }
-        cmd.current_dir(root.join("sdk"))
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env("RUSTC", &guest_rustc)
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .arg("--config")
-            .arg(&config)
-            .args([
-                "build",
-                "--release",
-                "--target",
-                "wasm32-wasip2",
-                "-p",
-                package,
-            ]);
-        if std::env::var_os("HYPER_GUEST_OFFLINE").is_some() {
-            cmd.arg("--offline");
-        }
-        let status = cmd
-            .status()
-            .unwrap_or_else(|e| panic!("could not run {guest_cargo}: {e}"));
-        if !status.success() {
-            panic!("building guest `{package}` failed ({status}); see the output above");
-        }
-        let built = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{stem}.wasm"));
+        toolchain
+            .build(
+                &root.join("sdk"),
+                Some(package),
+                &target_dir,
+                &config,
+                offline,
+            )
+            .unwrap_or_else(|e| panic!("\n\n{e}\n"));
+        let built = hyper_toolchain::rust::output(&target_dir, stem);
         std::fs::copy(&built, out_dir.join(format!("{stem}.wasm")))
             .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
     }
-}
-
-fn env_or(var: &str, default: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| default.to_string())
-}
-
-/// `wasm-component-ld` ships with the rustup toolchain that builds the host.
-fn component_linker() -> String {
-    if let Ok(path) = std::env::var("HYPER_WASM_COMPONENT_LD") {
-        return path;
-    }
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let path =
-        Path::new(&sysroot).join("lib/rustlib/x86_64-unknown-linux-gnu/bin/wasm-component-ld");
-    if !path.exists() {
-        panic!(
-            "wasm-component-ld not found at {}; set HYPER_WASM_COMPONENT_LD",
-            path.display()
-        );
-    }
-    path.display().to_string()
 }

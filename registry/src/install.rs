@@ -74,7 +74,8 @@ pub fn check(
             SUPPORTED_API.join(", ")
         )));
     }
-    let inspection = hyper_runtime::inspect(runtime, &package.component)
+    let load_options = load_options(manifest);
+    let inspection = hyper_runtime::inspect_with(runtime, &package.component, load_options)
         .map_err(|f| RegistryError::Refused(f.reason))?;
     match (inspection.world, inspection.api_version.as_deref()) {
         (Some(world), Some(api)) if world.name() == manifest.world && api == manifest.api => {}
@@ -113,9 +114,14 @@ pub fn check(
         }
     }
     let linked = match manifest.world.as_str() {
-        "research-skill" => hyper_runtime::Skill::load(runtime, &package.component).map(|_| ()),
-        "evaluator" => hyper_runtime::Evaluator::load(runtime, &package.component).map(|_| ()),
-        _ => hyper_runtime::Tool::load(runtime, &package.component).map(|_| ()),
+        "research-skill" => {
+            hyper_runtime::Skill::load_with(runtime, &package.component, load_options).map(|_| ())
+        }
+        "evaluator" => {
+            hyper_runtime::Evaluator::load_with(runtime, &package.component, load_options)
+                .map(|_| ())
+        }
+        _ => hyper_runtime::Tool::load_with(runtime, &package.component, load_options).map(|_| ()),
     };
     linked.map_err(|f| RegistryError::Refused(f.reason))?;
     Ok(InstallPlan {
@@ -125,6 +131,18 @@ pub fn check(
         grants,
         package,
     })
+}
+
+/// The optional grants a package's manifest asks for (and the user accepts at install):
+/// inert sockets when it declares any `wasi:sockets` import.
+pub fn load_options(manifest: &crate::Manifest) -> hyper_runtime::LoadOptions {
+    hyper_runtime::LoadOptions {
+        inert_sockets: manifest
+            .capabilities
+            .imports
+            .iter()
+            .any(|i| i.starts_with("wasi:sockets/")),
+    }
 }
 
 /// Writes a checked package into the store.

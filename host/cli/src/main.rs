@@ -94,6 +94,11 @@ struct RunArgs {
     /// Seed of the proposer and of every experiment.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Link a skill file's `wasi:sockets` imports with every socket operation denied (for
+    /// language runtimes that import them regardless). Installed skills get this when their
+    /// manifest declares it and you accepted it at install.
+    #[arg(long)]
+    allow_inert_sockets: bool,
     /// Start from the skill's defaults even if the journal has a best for this skill.
     #[arg(long)]
     fresh: bool,
@@ -294,17 +299,22 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
     install_builtin(home)?;
     let domain = Domain::find(home, &args.domain)?;
     let runtime = runtime(home)?;
-    let (skill_name, skill_bytes) = match &args.skill {
+    let (skill_name, skill_bytes, load_options) = match &args.skill {
         // A file, or else an installed skill (`name`, `name@version`, `sha256:…`).
-        Some(p) if p.exists() || p.extension().is_some_and(|e| e == "wasm") => {
-            (p.display().to_string(), read_component(p)?)
-        }
+        Some(p) if p.exists() || p.extension().is_some_and(|e| e == "wasm") => (
+            p.display().to_string(),
+            read_component(p)?,
+            hyper_runtime::LoadOptions {
+                inert_sockets: args.allow_inert_sockets,
+            },
+        ),
         Some(p) => {
             let store = hyper_registry::Store::open(home)?;
             let installed = store.find(&p.to_string_lossy())?;
             (
                 format!("{}@{}", installed.manifest.name, installed.manifest.version),
                 store.component(&installed)?,
+                hyper_registry::install::load_options(&installed.manifest),
             )
         }
         None => {
@@ -314,10 +324,14 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
                     domain.name()
                 )
             })?;
-            (path.display().to_string(), read_component(&path)?)
+            (
+                path.display().to_string(),
+                read_component(&path)?,
+                hyper_runtime::LoadOptions::default(),
+            )
         }
     };
-    let skill = Skill::load(&runtime, &skill_bytes)
+    let skill = Skill::load_with(&runtime, &skill_bytes, load_options)
         .map_err(|f| anyhow::anyhow!("skill {skill_name}: {f}"))?;
     let evaluator_path = domain.evaluator_path();
     let evaluator = Evaluator::load(&runtime, &read_component(&evaluator_path)?)

@@ -12,7 +12,7 @@ use crate::bindings::v0_1_0::{
 use crate::cache::content_hash;
 use crate::failure::{Failure, FailureKind};
 use crate::host::{HostState, ProgressFn, RunReport};
-use crate::policy::{grant_for, unversioned, SandboxPolicy};
+use crate::policy::{grant_for, unversioned, LoadOptions, SandboxPolicy};
 use crate::Runtime;
 
 /// The worlds of `hyper:research` a component can target.
@@ -87,7 +87,12 @@ fn looks_like_component(bytes: &[u8]) -> Result<(), Failure> {
     Ok(())
 }
 
-fn inspect_component(runtime: &Runtime, component: &Component, bytes: &[u8]) -> Inspection {
+fn inspect_component(
+    runtime: &Runtime,
+    component: &Component,
+    bytes: &[u8],
+    options: LoadOptions,
+) -> Inspection {
     let engine = runtime.engine();
     let ty = component.component_type();
     let exports: Vec<String> = ty
@@ -97,7 +102,7 @@ fn inspect_component(runtime: &Runtime, component: &Component, bytes: &[u8]) -> 
     let imports = ty
         .imports(engine)
         .map(|(name, _)| {
-            let verdict = match grant_for(name) {
+            let verdict = match grant_for(name, options) {
                 Some(why) => ImportVerdict::Granted(why),
                 None => ImportVerdict::Refused(format!(
                     "the sandbox policy does not grant `{}`",
@@ -130,6 +135,15 @@ fn inspect_component(runtime: &Runtime, component: &Component, bytes: &[u8]) -> 
 
 /// Compiles `bytes` and reports its world, imports and exports against the policy.
 pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Inspection, Failure> {
+    inspect_with(runtime, bytes, LoadOptions::default())
+}
+
+/// [`inspect`] with optional grants.
+pub fn inspect_with(
+    runtime: &Runtime,
+    bytes: &[u8],
+    options: LoadOptions,
+) -> Result<Inspection, Failure> {
     looks_like_component(bytes)?;
     let hash = content_hash(bytes);
     let component = runtime.compile(bytes, &hash).map_err(|e| {
@@ -138,7 +152,7 @@ pub fn inspect(runtime: &Runtime, bytes: &[u8]) -> Result<Inspection, Failure> {
             format!("invalid component: {}", root_message(&e)),
         )
     })?;
-    Ok(inspect_component(runtime, &component, bytes))
+    Ok(inspect_component(runtime, &component, bytes, options))
 }
 
 fn root_message(e: &anyhow::Error) -> String {
@@ -149,7 +163,12 @@ fn root_message(e: &anyhow::Error) -> String {
 }
 
 /// Compiles and checks a component for `world`; the refusal names what is wrong.
-fn load(runtime: &Runtime, bytes: &[u8], world: World) -> Result<(Component, Inspection), Failure> {
+fn load(
+    runtime: &Runtime,
+    bytes: &[u8],
+    world: World,
+    options: LoadOptions,
+) -> Result<(Component, Inspection), Failure> {
     looks_like_component(bytes)?;
     let hash = content_hash(bytes);
     let component = runtime.compile(bytes, &hash).map_err(|e| {
@@ -158,7 +177,7 @@ fn load(runtime: &Runtime, bytes: &[u8], world: World) -> Result<(Component, Ins
             format!("invalid component: {}", root_message(&e)),
         )
     })?;
-    let inspection = inspect_component(runtime, &component, bytes);
+    let inspection = inspect_component(runtime, &component, bytes, options);
     if let Some((name, ImportVerdict::Refused(why))) = inspection
         .imports
         .iter()
@@ -206,10 +225,11 @@ fn prepare<P>(
     runtime: &Runtime,
     bytes: &[u8],
     world: World,
+    options: LoadOptions,
     linker: &wasmtime::component::Linker<HostState>,
     typed: impl FnOnce(wasmtime::component::InstancePre<HostState>) -> wasmtime::Result<P>,
 ) -> Result<(P, Inspection), Failure> {
-    let (component, inspection) = load(runtime, bytes, world)?;
+    let (component, inspection) = load(runtime, bytes, world, options)?;
     let refused = |what: &str, e: wasmtime::Error| {
         Failure::new(
             FailureKind::Refused,
@@ -299,10 +319,20 @@ pub struct Skill {
 
 impl Skill {
     pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
+        Self::load_with(runtime, bytes, LoadOptions::default())
+    }
+
+    /// [`Self::load`] with optional grants (see [`LoadOptions`]).
+    pub fn load_with(
+        runtime: &Runtime,
+        bytes: &[u8],
+        options: LoadOptions,
+    ) -> Result<Self, Failure> {
         let (pre, inspection) = prepare(
             runtime,
             bytes,
             World::ResearchSkill,
+            options,
             &runtime.linkers().research,
             ResearchSkillPre::new,
         )?;
@@ -384,10 +414,20 @@ pub struct Evaluator {
 
 impl Evaluator {
     pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
+        Self::load_with(runtime, bytes, LoadOptions::default())
+    }
+
+    /// [`Self::load`] with optional grants (see [`LoadOptions`]).
+    pub fn load_with(
+        runtime: &Runtime,
+        bytes: &[u8],
+        options: LoadOptions,
+    ) -> Result<Self, Failure> {
         let (pre, inspection) = prepare(
             runtime,
             bytes,
             World::Evaluator,
+            options,
             &runtime.linkers().evaluator,
             EvaluatorPre::new,
         )?;
@@ -449,10 +489,20 @@ pub struct Tool {
 
 impl Tool {
     pub fn load(runtime: &Runtime, bytes: &[u8]) -> Result<Self, Failure> {
+        Self::load_with(runtime, bytes, LoadOptions::default())
+    }
+
+    /// [`Self::load`] with optional grants (see [`LoadOptions`]).
+    pub fn load_with(
+        runtime: &Runtime,
+        bytes: &[u8],
+        options: LoadOptions,
+    ) -> Result<Self, Failure> {
         let (pre, inspection) = prepare(
             runtime,
             bytes,
             World::ToolSkill,
+            options,
             &runtime.linkers().tool,
             ToolSkillPre::new,
         )?;

@@ -23,10 +23,12 @@ pub use bindings::v0_1_0::types::{
 };
 pub use bindings::v0_1_0::{MetricInfo, SkillInfo, ToolInfo};
 pub use cache::CompileCache;
-pub use component::{inspect, Evaluator, ImportVerdict, Inspection, Skill, Tool, World};
+pub use component::{
+    inspect, inspect_with, Evaluator, ImportVerdict, Inspection, Skill, Tool, World,
+};
 pub use failure::{Failure, FailureKind};
 pub use host::{LogRecord, ProgressFn, RunReport};
-pub use policy::SandboxPolicy;
+pub use policy::{LoadOptions, SandboxPolicy};
 
 mod engine;
 pub use engine::{Runtime, RuntimeConfig};

@@ -92,9 +92,24 @@ pub(crate) fn unversioned(name: &str) -> &str {
     name.split('@').next().unwrap_or(name)
 }
 
+/// Which optional grants a component is loaded with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Link `wasi:sockets/*` imports but deny every socket operation (no address is ever
+    /// allowed; TCP, UDP and name lookup are off). Language runtimes such as CPython import
+    /// these whether or not the program uses the network; without this option a component
+    /// that imports them is refused at load. `hyper skill install` asks before granting it.
+    pub inert_sockets: bool,
+}
+
+pub(crate) const INERT_SOCKETS: &str = "linked but inert: every socket operation is denied";
+
 /// Why an import is granted, or `None` when the policy refuses it.
-pub(crate) fn grant_for(import: &str) -> Option<&'static str> {
+pub(crate) fn grant_for(import: &str, options: LoadOptions) -> Option<&'static str> {
     let bare = unversioned(import);
+    if options.inert_sockets && bare.starts_with("wasi:sockets/") {
+        return Some(INERT_SOCKETS);
+    }
     GRANTED_INTERFACES
         .iter()
         .find(|(name, _)| *name == bare)
