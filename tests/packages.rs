@@ -20,6 +20,7 @@ fn source(name: &str, version: &str) -> SourceManifest {
         domains: vec!["search".into()],
         task: None,
         component: "skill.wasm".into(),
+        build: None,
     }
 }
 

@@ -151,4 +151,14 @@ pub struct SourceManifest {
     pub task: Option<String>,
     /// Path of the built component, relative to the manifest.
     pub component: String,
+    /// How `hyper skill build` builds it.
+    #[serde(default)]
+    pub build: Option<BuildSection>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSection {
+    /// `rust`, `c`, `python` or `js`.
+    pub lang: String,
 }

@@ -43,7 +43,12 @@ pub fn pack_component(
     component: Vec<u8>,
     identity: &Identity,
 ) -> Result<Package> {
-    let inspection = hyper_runtime::inspect(runtime, &component)
+    // Sockets are recorded as an (inert) capability rather than refused: language runtimes
+    // such as CPython import them whatever the program does. Install asks about them.
+    let inert = hyper_runtime::LoadOptions {
+        inert_sockets: true,
+    };
+    let inspection = hyper_runtime::inspect_with(runtime, &component, inert)
         .map_err(|f| RegistryError::Refused(f.reason))?;
     let (Some(world), Some(api)) = (inspection.world, inspection.api_version.clone()) else {
         return Err(RegistryError::Refused(

@@ -13,6 +13,7 @@ use hyper_research::{domain, Domain, Event, LoopOptions, ResearchLoop, Summary};
 use hyper_runtime::{Evaluator, ImportVerdict, Runtime, RuntimeConfig, Skill};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod scaffold;
 mod skill;
 
 #[derive(Parser)]
@@ -161,6 +162,28 @@ enum SkillCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Scaffold a skill folder that builds and runs out of the box.
+    New {
+        /// The skill's name (a-z, 0-9, -).
+        name: String,
+        #[arg(long, value_enum, default_value_t = scaffold::Lang::Rust)]
+        lang: scaffold::Lang,
+        /// The domain it researches.
+        #[arg(long, default_value = "search")]
+        domain: String,
+        /// A forge task (tool skills). Not available yet: tool templates come with the
+        /// skill-forge domain.
+        #[arg(long, conflicts_with = "domain")]
+        task: Option<String>,
+        /// Where to create it (default: ./<name>).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build the skill in a folder (hyper-skill.toml says the language) into a component.
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Show a component's world, exports and imports, and what the sandbox would grant or refuse.
     Inspect {
         file: PathBuf,
@@ -290,6 +313,27 @@ fn run(cli: Cli) -> Result<()> {
         Command::Skill(SkillCommand::Publish { file, index, json }) => {
             skill::publish(&home, &file, index, json)
         }
+        Command::Skill(SkillCommand::New {
+            name,
+            lang,
+            domain,
+            task,
+            dir,
+        }) => {
+            if task.is_some() {
+                bail!("tool-skill templates (--task) come with the skill-forge domain; use --domain for a research skill");
+            }
+            let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
+            scaffold::new_skill(&name, lang, &domain, &dir)?;
+            println!(
+                "created {} ({:?}); next: hyper skill build {}",
+                dir.display(),
+                lang,
+                dir.display()
+            );
+            Ok(())
+        }
+        Command::Skill(SkillCommand::Build { dir }) => scaffold::build(&dir).map(|_| ()),
         Command::Identity { json } => skill::identity(&home, json),
         Command::Trust(command) => skill::trust(&home, command),
     }
@@ -301,7 +345,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
     let runtime = runtime(home)?;
     let (skill_name, skill_bytes, load_options) = match &args.skill {
         // A file, or else an installed skill (`name`, `name@version`, `sha256:…`).
-        Some(p) if p.exists() || p.extension().is_some_and(|e| e == "wasm") => (
+        Some(p) if p.is_file() || (!p.exists() && p.extension().is_some_and(|e| e == "wasm")) => (
             p.display().to_string(),
             read_component(p)?,
             hyper_runtime::LoadOptions {

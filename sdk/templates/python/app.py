@@ -5,7 +5,7 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.experiment import SkillInfo
 from wit_world.imports import log
-from wit_world.imports.hyper_research_types import (
+from wit_world.imports.types import (
     Artifact,
     Error_Data,
     Error_InvalidParams,

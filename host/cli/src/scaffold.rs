@@ -1,0 +1,251 @@
+//! `hyper skill new` and `hyper skill build`: a skill folder that builds and runs out of the
+//! box in Rust, C, Python or JavaScript. The templates and the WIT are compiled into the
+//! binary (from `sdk/templates` and `wit/`), so scaffolding works offline and anywhere.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Rust,
+    C,
+    Python,
+    Js,
+}
+
+impl Lang {
+    fn name(self) -> &'static str {
+        match self {
+            Lang::Rust => "rust",
+            Lang::C => "c",
+            Lang::Python => "python",
+            Lang::Js => "js",
+        }
+    }
+}
+
+const WIT: &[(&str, &str)] = &[
+    (
+        "types.wit",
+        include_str!("../../../wit/since_v0.1.0/types.wit"),
+    ),
+    (
+        "experiment.wit",
+        include_str!("../../../wit/since_v0.1.0/experiment.wit"),
+    ),
+    (
+        "metric.wit",
+        include_str!("../../../wit/since_v0.1.0/metric.wit"),
+    ),
+    (
+        "tool.wit",
+        include_str!("../../../wit/since_v0.1.0/tool.wit"),
+    ),
+    (
+        "worlds.wit",
+        include_str!("../../../wit/since_v0.1.0/worlds.wit"),
+    ),
+];
+
+const RUST_SDK: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../../sdk/rust/Cargo.toml")),
+    ("src/lib.rs", include_str!("../../../sdk/rust/src/lib.rs")),
+    (
+        "src/params.rs",
+        include_str!("../../../sdk/rust/src/params.rs"),
+    ),
+    (
+        "src/research.rs",
+        include_str!("../../../sdk/rust/src/research.rs"),
+    ),
+    (
+        "src/evaluator.rs",
+        include_str!("../../../sdk/rust/src/evaluator.rs"),
+    ),
+    ("src/tool.rs", include_str!("../../../sdk/rust/src/tool.rs")),
+];
+
+const RUST_TEMPLATE: &str = include_str!("../../../sdk/templates/rust/src/lib.rs");
+const C_TEMPLATE: &str = include_str!("../../../sdk/templates/c/skill.c");
+const PYTHON_TEMPLATE: &str = include_str!("../../../sdk/templates/python/app.py");
+const JS_TEMPLATE: &str = include_str!("../../../sdk/templates/js/skill.js");
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+fn write(dir: &Path, rel: &str, contents: &str) -> Result<()> {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes a new skill folder; refuses to touch an existing non-empty one.
+pub fn new_skill(name: &str, lang: Lang, domain: &str, dir: &Path) -> Result<()> {
+    if !valid_name(name) {
+        bail!("skill name `{name}` must start with a-z and use only a-z, 0-9 and -");
+    }
+    if !valid_name(domain) {
+        bail!("domain `{domain}` is not a domain name");
+    }
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} already exists and is not empty", dir.display());
+    }
+    let fill = |text: &str| text.replace("{{name}}", name).replace("{{domain}}", domain);
+    for (file, text) in WIT {
+        write(dir, &format!("wit/{file}"), text)?;
+    }
+    write(
+        dir,
+        "hyper-skill.toml",
+        &format!(
+            "# What `hyper skill pack` puts in the package; world, API version and capabilities are\n\
+             # read off the built component.\n\
+             name = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"A {lang} skill for the {domain} domain\"\n\
+             authors = []\nlicense = \"Apache-2.0\"\ndomains = [\"{domain}\"]\ncomponent = \"target/{name}.wasm\"\n\n\
+             [build]\nlang = \"{lang}\"\n",
+            lang = lang.name()
+        ),
+    )?;
+    write(dir, ".gitignore", "/target\n/bindings\n*.hskill\n")?;
+    match lang {
+        Lang::Rust => {
+            write(
+                dir,
+                "Cargo.toml",
+                &format!(
+                    "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n\
+                     [dependencies]\nhyper-sdk = {{ path = \"hyper-sdk\" }}\n\n[workspace]\n\n\
+                     [profile.release]\nopt-level = 3\ncodegen-units = 1\nlto = true\npanic = \"abort\"\ndebug = false\nstrip = \"debuginfo\"\n"
+                ),
+            )?;
+            let lib = RUST_TEMPLATE
+                .replace(
+                    "SkillInfo::new(\"shortest\", \"0.1.0\", \"search\")",
+                    &format!("SkillInfo::new(\"{name}\", \"0.1.0\", \"{domain}\")"),
+                )
+                .replace("struct Shortest;", "struct MySkill;")
+                .replace("impl Skill for Shortest", "impl Skill for MySkill")
+                .replace("register_skill!(Shortest);", "register_skill!(MySkill);");
+            write(dir, "src/lib.rs", &lib)?;
+            // A vendored copy of the SDK, so the skill builds offline and outside this repo.
+            for (file, text) in RUST_SDK {
+                let text = text.replace("../../wit/since_v0.1.0", "../wit");
+                write(dir, &format!("hyper-sdk/{file}"), &text)?;
+            }
+        }
+        Lang::C => write(dir, "skill.c", &fill(C_TEMPLATE))?,
+        Lang::Python => write(dir, "app.py", &fill(PYTHON_TEMPLATE))?,
+        Lang::Js => write(dir, "skill.js", &fill(JS_TEMPLATE))?,
+    }
+    write(
+        dir,
+        "README.md",
+        &format!(
+            "# {name}\n\nA hyper research skill ({lang}) for the `{domain}` domain.\n\n```sh\n\
+             hyper skill build .                 # -> target/{name}.wasm\n\
+             hyper skill inspect target/{name}.wasm\n\
+             hyper skill pack . -o {name}.hskill  # signed with your node key\n\
+             hyper skill install {name}.hskill\n\
+             hyper run {domain} --skill {name}\n```\n",
+            lang = lang.name()
+        ),
+    )?;
+    Ok(())
+}
+
+/// Builds the skill in `dir` according to its hyper-skill.toml; returns the component path.
+pub fn build(dir: &Path) -> Result<PathBuf> {
+    let manifest_path = dir.join("hyper-skill.toml");
+    let text = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let src: hyper_registry::manifest::SourceManifest =
+        toml::from_str(&text).with_context(|| format!("parsing {}", manifest_path.display()))?;
+    let Some(lang) = src.build.as_ref().map(|b| b.lang.as_str()) else {
+        bail!(
+            "{} has no [build] lang: build the component yourself and point `component` at it",
+            manifest_path.display()
+        );
+    };
+    let out = dir.join(&src.component);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let started = Instant::now();
+    let spinner = crate::spinner(&format!("building {} ({lang})", src.name));
+    let result = match lang {
+        "rust" => build_rust(dir, &out),
+        "c" => hyper_toolchain::c::build(
+            dir,
+            &dir.join("wit"),
+            "research-skill",
+            &[dir.join("skill.c")],
+            &out,
+        )
+        .map_err(Into::into),
+        "python" => {
+            hyper_toolchain::python::build(dir, &dir.join("wit"), "research-skill", "app", &out)
+                .map_err(Into::into)
+        }
+        "js" => hyper_toolchain::js::build(
+            dir,
+            &dir.join("skill.js"),
+            &dir.join("wit"),
+            "research-skill",
+            &out,
+        )
+        .map_err(Into::into),
+        other => Err(anyhow::anyhow!(
+            "unknown build lang `{other}` (rust, c, python or js)"
+        )),
+    };
+    spinner.finish_and_clear();
+    result?;
+    let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "built {} ({size} bytes) in {:.1}s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
+fn build_rust(dir: &Path, out: &Path) -> Result<()> {
+    let cargo_toml: toml::Table =
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml"))?)?;
+    let crate_name = cargo_toml
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+        .context("Cargo.toml has no package name")?
+        .to_string();
+    let toolchain = hyper_toolchain::rust::Toolchain::detect("rustc")?;
+    // Share one target dir between skills (std is compiled once) when asked to.
+    let target_dir = std::env::var_os("HYPER_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("target"));
+    std::fs::create_dir_all(&target_dir)?;
+    toolchain.build(
+        dir,
+        None,
+        &target_dir,
+        &target_dir.join("hyper-wasm-config.toml"),
+        false,
+    )?;
+    let built = hyper_toolchain::rust::output(&target_dir, &crate_name);
+    std::fs::copy(&built, out).with_context(|| format!("copying {}", built.display()))?;
+    Ok(())
+}
