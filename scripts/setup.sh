@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — install what building hyper's guests needs, idempotently.
 #
-# Guests (skills, evaluators, test fixtures) are Rust crates compiled to wasm32-wasip2
-# components from source by host/guests/build.rs. rustup cannot add targets on these machines,
-# so they are built with Debian's rustc-web 1.96 + rust-web-src (-Zbuild-std, RUSTC_BOOTSTRAP=1),
-# Debian's wasi-libc and wasm-ld (lld-22), linked into a component by the wasm-component-ld that
-# ships with the rustup toolchain. The output is already a component: no wasm-tools or WASI
-# adapter is needed for Rust guests (C/Python/JS guests, which need them, come with the skill
-# packages work).
+# Guests (skills, evaluators, test fixtures) are built from source:
+# - Rust: Debian's rustc-web 1.96 + rust-web-src (-Zbuild-std, RUSTC_BOOTSTRAP=1; rustup cannot
+#   add targets on these machines), Debian's wasi-libc and wasm-ld (lld-22), linked into a
+#   component by the wasm-component-ld that ships with the rustup toolchain;
+# - C: clang-14 for wasm32-wasi with wasi-libc; bindings (wit-bindgen-c) and the WASI adapter
+#   (wit-component) are done in-process by hyper-toolchain, so no wasm-tools CLI is needed;
+# - Python: componentize-py (PyPI); JavaScript: componentize-js (npm).
 #
 # Safe to run any number of times; it only installs what is missing.
 set -euo pipefail
 
-APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld-22)
+APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld-22 clang-14 lld-14 libclang-rt-14-dev-wasm32)
+# Python and JavaScript guests: componentize-py (PyPI) and componentize-js (npm), pinned,
+# installed under the guest tools prefix (HYPER_GUEST_TOOLS, default ~/.cache/hyper-guest-tools).
+COMPONENTIZE_PY_VERSION=0.25.1
+COMPONENTIZE_JS_VERSION=0.23.0
+TOOLS=${HYPER_GUEST_TOOLS:-$HOME/.cache/hyper-guest-tools}
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -40,7 +45,24 @@ if [[ ! -x "$wcl" && -z "${HYPER_WASM_COMPONENT_LD:-}" ]]; then
   exit 1
 fi
 
-for f in /usr/bin/cargo /usr/bin/rustc /usr/bin/wasm-ld-22 /usr/lib/wasm32-wasi/libc.a; do
+# Python guests.
+if [[ "$("$TOOLS/venv/bin/componentize-py" --version 2>/dev/null)" != *"$COMPONENTIZE_PY_VERSION"* ]]; then
+  echo "setup: installing componentize-py $COMPONENTIZE_PY_VERSION under $TOOLS/venv" >&2
+  mkdir -p "$TOOLS"
+  [[ -x "$TOOLS/venv/bin/python" ]] || python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+# JavaScript guests.
+js_version=$(node -p "try{require('$TOOLS/js/node_modules/@bytecodealliance/componentize-js/package.json').version}catch(e){''}" 2>/dev/null || true)
+if [[ "$js_version" != "$COMPONENTIZE_JS_VERSION" ]]; then
+  echo "setup: installing componentize-js $COMPONENTIZE_JS_VERSION under $TOOLS/js" >&2
+  mkdir -p "$TOOLS/js"
+  [[ -f "$TOOLS/js/package.json" ]] || echo '{"name":"hyper-guest-js-tools","private":true,"type":"module"}' > "$TOOLS/js/package.json"
+  (cd "$TOOLS/js" && npm install --no-fund --no-audit --loglevel=error "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION")
+fi
+
+for f in /usr/bin/cargo /usr/bin/rustc /usr/bin/wasm-ld-22 /usr/lib/wasm32-wasi/libc.a /usr/bin/clang-14 \
+         "$TOOLS/venv/bin/componentize-py" "$TOOLS/js/node_modules/.bin/componentize-js"; do
   [[ -e $f ]] || { echo "setup: expected $f after installing packages" >&2; exit 1; }
 done
 echo "setup: ok ($(/usr/bin/rustc --version) for guests, $(rustc --version) for the host)" >&2

@@ -347,3 +347,69 @@ fn skill_lifecycle_pack_publish_install_run_remove() {
         &["skill", "install", file.to_str().expect("utf-8"), "--yes"],
     );
 }
+
+/// `hyper skill new` → `build` → `pack` → `install` → `run`, in every supported language.
+/// Rust, C and Python templates implement the same ranking, so they must score the same.
+#[test]
+fn a_skill_in_every_language_from_its_template() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let mut scores = std::collections::BTreeMap::new();
+    for lang in ["rust", "c", "python", "js"] {
+        let name = format!("demo-{lang}");
+        let dir = tmp.path().join(&name);
+        let dir_s = dir.to_str().expect("utf-8").to_string();
+        ok(
+            &home,
+            &[
+                "skill", "new", &name, "--lang", lang, "--domain", "search", "--dir", &dir_s,
+            ],
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_hyper"))
+            .args(["skill", "build", &dir_s])
+            .env("HYPER_HOME", &home)
+            // Share the guest target dir of the build script, so std is not rebuilt.
+            .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
+            .output()
+            .expect("build");
+        assert!(
+            out.status.success(),
+            "{lang} build failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let package = tmp.path().join(format!("{name}.hskill"));
+        ok(
+            &home,
+            &[
+                "skill",
+                "pack",
+                &dir_s,
+                "-o",
+                package.to_str().expect("utf-8"),
+            ],
+        );
+        ok(
+            &home,
+            &[
+                "skill",
+                "install",
+                package.to_str().expect("utf-8"),
+                "--yes",
+            ],
+        );
+        let summary: serde_json::Value = serde_json::from_str(&ok(
+            &home,
+            &["run", "search", "--skill", &name, "-n", "2", "--json"],
+        ))
+        .expect("json");
+        assert_eq!(summary["skill"], name.as_str(), "{summary}");
+        assert_eq!(summary["crashed"], 0, "{lang}: {summary}");
+        let val = summary["best"]["val"].as_f64().expect("scored");
+        assert!(val > 0.0 && val < 0.1, "{lang}: {val}");
+        scores.insert(lang, val);
+    }
+    assert_eq!(scores["rust"], scores["c"], "{scores:?}");
+    assert_eq!(scores["rust"], scores["python"], "{scores:?}");
+    let list = ok(&home, &["skill", "list"]);
+    assert_eq!(list.lines().count(), 4, "{list}");
+}

@@ -13,6 +13,9 @@ pub mod builtin {
     pub const SEARCH_EVALUATOR: &[u8] = include_bytes!(guest_path!("search_evaluator"));
 }
 
+/// The cargo target dir the build script builds guests in (shared, so std is built once).
+pub const GUEST_TARGET_DIR: &str = env!("HYPER_GUEST_TARGET_DIR");
+
 /// Paths of the test fixtures (hostile and trivial skills), built from `tests/fixtures/`.
 pub mod fixtures {
     pub const TRIVIAL: &str = guest_path!("fixture_trivial");
