@@ -16,6 +16,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("fixture-hostile-sockets", "fixture_hostile_sockets"),
     ("skill-template-rust", "skill_template_rust"),
     ("fixture-future-api", "fixture_future_api"),
+    ("fixture-large", "fixture_large"),
 ];
 
 fn main() {

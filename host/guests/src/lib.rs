@@ -23,6 +23,8 @@ pub mod fixtures {
     pub const HOSTILE_SOCKETS: &str = guest_path!("fixture_hostile_sockets");
     /// Built against hyper:research@0.2.0, which this host does not run.
     pub const FUTURE_API: &str = guest_path!("fixture_future_api");
+    /// A ~2 MB skill for the install benchmark.
+    pub const LARGE: &str = guest_path!("fixture_large");
     pub const SEARCH_BM25: &str = guest_path!("search_bm25");
     /// The minimal skill of sdk/README.md (sdk/templates/rust).
     pub const TEMPLATE_RUST: &str = guest_path!("skill_template_rust");
