@@ -15,6 +15,7 @@ pub mod keys;
 pub mod manifest;
 pub mod pack;
 pub mod package;
+pub mod remote;
 pub mod store;
 
 pub use install::{install, InstallOptions, InstallPlan};

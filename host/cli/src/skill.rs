@@ -22,9 +22,10 @@ pub struct InstallArgs {
     /// Install even if the publisher is not in the trusted list.
     #[arg(long)]
     pub allow_unknown_publisher: bool,
-    /// The index to resolve names and hashes in (default `$HYPER_HOME/index`).
-    #[arg(long, env = "HYPER_INDEX", value_name = "DIR")]
-    pub index: Option<PathBuf>,
+    /// The index to resolve names and hashes in: a folder or an http(s) URL serving one
+    /// (default `$HYPER_HOME/index`).
+    #[arg(long, env = "HYPER_INDEX", value_name = "DIR|URL")]
+    pub index: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -74,20 +75,33 @@ fn resolve_source(
             None,
         ));
     }
-    let index = Index::open(index_dir(home, args.index.clone()))?;
-    if let Some(hash) = args.source.strip_prefix("sha256:") {
-        let file = index.find_hash(hash)?;
-        return Ok((std::fs::read(&file)?, Some(hash.to_string())));
-    }
-    if args.source.contains("://") {
-        bail!(
-            "installing from a URL is not supported yet: download the .hskill and install the file"
-        );
+    if args.source.starts_with("http://") || args.source.starts_with("https://") {
+        return Ok((hyper_registry::remote::fetch_package(&args.source)?, None));
     }
     let (name, version) = match args.source.split_once('@') {
         Some((n, v)) => (n, Some(v)),
         None => (args.source.as_str(), None),
     };
+    if let Some(url) = args
+        .index
+        .as_deref()
+        .filter(|i| i.starts_with("http://") || i.starts_with("https://"))
+    {
+        let remote = hyper_registry::remote::RemoteIndex::new(url);
+        if let Some(hash) = args.source.strip_prefix("sha256:") {
+            return Ok((remote.package(hash)?, Some(hash.to_string())));
+        }
+        let entry = remote.entry(name)?;
+        let Some(found) = entry.resolve(version) else {
+            bail!("`{}` is not in the index at {url}", args.source);
+        };
+        return Ok((remote.package(&found.hash)?, Some(found.hash.clone())));
+    }
+    let index = Index::open(index_dir(home, args.index.clone().map(PathBuf::from)))?;
+    if let Some(hash) = args.source.strip_prefix("sha256:") {
+        let file = index.find_hash(hash)?;
+        return Ok((std::fs::read(&file)?, Some(hash.to_string())));
+    }
     let entry = index.entry(name)?;
     let Some(found) = entry.resolve(version) else {
         bail!(

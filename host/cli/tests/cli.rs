@@ -413,3 +413,159 @@ fn a_skill_in_every_language_from_its_template() {
     let list = ok(&home, &["skill", "list"]);
     assert_eq!(list.lines().count(), 4, "{list}");
 }
+
+/// A static file server on loopback for `dir`, for at most `max_requests` requests. `/huge`
+/// streams zeros forever (until the client hangs up) to test the download limit.
+fn serve_static(dir: std::path::PathBuf, max_requests: usize) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(max_requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            if path == "huge" {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000\r\nConnection: close\r\n\r\n",
+                );
+                let zeros = vec![0u8; 1 << 20];
+                while stream.write_all(&zeros).is_ok() {}
+                continue;
+            }
+            let file = (!path.contains(".."))
+                .then(|| dir.join(&path))
+                .filter(|p| p.is_file());
+            match file.and_then(|f| std::fs::read(f).ok()) {
+                Some(body) => {
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    );
+                    let _ = stream.write_all(&body);
+                }
+                None => {
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                }
+            }
+        }
+    });
+    base
+}
+
+#[test]
+fn install_from_an_index_and_a_url_over_http() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let publisher = tmp.path().join("publisher");
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    std::fs::copy(hyper_guests::fixtures::SEARCH_BM25, src.join("skill.wasm")).expect("copy");
+    std::fs::write(src.join("hyper-skill.toml"), "name = \"web-bm25\"\nversion = \"1.0.0\"\ndomains = [\"search\"]\ncomponent = \"skill.wasm\"\n").expect("manifest");
+    let file = tmp.path().join("web.hskill");
+    let packed: serde_json::Value = serde_json::from_str(&ok(
+        &publisher,
+        &[
+            "skill",
+            "pack",
+            src.to_str().expect("utf-8"),
+            "-o",
+            file.to_str().expect("utf-8"),
+            "--json",
+        ],
+    ))
+    .expect("json");
+    let hash = packed["hash"].as_str().expect("hash").to_string();
+    let index_dir = tmp.path().join("index");
+    ok(
+        &publisher,
+        &[
+            "skill",
+            "publish",
+            file.to_str().expect("utf-8"),
+            "--index",
+            index_dir.to_str().expect("utf-8"),
+        ],
+    );
+    let base = serve_static(index_dir, 16);
+
+    let user = tmp.path().join("user");
+    let installed: serde_json::Value = serde_json::from_str(&ok(
+        &user,
+        &[
+            "skill",
+            "install",
+            "web-bm25@1.0.0",
+            "--index",
+            &base,
+            "--yes",
+            "--allow-unknown-publisher",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(installed["installed"]["hash"], hash.as_str());
+    ok(&user, &["skill", "remove", "web-bm25"]);
+    let url = format!("{base}/packages/{hash}.hskill");
+    ok(
+        &user,
+        &[
+            "skill",
+            "install",
+            &url,
+            "--yes",
+            "--allow-unknown-publisher",
+        ],
+    );
+    assert!(ok(&user, &["skill", "list"]).contains("web-bm25"));
+
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "skill",
+                "install",
+                "no-such-skill",
+                "--index",
+                &base,
+                "--yes",
+            ],
+            "is not in the index",
+        ),
+        (
+            &[
+                "skill",
+                "install",
+                &format!("{base}/nothing.hskill"),
+                "--yes",
+            ],
+            "HTTP 404",
+        ),
+        (
+            &["skill", "install", &format!("{base}/huge"), "--yes"],
+            "more than the limit",
+        ),
+    ];
+    for (args, words) in cases {
+        let out = hyper(&user, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(words),
+            "{args:?}: {stderr}"
+        );
+    }
+}
