@@ -178,11 +178,15 @@ enum SkillCommand {
         /// Where to create it (default: ./<name>).
         #[arg(long)]
         dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
     },
     /// Build the skill in a folder (hyper-skill.toml says the language) into a component.
     Build {
         #[arg(default_value = ".")]
         dir: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
     /// Show a component's world, exports and imports, and what the sandbox would grant or refuse.
     Inspect {
@@ -319,21 +323,40 @@ fn run(cli: Cli) -> Result<()> {
             domain,
             task,
             dir,
+            json,
         }) => {
             if task.is_some() {
                 bail!("tool-skill templates (--task) come with the skill-forge domain; use --domain for a research skill");
             }
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
             scaffold::new_skill(&name, lang, &domain, &dir)?;
-            println!(
-                "created {} ({:?}); next: hyper skill build {}",
-                dir.display(),
-                lang,
-                dir.display()
-            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "dir": dir, "name": name, "lang": format!("{lang:?}").to_lowercase(), "domain": domain })
+                );
+            } else {
+                println!(
+                    "created {} ({:?}); next: hyper skill build {}",
+                    dir.display(),
+                    lang,
+                    dir.display()
+                );
+            }
             Ok(())
         }
-        Command::Skill(SkillCommand::Build { dir }) => scaffold::build(&dir).map(|_| ()),
+        Command::Skill(SkillCommand::Build { dir, json }) => {
+            let started = std::time::Instant::now();
+            let component = scaffold::build(&dir)?;
+            if json {
+                let size = std::fs::metadata(&component).map(|m| m.len()).unwrap_or(0);
+                println!(
+                    "{}",
+                    serde_json::json!({ "component": component, "bytes": size, "seconds": started.elapsed().as_secs_f64() })
+                );
+            }
+            Ok(())
+        }
         Command::Identity { json } => skill::identity(&home, json),
         Command::Trust(command) => skill::trust(&home, command),
     }
