@@ -171,8 +171,7 @@ enum SkillCommand {
         /// The domain it researches.
         #[arg(long, default_value = "search")]
         domain: String,
-        /// A forge task (tool skills). Not available yet: tool templates come with the
-        /// skill-forge domain.
+        /// A forge task instead (a tool skill, e.g. `json-parse`; Rust only so far).
         #[arg(long, conflicts_with = "domain")]
         task: Option<String>,
         /// Where to create it (default: ./<name>).
@@ -197,6 +196,14 @@ enum SkillCommand {
 }
 
 fn main() -> ExitCode {
+    // Like other Unix tools, end quietly when the reader of our output goes away
+    // (`hyper skill list | head`) instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; restores the default
+    // disposition of SIGPIPE, which Rust's runtime sets to ignore.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let filter = match cli.verbose {
         0 => "warn",
@@ -325,11 +332,12 @@ fn run(cli: Cli) -> Result<()> {
             dir,
             json,
         }) => {
-            if task.is_some() {
-                bail!("tool-skill templates (--task) come with the skill-forge domain; use --domain for a research skill");
-            }
             let dir = dir.unwrap_or_else(|| PathBuf::from(&name));
-            scaffold::new_skill(&name, lang, &domain, &dir)?;
+            let purpose = match &task {
+                Some(t) => scaffold::Purpose::Task(t),
+                None => scaffold::Purpose::Domain(&domain),
+            };
+            scaffold::new_skill(&name, lang, purpose, &dir)?;
             if json {
                 println!(
                     "{}",

@@ -69,6 +69,7 @@ const RUST_SDK: &[(&str, &str)] = &[
 ];
 
 const RUST_TEMPLATE: &str = include_str!("../../../sdk/templates/rust/src/lib.rs");
+const RUST_TOOL_TEMPLATE: &str = include_str!("../../../sdk/templates/rust-tool/src/lib.rs");
 const C_TEMPLATE: &str = include_str!("../../../sdk/templates/c/skill.c");
 const PYTHON_TEMPLATE: &str = include_str!("../../../sdk/templates/python/app.py");
 const JS_TEMPLATE: &str = include_str!("../../../sdk/templates/js/skill.js");
@@ -89,12 +90,29 @@ fn write(dir: &Path, rel: &str, contents: &str) -> Result<()> {
     std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
+/// What the new skill serves: a research domain, or a forge task (a tool skill).
+pub enum Purpose<'a> {
+    Domain(&'a str),
+    Task(&'a str),
+}
+
 /// Writes a new skill folder; refuses to touch an existing non-empty one.
-pub fn new_skill(name: &str, lang: Lang, domain: &str, dir: &Path) -> Result<()> {
+pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Result<()> {
     if !valid_name(name) {
         bail!("skill name `{name}` must start with a-z and use only a-z, 0-9 and -");
     }
-    if !valid_name(domain) {
+    let (domain, task) = match purpose {
+        Purpose::Domain(d) => (d, None),
+        Purpose::Task(t) => ("", Some(t)),
+    };
+    if let Some(task) = task {
+        if !valid_name(task) {
+            bail!("task `{task}` is not a task name (e.g. json-parse)");
+        }
+        if lang != Lang::Rust {
+            bail!("tool-skill templates exist for Rust so far: use --lang rust with --task");
+        }
+    } else if !valid_name(domain) {
         bail!("domain `{domain}` is not a domain name");
     }
     if dir.exists()
@@ -104,7 +122,15 @@ pub fn new_skill(name: &str, lang: Lang, domain: &str, dir: &Path) -> Result<()>
     {
         bail!("{} already exists and is not empty", dir.display());
     }
-    let fill = |text: &str| text.replace("{{name}}", name).replace("{{domain}}", domain);
+    let fill = |text: &str| {
+        text.replace("{{name}}", name)
+            .replace("{{domain}}", domain)
+            .replace("{{task}}", task.unwrap_or(""))
+    };
+    let serves = match task {
+        Some(t) => format!("task = \"{t}\""),
+        None => format!("domains = [\"{domain}\"]"),
+    };
     for (file, text) in WIT {
         write(dir, &format!("wit/{file}"), text)?;
     }
@@ -114,8 +140,8 @@ pub fn new_skill(name: &str, lang: Lang, domain: &str, dir: &Path) -> Result<()>
         &format!(
             "# What `hyper skill pack` puts in the package; world, API version and capabilities are\n\
              # read off the built component.\n\
-             name = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"A {lang} skill for the {domain} domain\"\n\
-             authors = []\nlicense = \"Apache-2.0\"\ndomains = [\"{domain}\"]\ncomponent = \"target/{name}.wasm\"\n\n\
+             name = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"A {lang} skill\"\n\
+             authors = []\nlicense = \"Apache-2.0\"\n{serves}\ncomponent = \"target/{name}.wasm\"\n\n\
              [build]\nlang = \"{lang}\"\n",
             lang = lang.name()
         ),
@@ -128,18 +154,23 @@ pub fn new_skill(name: &str, lang: Lang, domain: &str, dir: &Path) -> Result<()>
                 "Cargo.toml",
                 &format!(
                     "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n\
-                     [dependencies]\nhyper-sdk = {{ path = \"hyper-sdk\" }}\n\n[workspace]\n\n\
-                     [profile.release]\nopt-level = 3\ncodegen-units = 1\nlto = true\npanic = \"abort\"\ndebug = false\nstrip = \"debuginfo\"\n"
+                     [dependencies]\nhyper-sdk = {{ path = \"hyper-sdk\"{features} }}\n\n[workspace]\n\n\
+                     [profile.release]\nopt-level = 3\ncodegen-units = 1\nlto = true\npanic = \"abort\"\ndebug = false\nstrip = \"debuginfo\"\n",
+                    features = if task.is_some() { ", default-features = false, features = [\"tool\"]" } else { "" }
                 ),
             )?;
-            let lib = RUST_TEMPLATE
-                .replace(
-                    "SkillInfo::new(\"shortest\", \"0.1.0\", \"search\")",
-                    &format!("SkillInfo::new(\"{name}\", \"0.1.0\", \"{domain}\")"),
-                )
-                .replace("struct Shortest;", "struct MySkill;")
-                .replace("impl Skill for Shortest", "impl Skill for MySkill")
-                .replace("register_skill!(Shortest);", "register_skill!(MySkill);");
+            let lib = if task.is_some() {
+                fill(RUST_TOOL_TEMPLATE)
+            } else {
+                RUST_TEMPLATE
+                    .replace(
+                        "SkillInfo::new(\"shortest\", \"0.1.0\", \"search\")",
+                        &format!("SkillInfo::new(\"{name}\", \"0.1.0\", \"{domain}\")"),
+                    )
+                    .replace("struct Shortest;", "struct MySkill;")
+                    .replace("impl Skill for Shortest", "impl Skill for MySkill")
+                    .replace("register_skill!(Shortest);", "register_skill!(MySkill);")
+            };
             write(dir, "src/lib.rs", &lib)?;
             // A vendored copy of the SDK, so the skill builds offline and outside this repo.
             for (file, text) in RUST_SDK {
@@ -151,16 +182,20 @@ pub fn new_skill(name: &str, lang: Lang, domain: &str, dir: &Path) -> Result<()>
         Lang::Python => write(dir, "app.py", &fill(PYTHON_TEMPLATE))?,
         Lang::Js => write(dir, "skill.js", &fill(JS_TEMPLATE))?,
     }
+    let run_it = match task {
+        Some(t) => format!("# the skill-forge domain will test it on the `{t}` task"),
+        None => format!("hyper run {domain} --skill {name}"),
+    };
     write(
         dir,
         "README.md",
         &format!(
-            "# {name}\n\nA hyper research skill ({lang}) for the `{domain}` domain.\n\n```sh\n\
+            "# {name}\n\nA hyper skill ({lang}).\n\n```sh\n\
              hyper skill build .                 # -> target/{name}.wasm\n\
              hyper skill inspect target/{name}.wasm\n\
              hyper skill pack . -o {name}.hskill  # signed with your node key\n\
              hyper skill install {name}.hskill\n\
-             hyper run {domain} --skill {name}\n```\n",
+             {run_it}\n```\n",
             lang = lang.name()
         ),
     )?;

@@ -70,10 +70,16 @@ fn resolve_source(
                 hyper_registry::package::MAX_PACKAGE_BYTES
             );
         }
-        return Ok((
-            std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-            None,
-        ));
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        if bytes.starts_with(b"\0asm") {
+            bail!(
+                "{} is a WebAssembly component, not a package: install its folder (with a hyper-skill.toml), \
+                 pack it with `hyper skill pack`, or run it directly with `hyper run <domain> --skill {}`",
+                path.display(),
+                path.display()
+            );
+        }
+        return Ok((bytes, None));
     }
     if args.source.starts_with("http://") || args.source.starts_with("https://") {
         return Ok((hyper_registry::remote::fetch_package(&args.source)?, None));

@@ -569,3 +569,91 @@ fn install_from_an_index_and_a_url_over_http() {
         );
     }
 }
+
+#[test]
+fn a_tool_skill_from_its_template() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("echo");
+    let dir_s = dir.to_str().expect("utf-8");
+    ok(
+        &home,
+        &[
+            "skill",
+            "new",
+            "json-echo",
+            "--task",
+            "json-parse",
+            "--dir",
+            dir_s,
+        ],
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args(["skill", "build", dir_s])
+        .env("HYPER_HOME", &home)
+        .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
+        .output()
+        .expect("build");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let package = tmp.path().join("echo.hskill");
+    ok(
+        &home,
+        &[
+            "skill",
+            "pack",
+            dir_s,
+            "-o",
+            package.to_str().expect("utf-8"),
+        ],
+    );
+    ok(
+        &home,
+        &[
+            "skill",
+            "install",
+            package.to_str().expect("utf-8"),
+            "--yes",
+        ],
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["skill", "info", "json-echo", "--json"])).expect("json");
+    assert_eq!(info["manifest"]["world"], "tool-skill");
+    assert_eq!(info["manifest"]["task"], "json-parse");
+    // The forge domain will call it like this.
+    let runtime =
+        hyper_runtime::Runtime::new(hyper_runtime::RuntimeConfig::default()).expect("runtime");
+    let tool = hyper_runtime::Tool::load(
+        &runtime,
+        &std::fs::read(dir.join("target/json-echo.wasm")).expect("component"),
+    )
+    .expect("tool");
+    let policy = hyper_runtime::SandboxPolicy {
+        data_dir: None,
+        ..Default::default()
+    };
+    assert_eq!(tool.describe(&policy).expect("describe").task, "json-parse");
+    assert_eq!(
+        tool.call(&policy, br#"{"a": [1, 2]}"#).0.expect("call"),
+        br#"{"a": [1, 2]}"#
+    );
+    // Other languages say so instead of writing something that does not build.
+    let out = hyper(
+        &home,
+        &[
+            "skill",
+            "new",
+            "x",
+            "--task",
+            "t",
+            "--lang",
+            "python",
+            "--dir",
+            tmp.path().join("x").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Rust so far"));
+}
