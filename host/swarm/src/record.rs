@@ -1,0 +1,155 @@
+//! Signed result records: what a node tells the swarm about one finished experiment.
+//!
+//! A record is signed by its author's ed25519 key (the node identity that also signs
+//! packages), over its canonical JSON with a domain-separation prefix. The author field is the
+//! libp2p PeerId derived from that same key, so a record cannot claim someone else's identity.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Largest encoded signed record accepted from the network.
+pub const MAX_RECORD_BYTES: usize = 16 << 10;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultRecord {
+    /// Format version; unknown versions are dropped.
+    pub v: u32,
+    /// Experiment id (unique per author).
+    pub id: String,
+    pub domain: String,
+    pub skill_hash: String,
+    pub evaluator_hash: String,
+    pub params: serde_json::Value,
+    pub seed: u64,
+    pub parent: Option<String>,
+    pub metric: String,
+    /// `higher` or `lower`.
+    pub direction: String,
+    pub val: Option<f64>,
+    pub test: Option<f64>,
+    /// `baseline`, `keep`, `discard` or `crash`.
+    pub status: String,
+    pub platform: String,
+    /// The author's PeerId (base58), derived from `public_key`.
+    pub author: String,
+    /// Milliseconds since the Unix epoch when the experiment finished.
+    pub finished_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedResult {
+    pub record: ResultRecord,
+    /// ed25519 public key, hex.
+    pub public_key: String,
+    /// Signature of `hyper-result-v1:` + canonical JSON of `record`, hex.
+    pub signature: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RecordError {
+    #[error("record too large ({0} bytes)")]
+    TooLarge(usize),
+    #[error("malformed record: {0}")]
+    Malformed(String),
+    #[error("unknown record version {0}")]
+    UnknownVersion(u32),
+    #[error("bad signature")]
+    BadSignature,
+    #[error("author {author} does not match the signing key ({derived})")]
+    WrongAuthor { author: String, derived: String },
+}
+
+pub const RECORD_VERSION: u32 = 1;
+
+fn message(record: &ResultRecord) -> Vec<u8> {
+    let mut m = b"hyper-result-v1:".to_vec();
+    // Serialising a struct of plain values cannot fail.
+    m.extend(serde_json::to_vec(record).unwrap_or_default());
+    m
+}
+
+/// The libp2p PeerId (base58) of an ed25519 public key.
+pub fn peer_id_of(key: &VerifyingKey) -> String {
+    match libp2p::identity::ed25519::PublicKey::try_from_bytes(key.as_bytes()) {
+        Ok(pk) => {
+            libp2p::PeerId::from_public_key(&libp2p::identity::PublicKey::from(pk)).to_base58()
+        }
+        Err(_) => String::new(),
+    }
+}
+
+impl SignedResult {
+    pub fn sign(record: ResultRecord, key: &SigningKey) -> Self {
+        let signature = key.sign(&message(&record));
+        SignedResult {
+            public_key: hex::encode(key.verifying_key().to_bytes()),
+            signature: hex::encode(signature.to_bytes()),
+            record,
+        }
+    }
+
+    /// Strict decoding from the network: size, schema, version, author, signature.
+    pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge(bytes.len()));
+        }
+        let signed: SignedResult =
+            serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        signed.verify()?;
+        Ok(signed)
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn verify(&self) -> Result<(), RecordError> {
+        if self.record.v != RECORD_VERSION {
+            return Err(RecordError::UnknownVersion(self.record.v));
+        }
+        let r = &self.record;
+        let finite = |x: Option<f64>| x.is_none_or(f64::is_finite);
+        if r.id.is_empty()
+            || r.id.len() > 128
+            || r.domain.is_empty()
+            || r.domain.len() > 64
+            || !finite(r.val)
+            || !finite(r.test)
+        {
+            return Err(RecordError::Malformed(
+                "id, domain or metric values out of range".into(),
+            ));
+        }
+        if !["higher", "lower"].contains(&r.direction.as_str())
+            || !["baseline", "keep", "discard", "crash"].contains(&r.status.as_str())
+        {
+            return Err(RecordError::Malformed("direction or status".into()));
+        }
+        let key_bytes: [u8; 32] = hex::decode(&self.public_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(RecordError::BadSignature)?;
+        let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| RecordError::BadSignature)?;
+        let sig_bytes: [u8; 64] = hex::decode(&self.signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(RecordError::BadSignature)?;
+        key.verify(&message(r), &Signature::from_bytes(&sig_bytes))
+            .map_err(|_| RecordError::BadSignature)?;
+        let derived = peer_id_of(&key);
+        if derived != r.author {
+            return Err(RecordError::WrongAuthor {
+                author: r.author.clone(),
+                derived,
+            });
+        }
+        Ok(())
+    }
+
+    /// The board key: unique per author and experiment.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.record.author, self.record.id)
+    }
+}

@@ -1,0 +1,141 @@
+//! Signed records and Loro boards without the network: verification, convergence in any
+//! order, version-vector sync, and hostile updates refused.
+
+use ed25519_dalek::SigningKey;
+use hyper_swarm::board::Board;
+use hyper_swarm::record::{peer_id_of, RecordError, ResultRecord, SignedResult, RECORD_VERSION};
+
+fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn record(key: &SigningKey, id: &str, val: f64) -> SignedResult {
+    SignedResult::sign(
+        ResultRecord {
+            v: RECORD_VERSION,
+            id: id.into(),
+            domain: "search".into(),
+            skill_hash: "ab".repeat(32),
+            evaluator_hash: "cd".repeat(32),
+            params: serde_json::json!({ "k1": 1.2 }),
+            seed: 7,
+            parent: None,
+            metric: "ndcg@10".into(),
+            direction: "higher".into(),
+            val: Some(val),
+            test: Some(val - 0.01),
+            status: "keep".into(),
+            platform: "test".into(),
+            author: peer_id_of(&key.verifying_key()),
+            finished_ms: 1,
+        },
+        key,
+    )
+}
+
+#[test]
+fn records_verify_and_tampering_is_caught() {
+    let k = key(1);
+    let r = record(&k, "e1", 0.4);
+    assert_eq!(SignedResult::decode(&r.encode()).expect("valid"), r);
+    let mut tampered = r.clone();
+    tampered.record.val = Some(0.99);
+    assert_eq!(tampered.verify(), Err(RecordError::BadSignature));
+    let mut impostor = record(&key(2), "e1", 0.4);
+    impostor.record.author = r.record.author.clone();
+    let impostor = SignedResult::sign(impostor.record, &key(2));
+    assert!(matches!(
+        impostor.verify(),
+        Err(RecordError::WrongAuthor { .. })
+    ));
+    let mut future = r.record.clone();
+    future.v = 2;
+    assert_eq!(
+        SignedResult::sign(future, &k).verify(),
+        Err(RecordError::UnknownVersion(2))
+    );
+    assert!(matches!(
+        SignedResult::decode(&vec![b' '; 20_000]),
+        Err(RecordError::TooLarge(_))
+    ));
+    assert!(matches!(
+        SignedResult::decode(b"{\"record\": 1}"),
+        Err(RecordError::Malformed(_))
+    ));
+}
+
+#[test]
+fn boards_converge_in_any_order_and_sync_by_version_vector() {
+    let (a, b, c) = (
+        Board::new("search", 1),
+        Board::new("search", 2),
+        Board::new("search", 3),
+    );
+    let (ka, kb) = (key(1), key(2));
+    for i in 0..20 {
+        a.insert(&record(&ka, &format!("a{i}"), 0.3 + i as f64 / 100.0))
+            .expect("insert a");
+        b.insert(&record(&kb, &format!("b{i}"), 0.35 + i as f64 / 200.0))
+            .expect("insert b");
+    }
+    // c learns b first, then a; a learns b; b learns a: every path ends at the same board.
+    c.import_checked(&b.updates_since(&c.version()).expect("updates"))
+        .expect("c <- b");
+    c.import_checked(&a.updates_since(&c.version()).expect("updates"))
+        .expect("c <- a");
+    a.import_checked(&b.updates_since(&a.version()).expect("updates"))
+        .expect("a <- b");
+    b.import_checked(&a.updates_since(&b.version()).expect("updates"))
+        .expect("b <- a");
+    for board in [&a, &b, &c] {
+        assert_eq!(board.len(), 40);
+    }
+    assert_eq!(a.results(), b.results());
+    assert_eq!(a.results(), c.results());
+    let best = a.global_best().expect("best");
+    assert_eq!(best.record.id, "a19");
+    assert_eq!(c.global_best(), Some(best));
+    assert_eq!(a.best_per_peer().len(), 2);
+    // Nothing new to send once in sync.
+    let empty = a.updates_since(&b.version()).expect("updates");
+    assert_eq!(b.import_checked(&empty).expect("no-op"), 0);
+    // A restored snapshot is the same board.
+    let restored =
+        Board::from_snapshot("search", 9, &a.snapshot().expect("snapshot")).expect("restore");
+    assert_eq!(restored.results(), a.results());
+}
+
+#[test]
+fn hostile_updates_never_reach_the_board() {
+    let honest = Board::new("search", 1);
+    honest.insert(&record(&key(1), "e1", 0.4)).expect("insert");
+    // A peer that writes an unsigned entry straight into its Loro document.
+    let evil = loro::LoroDoc::new();
+    let _ = evil.set_peer_id(66);
+    evil.get_map("results")
+        .insert("someone/e9", "{\"forged\": true}")
+        .expect("insert");
+    evil.commit();
+    let bytes = evil.export(loro::ExportMode::Snapshot).expect("export");
+    assert!(honest.import_checked(&bytes).is_err());
+    // A validly signed record filed under another key.
+    let evil2 = loro::LoroDoc::new();
+    let _ = evil2.set_peer_id(67);
+    let r = record(&key(3), "e2", 0.9);
+    evil2
+        .get_map("results")
+        .insert("victim/e2", String::from_utf8(r.encode()).expect("utf-8"))
+        .expect("insert");
+    evil2.commit();
+    assert!(honest
+        .import_checked(&evil2.export(loro::ExportMode::Snapshot).expect("export"))
+        .is_err());
+    // Garbage.
+    assert!(honest.import_checked(b"not loro at all").is_err());
+    assert_eq!(honest.len(), 1);
+    assert_eq!(honest.results().len(), 1);
+    // Records of another domain are refused at insert.
+    let mut other = record(&key(1), "e3", 0.5).record;
+    other.domain = "ml".into();
+    assert!(honest.insert(&SignedResult::sign(other, &key(1))).is_err());
+}

@@ -1,0 +1,196 @@
+//! Real libp2p nodes on loopback: results spread to every board, a late node catches up, a
+//! restarted node keeps what it had, and hostile messages are dropped and counted.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use hyper_swarm::node::{start, NodeClient, NodeConfig};
+use hyper_swarm::record::{peer_id_of, ResultRecord, SignedResult, RECORD_VERSION};
+
+fn secret(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+fn record(n: u8, id: &str, val: f64) -> SignedResult {
+    let key = SigningKey::from_bytes(&secret(n));
+    SignedResult::sign(
+        ResultRecord {
+            v: RECORD_VERSION,
+            id: id.into(),
+            domain: "search".into(),
+            skill_hash: "ab".repeat(32),
+            evaluator_hash: "cd".repeat(32),
+            params: serde_json::json!({ "k1": val }),
+            seed: 1,
+            parent: None,
+            metric: "ndcg@10".into(),
+            direction: "higher".into(),
+            val: Some(val),
+            test: Some(val),
+            status: "keep".into(),
+            platform: "test".into(),
+            author: peer_id_of(&key.verifying_key()),
+            finished_ms: 1,
+        },
+        &key,
+    )
+}
+
+fn config(bootstrap: Vec<libp2p::Multiaddr>) -> NodeConfig {
+    NodeConfig {
+        bootstrap,
+        anti_entropy: Duration::from_millis(500),
+        ..NodeConfig::default()
+    }
+}
+
+async fn wait_for(nodes: &[&NodeClient], count: usize) {
+    let start = Instant::now();
+    loop {
+        let mut done = true;
+        for n in nodes {
+            if n.board("search").await.expect("board").len() < count {
+                done = false;
+            }
+        }
+        if done {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "boards did not reach {count} results"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_converge_and_a_late_node_catches_up() {
+    let a = start(secret(1), config(vec![]), HashMap::new())
+        .await
+        .expect("a");
+    let addr = a.listen_addrs().await.expect("addrs")[0].clone();
+    let b = start(secret(2), config(vec![addr.clone()]), HashMap::new())
+        .await
+        .expect("b");
+    let c = start(secret(3), config(vec![addr.clone()]), HashMap::new())
+        .await
+        .expect("c");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        a.publish(record(1, &format!("a{i}"), 0.30 + i as f64 / 100.0))
+            .await
+            .expect("publish a");
+        b.publish(record(2, &format!("b{i}"), 0.31 + i as f64 / 100.0))
+            .await
+            .expect("publish b");
+        c.publish(record(3, &format!("c{i}"), 0.32 + i as f64 / 100.0))
+            .await
+            .expect("publish c");
+    }
+    wait_for(&[&a, &b, &c], 15).await;
+    let (ba, bb, bc) = (
+        a.board("search").await.expect("a"),
+        b.board("search").await.expect("b"),
+        c.board("search").await.expect("c"),
+    );
+    assert_eq!(ba, bb);
+    assert_eq!(ba, bc);
+
+    // A node started later catches up completely through board sync.
+    let d = start(secret(4), config(vec![addr]), HashMap::new())
+        .await
+        .expect("d");
+    wait_for(&[&d], 15).await;
+    assert_eq!(d.board("search").await.expect("d"), ba);
+
+    // A restarted node keeps what it had (its snapshot) and re-syncs what it missed.
+    let snapshot = c
+        .snapshot("search")
+        .await
+        .expect("snapshot")
+        .expect("board");
+    c.shutdown().await;
+    a.publish(record(1, "after-restart", 0.5))
+        .await
+        .expect("publish");
+    let mut boards = HashMap::new();
+    boards.insert("search".to_string(), snapshot);
+    let b_addr = b.listen_addrs().await.expect("addrs")[0].clone();
+    let c2 = start(secret(3), config(vec![b_addr]), boards)
+        .await
+        .expect("c restarted");
+    assert!(
+        c2.board("search").await.expect("c2").len() >= 15,
+        "restored from its snapshot"
+    );
+    wait_for(&[&c2, &a, &b, &d], 16).await;
+    for n in [&a, &b, &d] {
+        n.shutdown().await;
+    }
+    c2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_are_dropped_counted_and_never_reach_the_board() {
+    let honest = start(secret(10), config(vec![]), HashMap::new())
+        .await
+        .expect("honest");
+    let addr = honest.listen_addrs().await.expect("addrs")[0].clone();
+    let evil = start(secret(11), config(vec![addr]), HashMap::new())
+        .await
+        .expect("evil");
+    // Let gossipsub mesh.
+    let start_t = Instant::now();
+    while honest.peers().await.expect("peers").is_empty() {
+        assert!(start_t.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let good = record(11, "good", 0.4);
+    let mut tampered = record(11, "tampered", 0.4);
+    tampered.record.val = Some(0.99);
+    let mut future = record(11, "future", 0.4).record;
+    future.v = 9;
+    let future = SignedResult::sign(future, &SigningKey::from_bytes(&secret(11)));
+    let mut impostor = record(12, "impostor", 0.4).record;
+    impostor.author = honest.peer_id.to_base58();
+    let impostor = SignedResult::sign(impostor, &SigningKey::from_bytes(&secret(12)));
+    for bytes in [
+        b"garbage".to_vec(),
+        vec![b'x'; 20_000],
+        tampered.encode(),
+        future.encode(),
+        impostor.encode(),
+    ] {
+        let _ = evil.publish_raw("search", bytes).await;
+    }
+    evil.publish(good.clone()).await.expect("good");
+    // Replaying the good one changes nothing.
+    let _ = evil.publish_raw("search", good.encode()).await;
+    let start_t = Instant::now();
+    loop {
+        let board = honest.board("search").await.expect("board");
+        if !board.is_empty() {
+            assert_eq!(board, vec![good.clone()]);
+            break;
+        }
+        assert!(
+            start_t.elapsed() < Duration::from_secs(20),
+            "the good record never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = honest.stats().await.expect("stats");
+    let dropped: u64 = stats.dropped.values().sum();
+    assert!(dropped >= 3, "{stats:?}");
+    assert_eq!(
+        honest.board("search").await.expect("board").len(),
+        1,
+        "{stats:?}"
+    );
+    honest.shutdown().await;
+    evil.shutdown().await;
+}
