@@ -13,6 +13,7 @@ use hyper_research::{domain, Domain, Event, LoopOptions, ResearchLoop, Summary};
 use hyper_runtime::{Evaluator, ImportVerdict, Runtime, RuntimeConfig, Skill};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod node;
 mod scaffold;
 mod skill;
 
@@ -68,6 +69,24 @@ enum Command {
     /// Work with skills: install, list, pack, publish, inspect...
     #[command(subcommand)]
     Skill(SkillCommand),
+    /// Run a node: research the given domains and share results with peers (libp2p).
+    Node(node::NodeArgs),
+    /// Peers connected to the running node.
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A domain's shared leaderboard (from the running node, or the last one it saved).
+    Leaderboard {
+        domain: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running node: identity, addresses, peers, counters.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
     /// Show this node's identity (the ed25519 key that signs packages).
     Identity {
         #[arg(long)]
@@ -236,7 +255,7 @@ fn home_dir(flag: Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// Makes sure the built-in domains are unpacked under `home`.
-fn install_builtin(home: &Path) -> Result<()> {
+pub(crate) fn install_builtin(home: &Path) -> Result<()> {
     for d in hyper_guests::DOMAINS {
         domain::install_embedded(home, d.name, d.files).with_context(|| {
             format!(
@@ -249,14 +268,14 @@ fn install_builtin(home: &Path) -> Result<()> {
     Ok(())
 }
 
-fn runtime(home: &Path) -> Result<Runtime> {
+pub(crate) fn runtime(home: &Path) -> Result<Runtime> {
     Runtime::new(RuntimeConfig {
         cache_dir: Some(home.join("cache").join("components")),
         ..RuntimeConfig::default()
     })
 }
 
-fn open_journal(home: &Path) -> Result<Journal> {
+pub(crate) fn open_journal(home: &Path) -> Result<Journal> {
     let path = home.join("journal.db");
     Journal::open(&path).with_context(|| format!("opening the journal {}", path.display()))
 }
@@ -366,6 +385,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Identity { json } => skill::identity(&home, json),
+        Command::Node(args) => node::run_node(&home, args),
+        Command::Peers { json } => node::peers(&home, json),
+        Command::Leaderboard { domain, json } => node::leaderboard(&home, &domain, json),
+        Command::Status { json } => node::status(&home, json),
         Command::Trust(command) => skill::trust(&home, command),
     }
 }

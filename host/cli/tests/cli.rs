@@ -657,3 +657,92 @@ fn a_tool_skill_from_its_template() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("Rust so far"));
 }
+
+/// Two `hyper node` processes on loopback: each researches, both boards end up with every
+/// result of both, `peers`/`status` answer, and after the nodes stop the saved board remains.
+#[test]
+fn two_node_processes_share_their_results() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (home_a, home_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let spawn = |home: &Path, bootstrap: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper"));
+        cmd.args([
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--experiments",
+            "3",
+            "--rounds",
+            "1",
+        ])
+        .env("HYPER_HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+        if let Some(b) = bootstrap {
+            cmd.args(["--bootstrap", b]);
+        }
+        cmd.spawn().expect("spawn node")
+    };
+    let mut a = spawn(&home_a, None);
+    let mut first = String::new();
+    BufReader::new(a.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("address line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_string();
+    let mut b = spawn(&home_b, Some(&addr));
+    let board = |home: &Path| -> Option<serde_json::Value> {
+        let out = hyper(home, &["leaderboard", "search", "--json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    };
+    let start = Instant::now();
+    loop {
+        let (x, y) = (board(&home_a), board(&home_b));
+        if let (Some(x), Some(y)) = (&x, &y) {
+            if x["results"] == 6 && y["results"] == 6 {
+                assert_eq!(x["global_best"], y["global_best"]);
+                assert_eq!(x["best_per_peer"].as_array().map(Vec::len), Some(2));
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "boards did not converge: {x:?} {y:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let peers: serde_json::Value =
+        serde_json::from_str(&ok(&home_b, &["peers", "--json"])).expect("json");
+    assert_eq!(peers["peers"].as_array().map(Vec::len), Some(1));
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&home_a, &["status", "--json"])).expect("json");
+    assert!(
+        status["stats"]["accepted"].as_u64().unwrap_or(0)
+            + status["stats"]["sync_imports"].as_u64().unwrap_or(0)
+            > 0
+    );
+    // Each node's own journal has only its own experiments.
+    assert_eq!(
+        Journal::open(home_a.join("journal.db"))
+            .and_then(|j| j.count("search"))
+            .expect("count"),
+        3
+    );
+    // Stop them (SIGKILL: whatever was saved every 5 s survives) and read the saved board.
+    std::thread::sleep(Duration::from_secs(6));
+    a.kill().expect("kill a");
+    b.kill().expect("kill b");
+    let _ = (a.wait(), b.wait());
+    let _ = std::fs::remove_file(home_a.join("node.sock"));
+    let saved: serde_json::Value =
+        serde_json::from_str(&ok(&home_a, &["leaderboard", "search", "--json"])).expect("json");
+    assert_eq!(saved["results"], 6);
+}

@@ -119,6 +119,11 @@ CREATE TABLE IF NOT EXISTS experiments (
     finished_at       TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS experiments_domain ON experiments (domain, seq);
+CREATE TABLE IF NOT EXISTS board_snapshots (
+    domain   TEXT PRIMARY KEY,
+    snapshot BLOB NOT NULL,
+    saved_at TEXT NOT NULL
+);
 CREATE TRIGGER IF NOT EXISTS experiments_append_only_update BEFORE UPDATE ON experiments
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS experiments_append_only_delete BEFORE DELETE ON experiments
@@ -307,6 +312,30 @@ impl Journal {
         Ok(self
             .conn
             .query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?)
+    }
+
+    /// Saves a leaderboard snapshot (the swarm's Loro document) for a domain, replacing the
+    /// previous one in one transaction.
+    pub fn save_board(&mut self, domain: &str, snapshot: &[u8], saved_at: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO board_snapshots (domain, snapshot, saved_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(domain) DO UPDATE SET snapshot = excluded.snapshot, saved_at = excluded.saved_at",
+            params![domain, snapshot, saved_at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every saved leaderboard snapshot, by domain.
+    pub fn boards(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT domain, snapshot FROM board_snapshots ORDER BY domain")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        Ok(rows.collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
     /// Number of records of a domain.

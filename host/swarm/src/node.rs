@@ -92,12 +92,48 @@ enum Command {
     Publish(SignedResult, oneshot::Sender<anyhow::Result<()>>),
     PublishRaw(String, Vec<u8>, oneshot::Sender<anyhow::Result<()>>),
     Board(String, oneshot::Sender<Vec<SignedResult>>),
+    Leaderboard(String, oneshot::Sender<Option<Leaderboard>>),
     Snapshot(String, oneshot::Sender<Option<Vec<u8>>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     Peers(oneshot::Sender<Vec<PeerId>>),
     Stats(oneshot::Sender<Stats>),
     Dial(Multiaddr, oneshot::Sender<anyhow::Result<()>>),
     Shutdown,
+}
+
+/// A domain's board as people read it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Leaderboard {
+    pub domain: String,
+    pub results: usize,
+    pub global_best: Option<SignedResult>,
+    pub best_per_peer: Vec<SignedResult>,
+}
+
+impl Leaderboard {
+    pub fn of(board: &Board) -> Self {
+        let mut per_peer: Vec<SignedResult> = board.best_per_peer().into_values().collect();
+        let higher = per_peer
+            .first()
+            .is_none_or(|r| r.record.direction != "lower");
+        per_peer.sort_by(|a, b| {
+            let (x, y) = (
+                a.record.val.unwrap_or(f64::NAN),
+                b.record.val.unwrap_or(f64::NAN),
+            );
+            if higher {
+                y.total_cmp(&x)
+            } else {
+                x.total_cmp(&y)
+            }
+        });
+        Leaderboard {
+            domain: board.domain.clone(),
+            results: board.len(),
+            global_best: board.global_best(),
+            best_per_peer: per_peer,
+        }
+    }
 }
 
 /// A cloneable handle to a running node.
@@ -129,6 +165,10 @@ impl NodeClient {
 
     pub async fn board(&self, domain: &str) -> anyhow::Result<Vec<SignedResult>> {
         ask!(self, Board, domain.to_string())
+    }
+
+    pub async fn leaderboard(&self, domain: &str) -> anyhow::Result<Option<Leaderboard>> {
+        ask!(self, Leaderboard, domain.to_string())
     }
 
     pub async fn snapshot(&self, domain: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -360,6 +400,9 @@ impl NodeTask {
                         .map(Board::results)
                         .unwrap_or_default(),
                 );
+            }
+            Command::Leaderboard(domain, reply) => {
+                let _ = reply.send(self.boards.get(&domain).map(Leaderboard::of));
             }
             Command::Snapshot(domain, reply) => {
                 let _ = reply.send(self.boards.get(&domain).and_then(|b| b.snapshot().ok()));
