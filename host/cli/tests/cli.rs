@@ -746,3 +746,61 @@ fn two_node_processes_share_their_results() {
         serde_json::from_str(&ok(&home_a, &["leaderboard", "search", "--json"])).expect("json");
     assert_eq!(saved["results"], 6);
 }
+
+/// With no peers at all, a node researches exactly as `hyper run` does and keeps its board.
+#[test]
+fn a_node_alone_researches_like_hyper_run() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path();
+    let mut node = Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args([
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--experiments",
+            "4",
+            "--rounds",
+            "1",
+            "--seed",
+            "4",
+        ])
+        .env("HYPER_HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    loop {
+        let out = hyper(home, &["leaderboard", "search", "--json"]);
+        let board: Option<serde_json::Value> = out
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten();
+        if board.as_ref().is_some_and(|b| b["results"] == 4) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{board:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    node.kill().expect("kill");
+    let _ = node.wait();
+    // The same experiments `hyper run search -n 4 --seed 4` would have run, in the journal.
+    let rows = Journal::open(home.join("journal.db"))
+        .and_then(|j| j.list("search"))
+        .expect("rows");
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0].status, hyper_journal::Status::Baseline);
+    let other = tempfile::tempdir().expect("tmp");
+    ok(other.path(), &["run", "search", "-n", "4", "--seed", "4"]);
+    let solo = Journal::open(other.path().join("journal.db"))
+        .and_then(|j| j.list("search"))
+        .expect("rows");
+    let vals = |rs: &[hyper_journal::Record]| {
+        rs.iter()
+            .map(|r| (r.params.clone(), r.val))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(vals(&rows), vals(&solo));
+}

@@ -194,3 +194,69 @@ async fn hostile_messages_are_dropped_counted_and_never_reach_the_board() {
     honest.shutdown().await;
     evil.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_heals_to_the_union() {
+    // Two islands that never met: {a, b} and {c, d}.
+    let a = start(secret(21), config(vec![]), HashMap::new())
+        .await
+        .expect("a");
+    let b = start(
+        secret(22),
+        config(vec![a.listen_addrs().await.expect("addrs")[0].clone()]),
+        HashMap::new(),
+    )
+    .await
+    .expect("b");
+    let c = start(secret(23), config(vec![]), HashMap::new())
+        .await
+        .expect("c");
+    let d = start(
+        secret(24),
+        config(vec![c.listen_addrs().await.expect("addrs")[0].clone()]),
+        HashMap::new(),
+    )
+    .await
+    .expect("d");
+    for i in 0..4 {
+        a.publish(record(21, &format!("a{i}"), 0.2 + i as f64 / 100.0))
+            .await
+            .expect("a");
+        b.publish(record(22, &format!("b{i}"), 0.3 + i as f64 / 100.0))
+            .await
+            .expect("b");
+        c.publish(record(23, &format!("c{i}"), 0.4 + i as f64 / 100.0))
+            .await
+            .expect("c");
+        d.publish(record(24, &format!("d{i}"), 0.1 + i as f64 / 100.0))
+            .await
+            .expect("d");
+    }
+    wait_for(&[&a, &b, &c, &d], 8).await;
+    assert_eq!(
+        a.board("search").await.expect("a").len(),
+        8,
+        "islands stay separate"
+    );
+    assert_eq!(c.board("search").await.expect("c").len(), 8);
+    // Heal: one link between the islands.
+    b.dial(c.listen_addrs().await.expect("addrs")[0].clone())
+        .await
+        .expect("dial");
+    wait_for(&[&a, &b, &c, &d], 16).await;
+    let union = a.board("search").await.expect("a");
+    for n in [&b, &c, &d] {
+        assert_eq!(n.board("search").await.expect("board"), union);
+    }
+    let best = a
+        .leaderboard("search")
+        .await
+        .expect("lb")
+        .expect("board")
+        .global_best
+        .expect("best");
+    assert_eq!(best.record.id, "c3");
+    for n in [&a, &b, &c, &d] {
+        n.shutdown().await;
+    }
+}
