@@ -35,21 +35,26 @@ pub fn topic(domain: &str) -> IdentTopic {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SyncRequest {
     pub domain: String,
-    /// Loro version vector, hex.
-    pub version: String,
+    /// Loro version vector.
+    #[serde(with = "serde_bytes")]
+    pub version: Vec<u8>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SyncResponse {
     pub domain: String,
-    /// Loro updates, hex (empty when the domain is unknown or nothing is missing).
-    pub updates: String,
+    /// Loro updates (empty when the domain is unknown or nothing is missing).
+    #[serde(with = "serde_bytes")]
+    pub updates: Vec<u8>,
 }
+
+/// Largest sync response: a full board of ~100k results is tens of MB.
+const MAX_SYNC_RESPONSE: u64 = 512 << 20;
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
-    sync: request_response::json::Behaviour<SyncRequest, SyncResponse>,
+    sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
     identify: identify::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     mdns: Toggle<mdns::tokio::Behaviour>,
@@ -237,10 +242,15 @@ pub async fn start(
                     gossipsub::MessageAuthenticity::Signed(key.clone()),
                     gossip_config,
                 )?;
-                let sync = request_response::json::Behaviour::new(
+                let codec =
+                    request_response::cbor::codec::Codec::<SyncRequest, SyncResponse>::default()
+                        .set_request_size_maximum(1 << 20)
+                        .set_response_size_maximum(MAX_SYNC_RESPONSE);
+                let sync = request_response::Behaviour::with_codec(
+                    codec,
                     [(StreamProtocol::new(SYNC_PROTOCOL), ProtocolSupport::Full)],
                     request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(30)),
+                        .with_request_timeout(Duration::from_secs(120)),
                 );
                 let identify = identify::Behaviour::new(identify::Config::new(
                     "/hyper/1".into(),
@@ -343,7 +353,7 @@ impl NodeTask {
             .values()
             .map(|b| SyncRequest {
                 domain: b.domain.clone(),
-                version: hex::encode(b.version()),
+                version: b.version(),
             })
             .collect();
         for request in requests {
@@ -461,12 +471,7 @@ impl NodeTask {
                     let updates = self
                         .boards
                         .get(&request.domain)
-                        .and_then(|b| {
-                            hex::decode(&request.version)
-                                .ok()
-                                .and_then(|v| b.updates_since(&v).ok())
-                        })
-                        .map(hex::encode)
+                        .and_then(|b| b.updates_since(&request.version).ok())
                         .unwrap_or_default();
                     let _ = self.swarm.behaviour_mut().sync.send_response(
                         channel,
@@ -480,15 +485,11 @@ impl NodeTask {
                     if response.updates.is_empty() {
                         return;
                     }
-                    let imported = match (
-                        self.boards.get(&response.domain),
-                        hex::decode(&response.updates),
-                    ) {
-                        (Some(board), Ok(bytes)) => {
-                            board.import_checked(&bytes).map_err(|e| e.to_string())
-                        }
-                        (None, _) => Err(format!("unknown domain {}", response.domain)),
-                        (_, Err(e)) => Err(e.to_string()),
+                    let imported = match self.boards.get(&response.domain) {
+                        Some(board) => board
+                            .import_checked(&response.updates)
+                            .map_err(|e| e.to_string()),
+                        None => Err(format!("unknown domain {}", response.domain)),
                     };
                     match imported {
                         Ok(_) => self.stats.sync_imports += 1,
