@@ -4,9 +4,11 @@
 //!
 //! Nothing unsigned reaches a board: records are verified before they are inserted, and
 //! updates from peers are first imported into a fork of the document and checked entry by
-//! entry; if anything in them fails verification the whole update is refused.
+//! entry; if anything in them fails verification the whole update is refused. An in-memory
+//! index of the verified records serves reads, so reading never re-parses or re-verifies.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 
 use loro::{ExportMode, LoroDoc, VersionVector};
 
@@ -25,6 +27,7 @@ pub enum BoardError {
 pub struct Board {
     pub domain: String,
     doc: LoroDoc,
+    index: Mutex<BTreeMap<String, SignedResult>>,
 }
 
 impl Board {
@@ -35,10 +38,16 @@ impl Board {
         Board {
             domain: domain.to_string(),
             doc,
+            index: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Restores a board from a snapshot (as persisted by the node).
+    fn index(&self) -> MutexGuard<'_, BTreeMap<String, SignedResult>> {
+        // Poisoned only if a thread panicked mid-update; the map still holds verified records.
+        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Restores a board from a snapshot (as persisted by the node), verifying every record.
     pub fn from_snapshot(domain: &str, peer: u64, snapshot: &[u8]) -> Result<Self, BoardError> {
         let board = Board::new(domain, peer);
         board.import_checked(snapshot)?;
@@ -56,16 +65,18 @@ impl Board {
                 signed.record.domain, self.domain
             )));
         }
-        let map = self.doc.get_map(RESULTS);
         let key = signed.key();
-        if map.get(&key).is_some() {
+        if self.index().contains_key(&key) {
             return Ok(false);
         }
         let json =
             String::from_utf8(signed.encode()).map_err(|e| BoardError::Loro(e.to_string()))?;
-        map.insert(&key, json)
+        self.doc
+            .get_map(RESULTS)
+            .insert(&key, json)
             .map_err(|e| BoardError::Loro(e.to_string()))?;
         self.doc.commit();
+        self.index().insert(key, signed.clone());
         Ok(true)
     }
 
@@ -73,11 +84,11 @@ impl Board {
         let mut out = BTreeMap::new();
         if let loro::LoroValue::Map(map) = doc.get_map(RESULTS).get_value() {
             for (k, v) in map.iter() {
-                if let loro::LoroValue::String(s) = v {
-                    out.insert(k.to_string(), s.to_string());
-                } else {
-                    out.insert(k.to_string(), String::new());
-                }
+                let text = match v {
+                    loro::LoroValue::String(s) => s.to_string(),
+                    _ => String::new(),
+                };
+                out.insert(k.to_string(), text);
             }
         }
         out
@@ -85,14 +96,11 @@ impl Board {
 
     /// Every record on the board (all verified on the way in).
     pub fn results(&self) -> Vec<SignedResult> {
-        Self::entries(&self.doc)
-            .values()
-            .filter_map(|json| SignedResult::decode(json.as_bytes()).ok())
-            .collect()
+        self.index().values().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        Self::entries(&self.doc).len()
+        self.index().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -119,46 +127,52 @@ impl Board {
             .map_err(|e| BoardError::Loro(e.to_string()))
     }
 
-    /// Imports a peer's updates after checking, on a fork, that every entry they add or change
-    /// is a validly signed record of this domain under its proper key.
+    /// Imports a peer's updates after checking, on a fork, that every entry they add is a
+    /// validly signed record of this domain under its proper key, and that none is rewritten
+    /// or deleted. Returns how many records were added.
     pub fn import_checked(&self, bytes: &[u8]) -> Result<usize, BoardError> {
-        let before = Self::entries(&self.doc);
         let fork = self.doc.fork();
         fork.import(bytes)
             .map_err(|e| BoardError::Refused(format!("not a Loro update: {e}")))?;
         let after = Self::entries(&fork);
-        let mut added = 0;
-        for (key, json) in &after {
-            if before.get(key) == Some(json) {
-                continue;
+        let mut new = Vec::new();
+        {
+            let index = self.index();
+            for (key, json) in &after {
+                if let Some(known) = index.get(key) {
+                    if known.encode() != json.as_bytes() {
+                        return Err(BoardError::Refused(format!(
+                            "update rewrites existing entry {key}"
+                        )));
+                    }
+                    continue;
+                }
+                let signed = SignedResult::decode(json.as_bytes())
+                    .map_err(|e| BoardError::Refused(format!("entry {key}: {e}")))?;
+                if signed.key() != *key || signed.record.domain != self.domain {
+                    return Err(BoardError::Refused(format!(
+                        "entry {key} is filed under the wrong key or domain"
+                    )));
+                }
+                new.push((key.clone(), signed));
             }
-            if before.contains_key(key) {
-                return Err(BoardError::Refused(format!(
-                    "update rewrites existing entry {key}"
-                )));
+            if after.len() < index.len() + new.len() || index.keys().any(|k| !after.contains_key(k))
+            {
+                return Err(BoardError::Refused("update deletes entries".into()));
             }
-            let signed = SignedResult::decode(json.as_bytes())
-                .map_err(|e| BoardError::Refused(format!("entry {key}: {e}")))?;
-            if signed.key() != *key || signed.record.domain != self.domain {
-                return Err(BoardError::Refused(format!(
-                    "entry {key} is filed under the wrong key or domain"
-                )));
-            }
-            added += 1;
-        }
-        if after.len() < before.len() {
-            return Err(BoardError::Refused("update deletes entries".into()));
         }
         self.doc
             .import(bytes)
             .map_err(|e| BoardError::Loro(e.to_string()))?;
+        let added = new.len();
+        self.index().extend(new);
         Ok(added)
     }
 
     /// Best scored record per author.
     pub fn best_per_peer(&self) -> BTreeMap<String, SignedResult> {
         let mut best: BTreeMap<String, SignedResult> = BTreeMap::new();
-        for r in self.results() {
+        for r in self.index().values() {
             let Some(v) = r.record.val else { continue };
             let better = |b: &SignedResult| {
                 let bv = b.record.val.unwrap_or(f64::NAN);
@@ -171,7 +185,7 @@ impl Board {
             match best.get(&r.record.author) {
                 Some(b) if !better(b) => {}
                 _ => {
-                    best.insert(r.record.author.clone(), r);
+                    best.insert(r.record.author.clone(), r.clone());
                 }
             }
         }

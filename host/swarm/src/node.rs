@@ -97,6 +97,7 @@ enum Command {
     Publish(SignedResult, oneshot::Sender<anyhow::Result<()>>),
     PublishRaw(String, Vec<u8>, oneshot::Sender<anyhow::Result<()>>),
     Board(String, oneshot::Sender<Vec<SignedResult>>),
+    Count(String, oneshot::Sender<usize>),
     Leaderboard(String, oneshot::Sender<Option<Leaderboard>>),
     Snapshot(String, oneshot::Sender<Option<Vec<u8>>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
@@ -174,6 +175,11 @@ impl NodeClient {
 
     pub async fn leaderboard(&self, domain: &str) -> anyhow::Result<Option<Leaderboard>> {
         ask!(self, Leaderboard, domain.to_string())
+    }
+
+    /// Number of results on a domain's board (cheap).
+    pub async fn count(&self, domain: &str) -> anyhow::Result<usize> {
+        ask!(self, Count, domain.to_string())
     }
 
     pub async fn snapshot(&self, domain: &str) -> anyhow::Result<Option<Vec<u8>>> {
@@ -413,6 +419,9 @@ impl NodeTask {
             }
             Command::Leaderboard(domain, reply) => {
                 let _ = reply.send(self.boards.get(&domain).map(Leaderboard::of));
+            }
+            Command::Count(domain, reply) => {
+                let _ = reply.send(self.boards.get(&domain).map(Board::len).unwrap_or(0));
             }
             Command::Snapshot(domain, reply) => {
                 let _ = reply.send(self.boards.get(&domain).and_then(|b| b.snapshot().ok()));
