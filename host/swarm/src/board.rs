@@ -26,7 +26,8 @@ pub enum BoardError {
 
 pub struct Board {
     pub domain: String,
-    doc: LoroDoc,
+    peer: u64,
+    doc: Mutex<LoroDoc>,
     index: Mutex<BTreeMap<String, SignedResult>>,
 }
 
@@ -37,9 +38,14 @@ impl Board {
         let _ = doc.set_peer_id(peer);
         Board {
             domain: domain.to_string(),
-            doc,
+            peer,
+            doc: Mutex::new(doc),
             index: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    fn doc(&self) -> MutexGuard<'_, LoroDoc> {
+        self.doc.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn index(&self) -> MutexGuard<'_, BTreeMap<String, SignedResult>> {
@@ -71,11 +77,12 @@ impl Board {
         }
         let json =
             String::from_utf8(signed.encode()).map_err(|e| BoardError::Loro(e.to_string()))?;
-        self.doc
-            .get_map(RESULTS)
+        let doc = self.doc();
+        doc.get_map(RESULTS)
             .insert(&key, json)
             .map_err(|e| BoardError::Loro(e.to_string()))?;
-        self.doc.commit();
+        doc.commit();
+        drop(doc);
         self.index().insert(key, signed.clone());
         Ok(true)
     }
@@ -109,20 +116,20 @@ impl Board {
 
     /// This board's version vector, encoded (sent to peers so they send only what is missing).
     pub fn version(&self) -> Vec<u8> {
-        self.doc.oplog_vv().encode()
+        self.doc().oplog_vv().encode()
     }
 
     /// The updates a peer at version `their_version` is missing.
     pub fn updates_since(&self, their_version: &[u8]) -> Result<Vec<u8>, BoardError> {
         let vv = VersionVector::decode(their_version)
             .map_err(|e| BoardError::Refused(format!("bad version vector: {e}")))?;
-        self.doc
+        self.doc()
             .export(ExportMode::updates(&vv))
             .map_err(|e| BoardError::Loro(e.to_string()))
     }
 
     pub fn snapshot(&self) -> Result<Vec<u8>, BoardError> {
-        self.doc
+        self.doc()
             .export(ExportMode::Snapshot)
             .map_err(|e| BoardError::Loro(e.to_string()))
     }
@@ -131,42 +138,79 @@ impl Board {
     /// validly signed record of this domain under its proper key, and that none is rewritten
     /// or deleted. Returns how many records were added.
     pub fn import_checked(&self, bytes: &[u8]) -> Result<usize, BoardError> {
-        let fork = self.doc.fork();
+        let mut doc = self.doc();
+        let fork = doc.fork();
         fork.import(bytes)
             .map_err(|e| BoardError::Refused(format!("not a Loro update: {e}")))?;
         let after = Self::entries(&fork);
-        let mut new = Vec::new();
-        {
+        let candidates: Vec<(&String, &String)> = {
             let index = self.index();
-            for (key, json) in &after {
-                if let Some(known) = index.get(key) {
-                    if known.encode() != json.as_bytes() {
-                        return Err(BoardError::Refused(format!(
-                            "update rewrites existing entry {key}"
-                        )));
-                    }
-                    continue;
-                }
-                let signed = SignedResult::decode(json.as_bytes())
-                    .map_err(|e| BoardError::Refused(format!("entry {key}: {e}")))?;
-                if signed.key() != *key || signed.record.domain != self.domain {
-                    return Err(BoardError::Refused(format!(
-                        "entry {key} is filed under the wrong key or domain"
-                    )));
-                }
-                new.push((key.clone(), signed));
-            }
-            if after.len() < index.len() + new.len() || index.keys().any(|k| !after.contains_key(k))
-            {
+            if index.keys().any(|k| !after.contains_key(k)) {
                 return Err(BoardError::Refused("update deletes entries".into()));
             }
+            let mut candidates = Vec::new();
+            for (key, json) in &after {
+                match index.get(key) {
+                    Some(known) if known.encode() != json.as_bytes() => {
+                        return Err(BoardError::Refused(format!(
+                            "update rewrites existing entry {key}"
+                        )))
+                    }
+                    Some(_) => {}
+                    None => candidates.push((key, json)),
+                }
+            }
+            candidates
+        };
+        // Signature checks dominate a large sync: spread them over the cores.
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .max(1);
+        let chunk = candidates.len().div_ceil(threads).max(1);
+        let checked: Vec<Result<Vec<(String, SignedResult)>, BoardError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = candidates
+                    .chunks(chunk)
+                    .map(|part| {
+                        scope.spawn(move || {
+                            part.iter()
+                                .map(|(key, json)| self.check_entry(key, json))
+                                .collect::<Result<Vec<_>, _>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(BoardError::Refused("verifier thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            });
+        let mut new = Vec::new();
+        for part in checked {
+            new.extend(part?);
         }
-        self.doc
-            .import(bytes)
-            .map_err(|e| BoardError::Loro(e.to_string()))?;
+        // The fork is the checked document: adopt it (keeping our Loro peer id) rather than
+        // importing the same bytes a second time.
+        let _ = fork.set_peer_id(self.peer);
+        *doc = fork;
         let added = new.len();
         self.index().extend(new);
         Ok(added)
+    }
+
+    fn check_entry(&self, key: &str, json: &str) -> Result<(String, SignedResult), BoardError> {
+        let signed = SignedResult::decode(json.as_bytes())
+            .map_err(|e| BoardError::Refused(format!("entry {key}: {e}")))?;
+        if signed.key() != key || signed.record.domain != self.domain {
+            return Err(BoardError::Refused(format!(
+                "entry {key} is filed under the wrong key or domain"
+            )));
+        }
+        Ok((key.to_string(), signed))
     }
 
     /// Best scored record per author.
