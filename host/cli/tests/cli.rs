@@ -248,21 +248,19 @@ fn kill_dash_nine_loses_no_committed_experiment() {
     assert_eq!(journal_count(home), committed_before_kill + 3);
 }
 
-#[test]
-fn skill_lifecycle_pack_publish_install_run_remove() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let home = tmp.path().join("home");
-    let src = tmp.path().join("src");
+/// Packs the official BM25 component as skill `name@version` into `file` (signed by `home`'s
+/// key); returns the package hash.
+fn pack_bm25(home: &Path, tmp: &Path, name: &str, version: &str, file: &Path) -> String {
+    let src = tmp.join(format!("src-{name}"));
     std::fs::create_dir_all(&src).expect("src");
     std::fs::copy(hyper_guests::fixtures::SEARCH_BM25, src.join("skill.wasm")).expect("copy");
     std::fs::write(
         src.join("hyper-skill.toml"),
-        "name = \"my-bm25\"\nversion = \"0.3.0\"\ndescription = \"BM25, packed by a test\"\ndomains = [\"search\"]\ncomponent = \"skill.wasm\"\n",
+        format!("name = \"{name}\"\nversion = \"{version}\"\ndescription = \"BM25, packed by a test\"\ndomains = [\"search\"]\ncomponent = \"skill.wasm\"\n"),
     )
     .expect("manifest");
-    let file = tmp.path().join("my.hskill");
     let packed: serde_json::Value = serde_json::from_str(&ok(
-        &home,
+        home,
         &[
             "skill",
             "pack",
@@ -273,7 +271,15 @@ fn skill_lifecycle_pack_publish_install_run_remove() {
         ],
     ))
     .expect("json");
-    let hash = packed["hash"].as_str().expect("hash").to_string();
+    packed["hash"].as_str().expect("hash").to_string()
+}
+
+#[test]
+fn skill_lifecycle_pack_publish_install_run_remove() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let file = tmp.path().join("my.hskill");
+    let hash = pack_bm25(&home, tmp.path(), "my-bm25", "0.3.0", &file);
     ok(&home, &["skill", "publish", file.to_str().expect("utf-8")]);
 
     // No terminal and no --yes: refused, nothing installed.
@@ -473,24 +479,8 @@ fn serve_static(dir: std::path::PathBuf, max_requests: usize) -> String {
 fn install_from_an_index_and_a_url_over_http() {
     let tmp = tempfile::tempdir().expect("tmp");
     let publisher = tmp.path().join("publisher");
-    let src = tmp.path().join("src");
-    std::fs::create_dir_all(&src).expect("src");
-    std::fs::copy(hyper_guests::fixtures::SEARCH_BM25, src.join("skill.wasm")).expect("copy");
-    std::fs::write(src.join("hyper-skill.toml"), "name = \"web-bm25\"\nversion = \"1.0.0\"\ndomains = [\"search\"]\ncomponent = \"skill.wasm\"\n").expect("manifest");
     let file = tmp.path().join("web.hskill");
-    let packed: serde_json::Value = serde_json::from_str(&ok(
-        &publisher,
-        &[
-            "skill",
-            "pack",
-            src.to_str().expect("utf-8"),
-            "-o",
-            file.to_str().expect("utf-8"),
-            "--json",
-        ],
-    ))
-    .expect("json");
-    let hash = packed["hash"].as_str().expect("hash").to_string();
+    let hash = pack_bm25(&publisher, tmp.path(), "web-bm25", "1.0.0", &file);
     let index_dir = tmp.path().join("index");
     ok(
         &publisher,
