@@ -69,11 +69,7 @@ impl RemoteIndex {
     }
 
     pub fn entry(&self, name: &str) -> Result<IndexEntry> {
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-        {
+        if !crate::manifest::valid_name(name) {
             return Err(RegistryError::NotFound(format!(
                 "`{name}` is not a skill name"
             )));
