@@ -354,6 +354,26 @@ fn skill_lifecycle_pack_publish_install_run_remove() {
     );
 }
 
+/// `hyper skill build` (sharing the build script's guest target dir, so std is not rebuilt),
+/// then `pack` into `package` and `install --yes`.
+fn build_pack_install(home: &Path, dir: &Path, package: &Path) {
+    let dir_s = dir.to_str().expect("utf-8");
+    let out = Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args(["skill", "build", dir_s])
+        .env("HYPER_HOME", home)
+        .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
+        .output()
+        .expect("build");
+    assert!(
+        out.status.success(),
+        "build of {dir_s} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let package_s = package.to_str().expect("utf-8");
+    ok(home, &["skill", "pack", dir_s, "-o", package_s]);
+    ok(home, &["skill", "install", package_s, "--yes"]);
+}
+
 /// `hyper skill new` → `build` → `pack` → `install` → `run`, in every supported language.
 /// Rust, C and Python templates implement the same ranking, so they must score the same.
 #[test]
@@ -371,38 +391,7 @@ fn a_skill_in_every_language_from_its_template() {
                 "skill", "new", &name, "--lang", lang, "--domain", "search", "--dir", &dir_s,
             ],
         );
-        let out = Command::new(env!("CARGO_BIN_EXE_hyper"))
-            .args(["skill", "build", &dir_s])
-            .env("HYPER_HOME", &home)
-            // Share the guest target dir of the build script, so std is not rebuilt.
-            .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
-            .output()
-            .expect("build");
-        assert!(
-            out.status.success(),
-            "{lang} build failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let package = tmp.path().join(format!("{name}.hskill"));
-        ok(
-            &home,
-            &[
-                "skill",
-                "pack",
-                &dir_s,
-                "-o",
-                package.to_str().expect("utf-8"),
-            ],
-        );
-        ok(
-            &home,
-            &[
-                "skill",
-                "install",
-                package.to_str().expect("utf-8"),
-                "--yes",
-            ],
-        );
+        build_pack_install(&home, &dir, &tmp.path().join(format!("{name}.hskill")));
         let summary: serde_json::Value = serde_json::from_str(&ok(
             &home,
             &["run", "search", "--skill", &name, "-n", "2", "--json"],
@@ -578,37 +567,7 @@ fn a_tool_skill_from_its_template() {
             dir_s,
         ],
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_hyper"))
-        .args(["skill", "build", dir_s])
-        .env("HYPER_HOME", &home)
-        .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
-        .output()
-        .expect("build");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let package = tmp.path().join("echo.hskill");
-    ok(
-        &home,
-        &[
-            "skill",
-            "pack",
-            dir_s,
-            "-o",
-            package.to_str().expect("utf-8"),
-        ],
-    );
-    ok(
-        &home,
-        &[
-            "skill",
-            "install",
-            package.to_str().expect("utf-8"),
-            "--yes",
-        ],
-    );
+    build_pack_install(&home, &dir, &tmp.path().join("echo.hskill"));
     let info: serde_json::Value =
         serde_json::from_str(&ok(&home, &["skill", "info", "json-echo", "--json"])).expect("json");
     assert_eq!(info["manifest"]["world"], "tool-skill");

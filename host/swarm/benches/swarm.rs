@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use hyper_swarm::board::Board;
 use hyper_swarm::node::{start, NodeClient, NodeConfig};
-use hyper_swarm::record::{peer_id_of, ResultRecord, SignedResult, RECORD_VERSION};
+use hyper_swarm::record::SignedResult;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -25,27 +25,7 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn record(key: &SigningKey, id: usize, val: f64) -> SignedResult {
-    SignedResult::sign(
-        ResultRecord {
-            v: RECORD_VERSION,
-            id: format!("e{id}"),
-            domain: "search".into(),
-            skill_hash: "ab".repeat(32),
-            evaluator_hash: "cd".repeat(32),
-            params: serde_json::json!({ "k1": val, "b": 0.75, "stemmer": "porter" }),
-            seed: id as u64,
-            parent: None,
-            metric: "ndcg@10".into(),
-            direction: "higher".into(),
-            val: Some(val),
-            test: Some(val),
-            status: "keep".into(),
-            platform: "x86_64-linux cpus=2".into(),
-            author: peer_id_of(&key.verifying_key()),
-            finished_ms: id as u64,
-        },
-        key,
-    )
+    hyper_swarm::record::sample(key, &format!("e{id}"), val)
 }
 
 fn rss_bytes() -> u64 {

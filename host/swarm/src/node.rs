@@ -72,9 +72,11 @@ pub struct NodeConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            listen: vec!["/ip4/127.0.0.1/tcp/0"
-                .parse()
-                .expect("a valid literal multiaddr")],
+            listen: vec![Multiaddr::empty()
+                .with(libp2p::multiaddr::Protocol::Ip4(
+                    std::net::Ipv4Addr::LOCALHOST,
+                ))
+                .with(libp2p::multiaddr::Protocol::Tcp(0))],
             bootstrap: Vec::new(),
             domains: vec!["search".into()],
             mdns: false,

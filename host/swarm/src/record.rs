@@ -153,3 +153,29 @@ impl SignedResult {
         format!("{}/{}", self.record.author, self.record.id)
     }
 }
+
+/// A signed record with plausible contents, for tests and benchmarks.
+#[doc(hidden)]
+pub fn sample(key: &SigningKey, id: &str, val: f64) -> SignedResult {
+    SignedResult::sign(
+        ResultRecord {
+            v: RECORD_VERSION,
+            id: id.into(),
+            domain: "search".into(),
+            skill_hash: "ab".repeat(32),
+            evaluator_hash: "cd".repeat(32),
+            params: serde_json::json!({ "k1": val, "b": 0.75, "stemmer": "porter" }),
+            seed: 1,
+            parent: None,
+            metric: "ndcg@10".into(),
+            direction: "higher".into(),
+            val: Some(val),
+            test: Some(val),
+            status: "keep".into(),
+            platform: "x86_64-linux cpus=2".into(),
+            author: peer_id_of(&key.verifying_key()),
+            finished_ms: 1,
+        },
+        key,
+    )
+}

@@ -3,34 +3,14 @@
 
 use ed25519_dalek::SigningKey;
 use hyper_swarm::board::Board;
-use hyper_swarm::record::{peer_id_of, RecordError, ResultRecord, SignedResult, RECORD_VERSION};
+use hyper_swarm::record::{RecordError, SignedResult};
 
 fn key(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
 }
 
 fn record(key: &SigningKey, id: &str, val: f64) -> SignedResult {
-    SignedResult::sign(
-        ResultRecord {
-            v: RECORD_VERSION,
-            id: id.into(),
-            domain: "search".into(),
-            skill_hash: "ab".repeat(32),
-            evaluator_hash: "cd".repeat(32),
-            params: serde_json::json!({ "k1": 1.2 }),
-            seed: 7,
-            parent: None,
-            metric: "ndcg@10".into(),
-            direction: "higher".into(),
-            val: Some(val),
-            test: Some(val - 0.01),
-            status: "keep".into(),
-            platform: "test".into(),
-            author: peer_id_of(&key.verifying_key()),
-            finished_ms: 1,
-        },
-        key,
-    )
+    hyper_swarm::record::sample(key, id, val)
 }
 
 #[test]

@@ -6,35 +6,14 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use hyper_swarm::node::{start, NodeClient, NodeConfig};
-use hyper_swarm::record::{peer_id_of, ResultRecord, SignedResult, RECORD_VERSION};
+use hyper_swarm::record::SignedResult;
 
 fn secret(n: u8) -> [u8; 32] {
     [n; 32]
 }
 
 fn record(n: u8, id: &str, val: f64) -> SignedResult {
-    let key = SigningKey::from_bytes(&secret(n));
-    SignedResult::sign(
-        ResultRecord {
-            v: RECORD_VERSION,
-            id: id.into(),
-            domain: "search".into(),
-            skill_hash: "ab".repeat(32),
-            evaluator_hash: "cd".repeat(32),
-            params: serde_json::json!({ "k1": val }),
-            seed: 1,
-            parent: None,
-            metric: "ndcg@10".into(),
-            direction: "higher".into(),
-            val: Some(val),
-            test: Some(val),
-            status: "keep".into(),
-            platform: "test".into(),
-            author: peer_id_of(&key.verifying_key()),
-            finished_ms: 1,
-        },
-        &key,
-    )
+    hyper_swarm::record::sample(&SigningKey::from_bytes(&secret(n)), id, val)
 }
 
 fn config(bootstrap: Vec<libp2p::Multiaddr>) -> NodeConfig {
