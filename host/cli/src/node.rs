@@ -24,7 +24,7 @@ pub struct NodeArgs {
     #[arg(long, value_delimiter = ',', default_value = "search")]
     pub domains: Vec<String>,
     /// Addresses to listen on (multiaddr; repeatable).
-    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/0")]
+    #[arg(long, default_values = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"])]
     pub listen: Vec<String>,
     /// Peers to connect to at start (multiaddr with /p2p/<peer id>; repeatable).
     #[arg(long)]

@@ -236,6 +236,27 @@ impl Board {
         best
     }
 
+    /// The best scored record of one skill under one evaluator (ties broken by key).
+    pub fn best_for(&self, skill_hash: &str, evaluator_hash: &str) -> Option<SignedResult> {
+        let index = self.index();
+        let mut best: Option<&SignedResult> = None;
+        for r in index.values() {
+            let Some(v) = r.record.val else { continue };
+            if r.record.skill_hash != skill_hash || r.record.evaluator_hash != evaluator_hash {
+                continue;
+            }
+            let better = match best.and_then(|b| b.record.val) {
+                None => true,
+                Some(bv) if r.record.direction == "lower" => v < bv,
+                Some(bv) => v > bv,
+            };
+            if better {
+                best = Some(r);
+            }
+        }
+        best.cloned()
+    }
+
     /// The global best (ties broken by key, so every node agrees).
     pub fn global_best(&self) -> Option<SignedResult> {
         let mut all: Vec<SignedResult> = self.best_per_peer().into_values().collect();

@@ -2,8 +2,11 @@
 //!
 //! - [`record`]: signed result records (the author is the PeerId of the signing key);
 //! - [`board`]: per-domain leaderboards as Loro CRDT documents that only ever hold verified
-//!   records, synced by version vectors.
+//!   records, synced by version vectors;
+//! - [`announce`]: signed claims, hypotheses and skill announcements;
+//! - [`node`]: the libp2p node that carries all of it.
 
+pub mod announce;
 pub mod board;
 pub mod node;
 pub mod record;

@@ -7,13 +7,14 @@
 //! - board sync: request-response `/hyper/board-sync/1` — a peer sends its Loro version vector
 //!   and gets back only the updates it lacks; on every new connection and every anti-entropy
 //!   interval;
-//! - identify, Kademlia (peer routing), optional mDNS on the LAN, TCP + noise + yamux.
+//! - identify, Kademlia (peer routing), optional mDNS on the LAN; TCP + noise + yamux, and QUIC.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
+use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
@@ -23,13 +24,48 @@ use libp2p::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::announce::{Body, Claim, Coordination, Hypothesis, SignedAnnouncement};
 use crate::board::Board;
 use crate::record::{SignedResult, MAX_RECORD_BYTES};
 
 pub const SYNC_PROTOCOL: &str = "/hyper/board-sync/1";
+pub const SKILL_FETCH_PROTOCOL: &str = "/hyper/skill-fetch/1";
+pub const KAD_PROTOCOL: &str = "/hyper/kad/1";
 
+/// Result announcements of a domain.
 pub fn topic(domain: &str) -> IdentTopic {
     IdentTopic::new(format!("/hyper/results/1/{domain}"))
+}
+
+/// Claims and hypotheses of a domain.
+pub fn coordination_topic(domain: &str) -> IdentTopic {
+    IdentTopic::new(format!("/hyper/coord/1/{domain}"))
+}
+
+/// Skill announcements (all domains).
+pub fn skills_topic() -> IdentTopic {
+    IdentTopic::new("/hyper/skills/1")
+}
+
+/// The Kademlia key under which peers serving `name@version` are provider records.
+pub fn skill_key(name: &str, version: &str) -> kad::RecordKey {
+    kad::RecordKey::new(&format!("hyper-skill/{name}@{version}"))
+}
+
+/// Largest skill package served or fetched (the registry's download cap).
+pub const MAX_PACKAGE_BYTES: u64 = 96 << 20;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SkillRequest {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SkillResponse {
+    /// The `.hskill` bytes, or none when this peer does not serve that package.
+    #[serde(with = "serde_bytes")]
+    pub package: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -55,6 +91,7 @@ const MAX_SYNC_RESPONSE: u64 = 512 << 20;
 struct Behaviour {
     gossipsub: gossipsub::Behaviour,
     sync: request_response::cbor::Behaviour<SyncRequest, SyncResponse>,
+    skills: request_response::cbor::Behaviour<SkillRequest, SkillResponse>,
     identify: identify::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
     mdns: Toggle<mdns::tokio::Behaviour>,
@@ -69,14 +106,17 @@ pub struct NodeConfig {
     pub anti_entropy: Duration,
 }
 
+fn loopback() -> Multiaddr {
+    Multiaddr::empty().with(Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST))
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            listen: vec![Multiaddr::empty()
-                .with(libp2p::multiaddr::Protocol::Ip4(
-                    std::net::Ipv4Addr::LOCALHOST,
-                ))
-                .with(libp2p::multiaddr::Protocol::Tcp(0))],
+            listen: vec![
+                loopback().with(Protocol::Tcp(0)),
+                loopback().with(Protocol::Udp(0)).with(Protocol::QuicV1),
+            ],
             bootstrap: Vec::new(),
             domains: vec!["search".into()],
             mdns: false,
@@ -93,11 +133,15 @@ pub struct Stats {
     pub dropped: BTreeMap<String, u64>,
     pub sync_imports: u64,
     pub sync_refused: u64,
+    pub claims: u64,
+    pub hypotheses: u64,
+    pub skill_announcements: u64,
+    pub skills_served: u64,
 }
 
 enum Command {
     Publish(SignedResult, oneshot::Sender<anyhow::Result<()>>),
-    PublishRaw(String, Vec<u8>, oneshot::Sender<anyhow::Result<()>>),
+    PublishRaw(IdentTopic, Vec<u8>, oneshot::Sender<anyhow::Result<()>>),
     Board(String, oneshot::Sender<Vec<SignedResult>>),
     Count(String, oneshot::Sender<usize>),
     Leaderboard(String, oneshot::Sender<Option<Leaderboard>>),
@@ -106,7 +150,38 @@ enum Command {
     Peers(oneshot::Sender<Vec<PeerId>>),
     Stats(oneshot::Sender<Stats>),
     Dial(Multiaddr, oneshot::Sender<anyhow::Result<()>>),
+    Claim(Body, oneshot::Sender<anyhow::Result<()>>),
+    Claims(String, oneshot::Sender<Vec<Claim>>),
+    Hypotheses(String, oneshot::Sender<Vec<Hypothesis>>),
+    BestFor(
+        String,
+        String,
+        String,
+        oneshot::Sender<Option<SignedResult>>,
+    ),
+    ShareSkill(SharedSkill, oneshot::Sender<anyhow::Result<()>>),
+    FetchSkill(String, String, oneshot::Sender<anyhow::Result<Vec<u8>>>),
     Shutdown,
+}
+
+/// A package this node serves to peers.
+#[derive(Clone, Debug)]
+pub struct SharedSkill {
+    pub name: String,
+    pub version: String,
+    pub package_hash: String,
+    pub bytes: std::sync::Arc<Vec<u8>>,
+}
+
+/// A package being looked for: providers to try, one request in flight at a time.
+struct Fetch {
+    name: String,
+    version: String,
+    reply: oneshot::Sender<anyhow::Result<Vec<u8>>>,
+    candidates: Vec<PeerId>,
+    tried: HashSet<PeerId>,
+    lookup_done: bool,
+    in_flight: bool,
 }
 
 /// A domain's board as people read it.
@@ -168,7 +243,13 @@ impl NodeClient {
     /// Test hook: publishes arbitrary bytes on a domain's topic, as a hostile peer would.
     #[doc(hidden)]
     pub async fn publish_raw(&self, domain: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
-        ask!(self, PublishRaw, domain.to_string(), bytes)?
+        ask!(self, PublishRaw, topic(domain), bytes)?
+    }
+
+    /// Test hook: publishes arbitrary bytes on any topic.
+    #[doc(hidden)]
+    pub async fn publish_raw_on(&self, topic: &str, bytes: Vec<u8>) -> anyhow::Result<()> {
+        ask!(self, PublishRaw, IdentTopic::new(topic), bytes)?
     }
 
     pub async fn board(&self, domain: &str) -> anyhow::Result<Vec<SignedResult>> {
@@ -204,6 +285,82 @@ impl NodeClient {
         ask!(self, Dial, addr)?
     }
 
+    /// Announces that this node is about to run `params` of a skill in a domain; other nodes
+    /// skip it and what is near it for `ttl`.
+    pub async fn claim(
+        &self,
+        domain: &str,
+        skill_hash: &str,
+        params: serde_json::Value,
+        ttl: Duration,
+    ) -> anyhow::Result<()> {
+        let body = Body::Claim {
+            domain: domain.into(),
+            skill_hash: skill_hash.into(),
+            params,
+            ttl_ms: ttl.as_millis() as u64,
+        };
+        ask!(self, Claim, body)?
+    }
+
+    /// Other nodes' fresh claims in a domain.
+    pub async fn claims(&self, domain: &str) -> anyhow::Result<Vec<Claim>> {
+        ask!(self, Claims, domain.to_string())
+    }
+
+    /// Publishes an idea for others to try: parameters to fix and/or a skill.
+    pub async fn hypothesize(
+        &self,
+        domain: &str,
+        id: &str,
+        params: serde_json::Value,
+        skill: Option<String>,
+        note: &str,
+    ) -> anyhow::Result<()> {
+        let body = Body::Hypothesis {
+            domain: domain.into(),
+            id: id.into(),
+            params,
+            skill,
+            note: note.into(),
+        };
+        ask!(self, Claim, body)?
+    }
+
+    /// Open hypotheses of a domain (this node's own included), oldest first.
+    pub async fn hypotheses(&self, domain: &str) -> anyhow::Result<Vec<Hypothesis>> {
+        ask!(self, Hypotheses, domain.to_string())
+    }
+
+    /// The best scored result on the board for one skill and evaluator (so that its
+    /// parameters and score mean the same thing to the caller).
+    pub async fn best_for(
+        &self,
+        domain: &str,
+        skill_hash: &str,
+        evaluator_hash: &str,
+    ) -> anyhow::Result<Option<SignedResult>> {
+        ask!(
+            self,
+            BestFor,
+            domain.to_string(),
+            skill_hash.to_string(),
+            evaluator_hash.to_string()
+        )
+    }
+
+    /// Serves a package to peers: a gossip announcement plus a Kademlia provider record.
+    pub async fn share_skill(&self, skill: SharedSkill) -> anyhow::Result<()> {
+        ask!(self, ShareSkill, skill)?
+    }
+
+    /// Finds peers that serve `name@version` (announcements seen and Kademlia providers) and
+    /// fetches the package from the first that has it. The caller must still run every
+    /// install check on the bytes.
+    pub async fn fetch_skill(&self, name: &str, version: &str) -> anyhow::Result<Vec<u8>> {
+        ask!(self, FetchSkill, name.to_string(), version.to_string())?
+    }
+
     pub async fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown).await;
     }
@@ -225,6 +382,7 @@ pub async fn start(
     config: NodeConfig,
     boards: HashMap<String, Vec<u8>>,
 ) -> anyhow::Result<NodeClient> {
+    let signing_secret = secret;
     let mut secret = secret;
     let keypair = identity::Keypair::from(identity::ed25519::Keypair::from(
         identity::ed25519::SecretKey::try_from_bytes(&mut secret)?,
@@ -238,6 +396,7 @@ pub async fn start(
             noise::Config::new,
             yamux::Config::default,
         )?
+        .with_quic()
         .with_behaviour(
             |key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
                 let gossip_config = gossipsub::ConfigBuilder::default()
@@ -260,14 +419,31 @@ pub async fn start(
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(120)),
                 );
+                let skill_codec =
+                    request_response::cbor::codec::Codec::<SkillRequest, SkillResponse>::default()
+                        .set_request_size_maximum(4 << 10)
+                        .set_response_size_maximum(MAX_PACKAGE_BYTES + (1 << 10));
+                let skills = request_response::Behaviour::with_codec(
+                    skill_codec,
+                    [(
+                        StreamProtocol::new(SKILL_FETCH_PROTOCOL),
+                        ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(120)),
+                );
                 let identify = identify::Behaviour::new(identify::Config::new(
                     "/hyper/1".into(),
                     key.public(),
                 ));
-                let kad = kad::Behaviour::new(
+                let mut kad = kad::Behaviour::with_config(
                     key.public().to_peer_id(),
                     kad::store::MemoryStore::new(key.public().to_peer_id()),
+                    kad::Config::new(StreamProtocol::new(KAD_PROTOCOL)),
                 );
+                // Serve the DHT even before an external address is confirmed (loopback, LAN):
+                // otherwise nobody would store or answer provider records.
+                kad.set_mode(Some(kad::Mode::Server));
                 let mdns = if mdns_enabled {
                     Some(mdns::tokio::Behaviour::new(
                         mdns::Config::default(),
@@ -279,6 +455,7 @@ pub async fn start(
                 Ok(Behaviour {
                     gossipsub,
                     sync,
+                    skills,
                     identify,
                     kad,
                     mdns: Toggle::from(mdns),
@@ -291,6 +468,10 @@ pub async fn start(
     let mut boards_by_domain = HashMap::new();
     for domain in &config.domains {
         swarm.behaviour_mut().gossipsub.subscribe(&topic(domain))?;
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&coordination_topic(domain))?;
         let board = match boards.get(domain) {
             Some(snapshot) => Board::from_snapshot(domain, loro_peer(&peer_id), snapshot)
                 .map_err(|e| anyhow::anyhow!("restoring the {domain} board: {e}"))?,
@@ -298,6 +479,7 @@ pub async fn start(
         };
         boards_by_domain.insert(domain.clone(), board);
     }
+    swarm.behaviour_mut().gossipsub.subscribe(&skills_topic())?;
     for addr in &config.listen {
         swarm.listen_on(addr.clone())?;
     }
@@ -307,6 +489,15 @@ pub async fn start(
     let (tx, rx) = mpsc::channel(256);
     let mut task = NodeTask {
         swarm,
+        key: ed25519_dalek::SigningKey::from_bytes(&signing_secret),
+        me: peer_id.to_base58(),
+        coordination: Coordination::default(),
+        served: HashMap::new(),
+        announced_providers: HashMap::new(),
+        fetches: HashMap::new(),
+        next_fetch: 0,
+        lookups: HashMap::new(),
+        requests: HashMap::new(),
         boards: boards_by_domain,
         stats: Stats::default(),
         listen: Vec::new(),
@@ -323,8 +514,31 @@ pub async fn start(
     Ok(NodeClient { tx, peer_id })
 }
 
+/// The counter a refused message is filed under.
+fn reason(e: &crate::record::RecordError) -> &'static str {
+    match e {
+        crate::record::RecordError::TooLarge(_) => "oversized",
+        crate::record::RecordError::Malformed(_) => "malformed",
+        crate::record::RecordError::UnknownVersion(_) => "unknown-version",
+        _ => "bad-signature",
+    }
+}
+
 struct NodeTask {
     swarm: Swarm<Behaviour>,
+    /// The node key (the same one as the PeerId's), to sign announcements.
+    key: ed25519_dalek::SigningKey,
+    /// This node's PeerId, base58.
+    me: String,
+    coordination: Coordination,
+    /// Packages this node serves, by `name@version`.
+    served: HashMap<String, SharedSkill>,
+    /// Peers that announced they serve `name@version` (bounded).
+    announced_providers: HashMap<String, HashSet<PeerId>>,
+    fetches: HashMap<u64, Fetch>,
+    next_fetch: u64,
+    lookups: HashMap<kad::QueryId, u64>,
+    requests: HashMap<request_response::OutboundRequestId, u64>,
     boards: HashMap<String, Board>,
     stats: Stats,
     listen: Vec<Multiaddr>,
@@ -399,13 +613,8 @@ impl NodeTask {
                 };
                 let _ = reply.send(result);
             }
-            Command::PublishRaw(domain, bytes, reply) => {
-                let result = match self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(topic(&domain), bytes)
-                {
+            Command::PublishRaw(topic, bytes, reply) => {
+                let result = match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
                     Ok(_) | Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => Ok(()),
                     Err(e) => Err(anyhow::anyhow!("{e}")),
                 };
@@ -444,7 +653,167 @@ impl NodeTask {
                         .map_err(|e| anyhow::anyhow!("dial: {e}")),
                 );
             }
+            Command::Claim(body, reply) => {
+                let signed = SignedAnnouncement::sign(body, &self.key);
+                let topic = match signed.domain() {
+                    Some(domain) => coordination_topic(domain),
+                    None => skills_topic(),
+                };
+                // Our own hypotheses are open for our own loops too.
+                if matches!(signed.announcement.body, Body::Hypothesis { .. }) {
+                    self.coordination.accept(&signed, Instant::now());
+                }
+                let _ = reply.send(self.announce(topic, signed.encode()));
+            }
+            Command::Claims(domain, reply) => {
+                let _ = reply.send(self.coordination.claims(&domain, &self.me, Instant::now()));
+            }
+            Command::Hypotheses(domain, reply) => {
+                let _ = reply.send(self.coordination.hypotheses(&domain));
+            }
+            Command::BestFor(domain, skill_hash, evaluator_hash, reply) => {
+                let _ = reply.send(
+                    self.boards
+                        .get(&domain)
+                        .and_then(|b| b.best_for(&skill_hash, &evaluator_hash)),
+                );
+            }
+            Command::ShareSkill(skill, reply) => {
+                let key = format!("{}@{}", skill.name, skill.version);
+                let body = Body::Skill {
+                    name: skill.name.clone(),
+                    version: skill.version.clone(),
+                    package_hash: skill.package_hash.clone(),
+                    size: skill.bytes.len() as u64,
+                };
+                let provided = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .start_providing(skill_key(&skill.name, &skill.version));
+                self.served.insert(key, skill);
+                let result = match provided {
+                    Err(e) => Err(anyhow::anyhow!("provider record: {e}")),
+                    Ok(_) => {
+                        let signed = SignedAnnouncement::sign(body, &self.key);
+                        self.announce(skills_topic(), signed.encode())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Command::FetchSkill(name, version, reply) => self.start_fetch(name, version, reply),
             Command::Shutdown => {}
+        }
+    }
+
+    /// Publishes on a topic; being alone (or not yet meshed) is not an error.
+    fn announce(&mut self, topic: IdentTopic, bytes: Vec<u8>) -> anyhow::Result<()> {
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+            Ok(_)
+            | Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            | Err(gossipsub::PublishError::Duplicate) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("announcing: {e}")),
+        }
+    }
+
+    fn start_fetch(
+        &mut self,
+        name: String,
+        version: String,
+        reply: oneshot::Sender<anyhow::Result<Vec<u8>>>,
+    ) {
+        let key = format!("{name}@{version}");
+        if let Some(local) = self.served.get(&key) {
+            let _ = reply.send(Ok(local.bytes.as_ref().clone()));
+            return;
+        }
+        let id = self.next_fetch;
+        self.next_fetch += 1;
+        let candidates: Vec<PeerId> = self
+            .announced_providers
+            .get(&key)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        let query = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(skill_key(&name, &version));
+        self.lookups.insert(query, id);
+        self.fetches.insert(
+            id,
+            Fetch {
+                name,
+                version,
+                reply,
+                candidates,
+                tried: HashSet::new(),
+                lookup_done: false,
+                in_flight: false,
+            },
+        );
+        self.advance_fetch(id);
+    }
+
+    /// Sends the next request of a fetch, or ends it when nobody is left to ask.
+    fn advance_fetch(&mut self, id: u64) {
+        let Some(fetch) = self.fetches.get_mut(&id) else {
+            return;
+        };
+        if fetch.in_flight {
+            return;
+        }
+        let me = *self.swarm.local_peer_id();
+        while let Some(peer) = fetch.candidates.pop() {
+            if peer == me || !fetch.tried.insert(peer) {
+                continue;
+            }
+            let request = SkillRequest {
+                name: fetch.name.clone(),
+                version: fetch.version.clone(),
+            };
+            let rid = self
+                .swarm
+                .behaviour_mut()
+                .skills
+                .send_request(&peer, request);
+            fetch.in_flight = true;
+            self.requests.insert(rid, id);
+            return;
+        }
+        if fetch.lookup_done {
+            if let Some(fetch) = self.fetches.remove(&id) {
+                let _ = fetch.reply.send(Err(anyhow::anyhow!(
+                    "no peer serves {}@{} (asked {} peer(s))",
+                    fetch.name,
+                    fetch.version,
+                    fetch.tried.len()
+                )));
+            }
+        }
+    }
+
+    /// A request of a fetch ended: with the package, or with nothing (then try the next peer).
+    fn fetch_answered(
+        &mut self,
+        rid: request_response::OutboundRequestId,
+        package: Option<Vec<u8>>,
+    ) {
+        let Some(id) = self.requests.remove(&rid) else {
+            return;
+        };
+        match package {
+            Some(bytes) => {
+                if let Some(fetch) = self.fetches.remove(&id) {
+                    let _ = fetch.reply.send(Ok(bytes));
+                }
+            }
+            None => {
+                if let Some(fetch) = self.fetches.get_mut(&id) {
+                    fetch.in_flight = false;
+                }
+                self.advance_fetch(id);
+            }
         }
     }
 
@@ -465,7 +834,11 @@ impl NodeTask {
                 message_id,
                 message,
             })) => {
-                let acceptance = self.accept_gossip(&message.topic, &message.data);
+                let acceptance = if self.is_result_topic(&message.topic) {
+                    self.accept_gossip(&message.topic, &message.data)
+                } else {
+                    self.accept_announcement(&message.topic, &message.data, message.source)
+                };
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
@@ -511,6 +884,73 @@ impl NodeTask {
                     }
                 }
             },
+            SwarmEvent::Behaviour(BehaviourEvent::Skills(request_response::Event::Message {
+                message,
+                ..
+            })) => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let package = self
+                        .served
+                        .get(&format!("{}@{}", request.name, request.version))
+                        .map(|s| s.bytes.as_ref().clone());
+                    if package.is_some() {
+                        self.stats.skills_served += 1;
+                    }
+                    let _ = self
+                        .swarm
+                        .behaviour_mut()
+                        .skills
+                        .send_response(channel, SkillResponse { package });
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => self.fetch_answered(request_id, response.package),
+            },
+            SwarmEvent::Behaviour(BehaviourEvent::Skills(
+                request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                },
+            )) => {
+                tracing::debug!("skill request failed: {error}");
+                self.fetch_answered(request_id, None);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result,
+                step,
+                ..
+            })) => {
+                if let kad::QueryResult::GetProviders(found) = result {
+                    let Some(&fetch_id) = self.lookups.get(&id) else {
+                        return;
+                    };
+                    let mut done = step.last;
+                    match found {
+                        Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
+                            if let Some(fetch) = self.fetches.get_mut(&fetch_id) {
+                                fetch.candidates.extend(providers);
+                            }
+                        }
+                        Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => {
+                            done = true
+                        }
+                        Err(e) => {
+                            tracing::debug!("provider lookup: {e}");
+                            done = true;
+                        }
+                    }
+                    if done {
+                        self.lookups.remove(&id);
+                        if let Some(fetch) = self.fetches.get_mut(&fetch_id) {
+                            fetch.lookup_done = true;
+                        }
+                    }
+                    self.advance_fetch(fetch_id);
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     self.swarm
@@ -524,6 +964,71 @@ impl NodeTask {
         }
     }
 
+    fn is_result_topic(&self, hash: &gossipsub::TopicHash) -> bool {
+        self.boards.keys().any(|d| topic(d).hash() == *hash)
+    }
+
+    /// Strict validation of a claim, hypothesis or skill announcement before it is accepted
+    /// or forwarded.
+    fn accept_announcement(
+        &mut self,
+        topic_hash: &gossipsub::TopicHash,
+        data: &[u8],
+        source: Option<PeerId>,
+    ) -> MessageAcceptance {
+        let signed = match SignedAnnouncement::decode(data) {
+            Ok(s) => s,
+            Err(e) => {
+                self.drop_message(reason(&e));
+                return MessageAcceptance::Reject;
+            }
+        };
+        let expected = match signed.domain() {
+            Some(domain) => coordination_topic(domain),
+            None => skills_topic(),
+        };
+        if expected.hash() != *topic_hash {
+            self.drop_message("wrong-topic");
+            return MessageAcceptance::Reject;
+        }
+        match &signed.announcement.body {
+            Body::Skill { name, version, .. } => {
+                // The author serves it; gossipsub's signed mode binds `source` to the author.
+                let author_peer: Option<PeerId> = signed.announcement.author.parse().ok();
+                if source.is_none() || source != author_peer {
+                    self.drop_message("wrong-author");
+                    return MessageAcceptance::Reject;
+                }
+                if self.announced_providers.len() >= 4096 {
+                    self.drop_message("too-many-skills");
+                    return MessageAcceptance::Ignore;
+                }
+                if let Some(peer) = author_peer {
+                    self.announced_providers
+                        .entry(format!("{name}@{version}"))
+                        .or_default()
+                        .insert(peer);
+                }
+                self.stats.skill_announcements += 1;
+                MessageAcceptance::Accept
+            }
+            Body::Claim { .. } | Body::Hypothesis { .. } => {
+                if !signed.domain().is_some_and(|d| self.boards.contains_key(d)) {
+                    return MessageAcceptance::Ignore;
+                }
+                if !self.coordination.accept(&signed, Instant::now()) {
+                    self.drop_message("stale");
+                    return MessageAcceptance::Reject;
+                }
+                match signed.announcement.body {
+                    Body::Claim { .. } => self.stats.claims += 1,
+                    _ => self.stats.hypotheses += 1,
+                }
+                MessageAcceptance::Accept
+            }
+        }
+    }
+
     /// Strict validation of an announced record before it is accepted or forwarded.
     fn accept_gossip(
         &mut self,
@@ -533,13 +1038,7 @@ impl NodeTask {
         let signed = match SignedResult::decode(data) {
             Ok(s) => s,
             Err(e) => {
-                let why = match e {
-                    crate::record::RecordError::TooLarge(_) => "oversized",
-                    crate::record::RecordError::Malformed(_) => "malformed",
-                    crate::record::RecordError::UnknownVersion(_) => "unknown-version",
-                    _ => "bad-signature",
-                };
-                self.drop_message(why);
+                self.drop_message(reason(&e));
                 return MessageAcceptance::Reject;
             }
         };
@@ -553,6 +1052,11 @@ impl NodeTask {
         match board.insert(&signed) {
             Ok(true) => {
                 self.stats.accepted += 1;
+                self.coordination.finished(
+                    &signed.record.domain,
+                    &signed.record.author,
+                    &signed.record.params,
+                );
                 MessageAcceptance::Accept
             }
             Ok(false) => {

@@ -80,6 +80,35 @@ pub fn peer_id_of(key: &VerifyingKey) -> String {
     }
 }
 
+/// Checks an ed25519 signature (hex key and signature) over `message`, and that `author` is
+/// the PeerId of that key. Shared by result records and announcements.
+pub(crate) fn check_signature(
+    message: &[u8],
+    public_key: &str,
+    signature: &str,
+    author: &str,
+) -> Result<(), RecordError> {
+    let key_bytes: [u8; 32] = hex::decode(public_key)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(RecordError::BadSignature)?;
+    let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| RecordError::BadSignature)?;
+    let sig_bytes: [u8; 64] = hex::decode(signature)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or(RecordError::BadSignature)?;
+    key.verify(message, &Signature::from_bytes(&sig_bytes))
+        .map_err(|_| RecordError::BadSignature)?;
+    let derived = peer_id_of(&key);
+    if derived != author {
+        return Err(RecordError::WrongAuthor {
+            author: author.to_string(),
+            derived,
+        });
+    }
+    Ok(())
+}
+
 impl SignedResult {
     pub fn sign(record: ResultRecord, key: &SigningKey) -> Self {
         let signature = key.sign(&message(&record));
@@ -127,25 +156,7 @@ impl SignedResult {
         {
             return Err(RecordError::Malformed("direction or status".into()));
         }
-        let key_bytes: [u8; 32] = hex::decode(&self.public_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(RecordError::BadSignature)?;
-        let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| RecordError::BadSignature)?;
-        let sig_bytes: [u8; 64] = hex::decode(&self.signature)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(RecordError::BadSignature)?;
-        key.verify(&message(r), &Signature::from_bytes(&sig_bytes))
-            .map_err(|_| RecordError::BadSignature)?;
-        let derived = peer_id_of(&key);
-        if derived != r.author {
-            return Err(RecordError::WrongAuthor {
-                author: r.author.clone(),
-                derived,
-            });
-        }
-        Ok(())
+        check_signature(&message(r), &self.public_key, &self.signature, &r.author)
     }
 
     /// The board key: unique per author and experiment.
