@@ -48,7 +48,7 @@ pub struct ComponentRef {
 }
 
 /// Skill and domain names: 1-64 of a-z, 0-9, `-` and `_` (safe as file names and URL parts).
-pub(crate) fn valid_name(s: &str) -> bool {
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()

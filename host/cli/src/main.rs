@@ -82,6 +82,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Publish an idea for other nodes' loops to try: parameters to fix and/or a skill.
+    Hypothesize {
+        domain: String,
+        /// A parameter to fix, `name=value` (repeatable; values are JSON, else text).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// A skill to try, `name@version`.
+        #[arg(long)]
+        skill: Option<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Open hypotheses and other nodes' fresh claims in a domain (from the running node).
+    Hypotheses {
+        domain: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The running node: identity, addresses, peers, counters.
     Status {
         #[arg(long)]
@@ -389,6 +409,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Peers { json } => node::peers(&home, json),
         Command::Leaderboard { domain, json } => node::leaderboard(&home, &domain, json),
         Command::Status { json } => node::status(&home, json),
+        Command::Hypothesize {
+            domain,
+            set,
+            skill,
+            note,
+            json,
+        } => node::hypothesize(&home, &domain, &set, skill, &note, json),
+        Command::Hypotheses { domain, json } => node::hypotheses(&home, &domain, json),
         Command::Trust(command) => skill::trust(&home, command),
     }
 }
@@ -447,6 +475,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
         time: args.time,
         seed: args.seed,
         resume: !args.fresh,
+        ..LoopOptions::default()
     };
     let show_bar = !args.json && std::io::stderr().is_terminal();
     let bar = if show_bar {

@@ -9,12 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use hyper_journal::Record;
 use hyper_registry::Identity;
 use hyper_research::{Domain, Event, LoopOptions, ResearchLoop};
 use hyper_runtime::{Evaluator, Skill};
-use hyper_swarm::node::{Leaderboard, NodeClient, NodeConfig};
-use hyper_swarm::record::{peer_id_of, ResultRecord, SignedResult, RECORD_VERSION};
+use hyper_swarm::node::{Leaderboard, NodeClient, NodeConfig, SharedSkill};
+use hyper_swarm::peers::SwarmPeers;
+use hyper_swarm::record::SignedResult;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -43,47 +43,24 @@ pub struct NodeArgs {
     pub no_research: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Every this many experiments, climb from the swarm's best result for the same skill when
+    /// it beats this node's (0: never).
+    #[arg(long, default_value_t = 5)]
+    pub adopt_every: u32,
 }
 
 fn socket_path(home: &Path) -> PathBuf {
     home.join("node.sock")
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The signed, shareable form of a journal record.
-fn to_result(record: &Record, identity: &Identity) -> SignedResult {
-    SignedResult::sign(
-        ResultRecord {
-            v: RECORD_VERSION,
-            id: record.id.clone(),
-            domain: record.domain.clone(),
-            skill_hash: record.skill_hash.clone(),
-            evaluator_hash: record.evaluator_hash.clone(),
-            params: record.params.clone(),
-            seed: record.seed,
-            parent: record.parent.clone(),
-            metric: record.metric_name.clone(),
-            direction: record.direction.clone(),
-            val: record.val,
-            test: record.test,
-            status: record.status.as_str().to_string(),
-            platform: record.platform.chars().take(200).collect(),
-            author: peer_id_of(&identity.public_key()),
-            finished_ms: now_ms(),
-        },
-        identity.signing_key(),
-    )
-}
-
 /// Runs the research loops on a plain thread (wasmtime calls block) and hands every finished
 /// experiment to the node.
-fn research(home: PathBuf, args: &NodeArgs, results: mpsc::Sender<SignedResult>) -> Result<()> {
+fn research(
+    home: PathBuf,
+    args: &NodeArgs,
+    results: mpsc::Sender<SignedResult>,
+    mut peers: SwarmPeers,
+) -> Result<()> {
     let identity = Identity::load_or_create(&home)?;
     let runtime = crate::runtime(&home)?;
     let mut journal = crate::open_journal(&home)?;
@@ -103,6 +80,8 @@ fn research(home: PathBuf, args: &NodeArgs, results: mpsc::Sender<SignedResult>)
                 time: None,
                 seed: args.seed.wrapping_add(u64::from(round)),
                 resume: true,
+                adopt_every: args.adopt_every,
+                ..LoopOptions::default()
             };
             ResearchLoop {
                 domain,
@@ -110,9 +89,12 @@ fn research(home: PathBuf, args: &NodeArgs, results: mpsc::Sender<SignedResult>)
                 evaluator,
                 journal: &mut journal,
             }
-            .run(&options, &mut |event| {
+            .run_with(&options, &mut peers, &mut |event| {
                 if let Event::ExperimentFinished { record, .. } = event {
-                    let _ = results.blocking_send(to_result(record, &identity));
+                    let _ = results.blocking_send(hyper_swarm::record::from_journal(
+                        record,
+                        identity.signing_key(),
+                    ));
                 }
             })?;
         }
@@ -121,9 +103,49 @@ fn research(home: PathBuf, args: &NodeArgs, results: mpsc::Sender<SignedResult>)
     Ok(())
 }
 
-async fn serve_control(client: NodeClient, listener: tokio::net::UnixListener) {
+/// Where `hyper skill publish` puts packages for the node to serve.
+pub fn shared_dir(home: &Path) -> PathBuf {
+    home.join("shared")
+}
+
+/// Serves one package file to the swarm.
+async fn share_file(client: &NodeClient, file: &Path) -> Result<serde_json::Value> {
+    let bytes = tokio::fs::read(file)
+        .await
+        .with_context(|| format!("reading {}", file.display()))?;
+    let package = hyper_registry::Package::from_bytes(&bytes)?;
+    let (name, version, hash) = (
+        package.manifest.name.clone(),
+        package.manifest.version.clone(),
+        package.hash(),
+    );
+    client
+        .share_skill(SharedSkill {
+            name: name.clone(),
+            version: version.clone(),
+            package_hash: hash.clone(),
+            bytes: std::sync::Arc::new(bytes),
+        })
+        .await?;
+    Ok(serde_json::json!({ "name": name, "version": version, "hash": hash }))
+}
+
+/// Serves every package in the shared folder (a broken file is skipped with a warning).
+async fn share_folder(client: &NodeClient, home: &Path) {
+    let Ok(entries) = std::fs::read_dir(shared_dir(home)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Err(e) = share_file(client, &entry.path()).await {
+            tracing::warn!("not sharing {}: {e:#}", entry.path().display());
+        }
+    }
+}
+
+async fn serve_control(client: NodeClient, home: PathBuf, listener: tokio::net::UnixListener) {
     while let Ok((stream, _)) = listener.accept().await {
         let client = client.clone();
+        let home = home.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -135,7 +157,7 @@ async fn serve_control(client: NodeClient, listener: tokio::net::UnixListener) {
                 return;
             }
             let reply = match serde_json::from_str::<serde_json::Value>(&line) {
-                Ok(request) => answer(&client, &request)
+                Ok(request) => answer(&client, &home, &request)
                     .await
                     .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
                 Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
@@ -145,18 +167,63 @@ async fn serve_control(client: NodeClient, listener: tokio::net::UnixListener) {
     }
 }
 
-async fn answer(client: &NodeClient, request: &serde_json::Value) -> Result<serde_json::Value> {
+async fn answer(
+    client: &NodeClient,
+    home: &Path,
+    request: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let domain = request["domain"].as_str().unwrap_or("search");
     match request["cmd"].as_str() {
+        Some("share-skill") => {
+            let file = request["file"]
+                .as_str()
+                .context("share-skill needs a file")?;
+            share_file(client, Path::new(file)).await
+        }
+        Some("fetch-skill") => {
+            let (Some(name), Some(version)) =
+                (request["name"].as_str(), request["version"].as_str())
+            else {
+                bail!("fetch-skill needs a name and a version");
+            };
+            // They name a file below: checked first. The installer checks the package.
+            if !hyper_registry::manifest::valid_name(name)
+                || version.is_empty()
+                || version.len() > 64
+                || !version
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+            {
+                bail!("`{name}@{version}` is not a valid skill name and version");
+            }
+            let bytes = client.fetch_skill(name, version).await?;
+            let dir = home.join("downloads");
+            std::fs::create_dir_all(&dir)?;
+            let file = dir.join(format!("{name}@{version}.hskill"));
+            let part = dir.join(format!("{name}@{version}.hskill.part"));
+            tokio::fs::write(&part, &bytes).await?;
+            tokio::fs::rename(&part, &file).await?;
+            Ok(serde_json::json!({ "file": file, "bytes": bytes.len() }))
+        }
+        Some("hypothesize") => {
+            let id = request["id"].as_str().context("hypothesize needs an id")?;
+            let note = request["note"].as_str().unwrap_or("");
+            let skill = request["skill"].as_str().map(String::from);
+            let params = request["params"].clone();
+            client.hypothesize(domain, id, params, skill, note).await?;
+            Ok(serde_json::json!({ "id": id, "author": client.peer_id.to_base58() }))
+        }
+        Some("hypotheses") => Ok(serde_json::json!({
+            "hypotheses": client.hypotheses(domain).await?,
+            "claims": client.claims(domain).await?,
+        })),
         Some("peers") => Ok(
             serde_json::json!({ "peers": client.peers().await?.iter().map(|p| p.to_base58()).collect::<Vec<_>>() }),
         ),
-        Some("leaderboard") => {
-            let domain = request["domain"].as_str().unwrap_or("search");
-            match client.leaderboard(domain).await? {
-                Some(board) => Ok(serde_json::to_value(board)?),
-                None => bail!("this node does not follow domain `{domain}`"),
-            }
-        }
+        Some("leaderboard") => match client.leaderboard(domain).await? {
+            Some(board) => Ok(serde_json::to_value(board)?),
+            None => bail!("this node does not follow domain `{domain}`"),
+        },
         Some("status") => Ok(serde_json::json!({
             "peer_id": client.peer_id.to_base58(),
             "listen": client.listen_addrs().await?.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
@@ -214,7 +281,21 @@ pub fn run_node(home: &Path, args: NodeArgs) -> Result<()> {
         let _ = std::fs::remove_file(&socket);
         let listener = tokio::net::UnixListener::bind(&socket)
             .with_context(|| format!("control socket {}", socket.display()))?;
-        tokio::spawn(serve_control(client.clone(), listener));
+        tokio::spawn(serve_control(client.clone(), home.to_path_buf(), listener));
+        // Everything this node committed is on its board, even what a kill -9 kept from the
+        // last saved snapshot (records are signed deterministically, so this re-adds the same
+        // bytes and announces only what the board lacked).
+        let journal = crate::open_journal(home)?;
+        for domain in &args.domains {
+            for record in journal.list(domain)? {
+                let signed = hyper_swarm::record::from_journal(&record, identity.signing_key());
+                if let Err(e) = client.publish(signed).await {
+                    tracing::warn!("re-sharing {}: {e}", record.id);
+                }
+            }
+        }
+        drop(journal);
+        share_folder(&client, home).await;
 
         let (tx, mut rx) = mpsc::channel::<SignedResult>(1024);
         let research_thread = if args.no_research {
@@ -227,7 +308,8 @@ pub fn run_node(home: &Path, args: NodeArgs) -> Result<()> {
                 bootstrap: vec![],
                 ..args
             };
-            Some(std::thread::spawn(move || research(home, &args, tx)))
+            let peers = SwarmPeers::new(client.clone(), tokio::runtime::Handle::current());
+            Some(std::thread::spawn(move || research(home, &args, tx, peers)))
         };
         let mut save = tokio::time::interval(Duration::from_secs(5));
         // Once research is done (or when there is none) the node keeps relaying and saving.
@@ -266,6 +348,14 @@ pub fn run_node(home: &Path, args: NodeArgs) -> Result<()> {
 
 /// Sends one request to the running node.
 fn ask(home: &Path, request: serde_json::Value) -> Result<serde_json::Value> {
+    ask_with_timeout(home, request, Duration::from_secs(30))
+}
+
+fn ask_with_timeout(
+    home: &Path,
+    request: serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
     use std::io::{BufRead, BufReader};
     let socket = socket_path(home);
     let mut stream = std::os::unix::net::UnixStream::connect(&socket).with_context(|| {
@@ -274,7 +364,7 @@ fn ask(home: &Path, request: serde_json::Value) -> Result<serde_json::Value> {
             home.display()
         )
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_read_timeout(Some(timeout))?;
     writeln!(stream, "{request}")?;
     let mut line = String::new();
     BufReader::new(stream).read_line(&mut line)?;
@@ -354,4 +444,118 @@ pub fn leaderboard(home: &Path, domain: &str, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Parses `name=value` pairs; a value is JSON if it parses as JSON, otherwise text.
+fn parse_settings(set: &[String]) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut params = serde_json::Map::new();
+    for pair in set {
+        let Some((name, value)) = pair.split_once('=') else {
+            bail!("`{pair}` is not NAME=VALUE");
+        };
+        if name.is_empty() {
+            bail!("`{pair}` has no parameter name");
+        }
+        let value = serde_json::from_str(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+        params.insert(name.to_string(), value);
+    }
+    Ok(params)
+}
+
+pub fn hypothesize(
+    home: &Path,
+    domain: &str,
+    set: &[String],
+    skill: Option<String>,
+    note: &str,
+    json: bool,
+) -> Result<()> {
+    let params = parse_settings(set)?;
+    if params.is_empty() && skill.is_none() {
+        bail!("a hypothesis needs at least one --set NAME=VALUE or a --skill");
+    }
+    let id = format!(
+        "h{}",
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    let reply = ask(
+        home,
+        serde_json::json!({ "cmd": "hypothesize", "domain": domain, "id": id, "params": params, "skill": skill, "note": note }),
+    )?;
+    if json {
+        println!("{reply}");
+    } else {
+        println!(
+            "published hypothesis {}/{id} on {domain}",
+            reply["author"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
+}
+
+pub fn hypotheses(home: &Path, domain: &str, json: bool) -> Result<()> {
+    let reply = ask(
+        home,
+        serde_json::json!({ "cmd": "hypotheses", "domain": domain }),
+    )?;
+    if json {
+        println!("{reply}");
+        return Ok(());
+    }
+    let list = reply["hypotheses"].as_array().cloned().unwrap_or_default();
+    println!(
+        "{} open hypothes{}",
+        list.len(),
+        if list.len() == 1 { "is" } else { "es" }
+    );
+    for h in list {
+        println!(
+            "  {}  {} {} {}",
+            h["key"].as_str().unwrap_or(""),
+            hyper_journal::describe_params(&h["params"]),
+            h["skill"].as_str().unwrap_or(""),
+            h["note"].as_str().unwrap_or("")
+        );
+    }
+    let claims = reply["claims"].as_array().cloned().unwrap_or_default();
+    println!("{} fresh claim(s) by other nodes", claims.len());
+    for c in claims {
+        println!(
+            "  {}  {}",
+            c["author"].as_str().unwrap_or(""),
+            hyper_journal::describe_params(&c["params"])
+        );
+    }
+    Ok(())
+}
+
+/// Whether a node is running for this home (its control socket answers).
+pub fn node_running(home: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket_path(home)).is_ok()
+}
+
+/// Asks the running node to serve a package file to the swarm.
+pub fn share_skill(home: &Path, file: &Path) -> Result<serde_json::Value> {
+    ask(
+        home,
+        serde_json::json!({ "cmd": "share-skill", "file": file }),
+    )
+}
+
+/// Asks the running node to find `name@version` in the swarm and download it; returns the
+/// downloaded file (not yet checked: the caller installs it with every check).
+pub fn fetch_skill(home: &Path, name: &str, version: &str) -> Result<PathBuf> {
+    let reply = ask_with_timeout(
+        home,
+        serde_json::json!({ "cmd": "fetch-skill", "name": name, "version": version }),
+        Duration::from_secs(180),
+    )?;
+    reply["file"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("the node did not say where it put the package")
 }

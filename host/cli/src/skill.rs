@@ -26,6 +26,10 @@ pub struct InstallArgs {
     /// (default `$HYPER_HOME/index`).
     #[arg(long, env = "HYPER_INDEX", value_name = "DIR|URL")]
     pub index: Option<String>,
+    /// Fetch `name@version` from peers through the running node (also tried when the index
+    /// does not have it).
+    #[arg(long)]
+    pub swarm: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -88,6 +92,21 @@ fn resolve_source(
         Some((n, v)) => (n, Some(v)),
         None => (args.source.as_str(), None),
     };
+    let from_swarm = |why: &str| -> Result<(Vec<u8>, Option<String>)> {
+        let Some(version) = version else {
+            bail!("{why}; to fetch it from peers, name a version: `{name}@<version>`");
+        };
+        if !crate::node::node_running(home) {
+            bail!("{why}, and no node is running to ask peers (start one with `hyper node`)");
+        }
+        let file = crate::node::fetch_skill(home, name, version)?;
+        let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        let _ = std::fs::remove_file(&file);
+        Ok((bytes, None))
+    };
+    if args.swarm {
+        return from_swarm("asked for the swarm");
+    }
     if let Some(url) = args
         .index
         .as_deref()
@@ -108,10 +127,17 @@ fn resolve_source(
         let file = index.find_hash(hash)?;
         return Ok((std::fs::read(&file)?, Some(hash.to_string())));
     }
-    let entry = index.entry(name)?;
-    let Some(found) = entry.resolve(version) else {
+    let found = index
+        .entry(name)
+        .ok()
+        .and_then(|entry| entry.resolve(version).cloned());
+    let Some(found) = found else {
+        if version.is_some() && crate::node::node_running(home) {
+            return from_swarm("not in the index");
+        }
         bail!(
-            "`{}` is not a file, a folder, or a skill in the index at {} (try `hyper skill publish` there first)",
+            "`{}` is not a file, a folder, or a skill in the index at {} (try `hyper skill publish` there first, \
+             or `hyper skill install {name}@<version> --swarm` with a node running)",
             args.source,
             index.dir().display()
         );
@@ -353,10 +379,24 @@ pub fn publish(home: &Path, file: &Path, index: Option<PathBuf>, json: bool) -> 
     let package = hyper_registry::Package::from_bytes(&bytes)?;
     let index = Index::open(index_dir(home, index))?;
     let entry = index.publish(&package)?;
+    // Also served to peers: the node announces everything in its shared folder when it starts,
+    // and a running node right away.
+    let shared = crate::node::shared_dir(home);
+    std::fs::create_dir_all(&shared)?;
+    let file_name = format!("{}@{}.hskill", package.manifest.name, entry.version);
+    let part = shared.join(format!("{file_name}.part"));
+    std::fs::write(&part, &bytes)?;
+    std::fs::rename(&part, shared.join(&file_name))?;
+    let announced = if crate::node::node_running(home) {
+        crate::node::share_skill(home, &shared.join(&file_name))?;
+        true
+    } else {
+        false
+    };
     if json {
         println!(
             "{}",
-            serde_json::json!({ "name": package.manifest.name, "version": entry.version, "hash": entry.hash, "index": index.dir() })
+            serde_json::json!({ "name": package.manifest.name, "version": entry.version, "hash": entry.hash, "index": index.dir(), "announced": announced })
         );
     } else {
         println!(
@@ -366,6 +406,11 @@ pub fn publish(home: &Path, file: &Path, index: Option<PathBuf>, json: bool) -> 
             &entry.hash[..16],
             index.dir().display()
         );
+        if announced {
+            println!("announced to the swarm by the running node");
+        } else {
+            println!("peers will find it once `hyper node` runs");
+        }
     }
     Ok(())
 }

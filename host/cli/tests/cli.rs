@@ -753,3 +753,165 @@ fn a_node_alone_researches_like_hyper_run() {
     };
     assert_eq!(vals(&rows), vals(&solo));
 }
+
+/// Spawns `hyper node` on loopback TCP for `home` with extra arguments; returns the child and
+/// its first listen address (with /p2p/).
+fn spawn_node(home: &Path, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args(extra)
+        .env("HYPER_HOME", home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn node");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("address line");
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("listening line, got {first:?}"))
+        .to_string();
+    (child, addr)
+}
+
+/// How many results a node's board holds (the running node's, or its saved one).
+fn board_count(home: &Path) -> Option<u64> {
+    let out = hyper(home, &["leaderboard", "search", "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()?["results"].as_u64()
+}
+
+/// A node killed with -9 mid-research restarts with everything it had committed and its peer
+/// gets all of it; then skills travel between the two nodes' homes and hypotheses reach the
+/// other node.
+#[test]
+fn a_killed_node_loses_nothing_and_peers_share_skills_and_hypotheses() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (home_a, home_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let (a, addr_a) = spawn_node(&home_a, &["--no-research"]);
+    let (mut b, _) = spawn_node(
+        &home_b,
+        &[
+            "--bootstrap",
+            &addr_a,
+            "--experiments",
+            "40",
+            "--rounds",
+            "1",
+        ],
+    );
+    // Kill -9 as soon as a few experiments are committed (well before the 5 s board save).
+    let start = Instant::now();
+    while journal_count(&home_b) < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "B never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    b.kill().expect("kill -9");
+    let _ = b.wait();
+    let committed = journal_count(&home_b);
+    assert!(committed >= 3);
+    let _ = std::fs::remove_file(home_b.join("node.sock"));
+    let (b, _) = spawn_node(&home_b, &["--bootstrap", &addr_a, "--no-research"]);
+    let count = board_count;
+    let start = Instant::now();
+    while count(&home_b) != Some(committed) || count(&home_a) != Some(committed) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "after restart: B has {:?}, A has {:?}, committed {committed}",
+            count(&home_b),
+            count(&home_a)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let lb = |home: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(home, &["leaderboard", "search", "--json"])).expect("json")
+    };
+    assert_eq!(lb(&home_a)["global_best"], lb(&home_b)["global_best"]);
+
+    // A publishes a skill while its node runs: announced; B installs it from the swarm, and
+    // every install check still runs (an unknown publisher is refused without the flag).
+    let package = tmp.path().join("shared.hskill");
+    let hash = pack_bm25(&home_a, tmp.path(), "shared-bm25", "1.0.0", &package);
+    let published: serde_json::Value = serde_json::from_str(&ok(
+        &home_a,
+        &[
+            "skill",
+            "publish",
+            package.to_str().expect("utf-8"),
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(published["announced"], true);
+    let refused = hyper(
+        &home_b,
+        &["skill", "install", "shared-bm25@1.0.0", "--swarm", "--yes"],
+    );
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("publisher"), "{why}");
+    let installed: serde_json::Value = serde_json::from_str(&ok(
+        &home_b,
+        &[
+            "skill",
+            "install",
+            "shared-bm25@1.0.0",
+            "--swarm",
+            "--yes",
+            "--allow-unknown-publisher",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(installed["installed"]["hash"], hash.as_str(), "{installed}");
+    // Not in B's index, so a plain install also falls back to the swarm.
+    ok(&home_b, &["skill", "remove", "shared-bm25", "--json"]);
+    ok(
+        &home_b,
+        &[
+            "skill",
+            "install",
+            "shared-bm25@1.0.0",
+            "--yes",
+            "--allow-unknown-publisher",
+        ],
+    );
+    let missing = hyper(&home_b, &["skill", "install", "nobody-has@9.0.0", "--yes"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no peer serves"));
+
+    // A hypothesis from B reaches A.
+    ok(
+        &home_b,
+        &[
+            "hypothesize",
+            "search",
+            "--set",
+            "stemmer=s",
+            "--note",
+            "short queries",
+        ],
+    );
+    let start = Instant::now();
+    loop {
+        let h: serde_json::Value =
+            serde_json::from_str(&ok(&home_a, &["hypotheses", "search", "--json"])).expect("json");
+        if let Some(first) = h["hypotheses"].as_array().and_then(|l| l.first()) {
+            assert_eq!(first["params"], serde_json::json!({ "stemmer": "s" }));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{h}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for mut node in [a, b] {
+        node.kill().expect("kill");
+        let _ = node.wait();
+    }
+}

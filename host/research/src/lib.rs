@@ -8,11 +8,13 @@
 
 pub mod domain;
 pub mod params;
+pub mod peers;
 pub mod proposer;
 mod research_loop;
 
 pub use domain::{Domain, DomainError, Manifest};
 pub use params::{Assignment, Space, Value};
+pub use peers::{PeerBest, PeerHypothesis, Peers, Solo};
 pub use proposer::{MixedProposer, Proposer};
 pub use research_loop::{Event, LoopOptions, ResearchLoop, Summary};
 

@@ -150,13 +150,7 @@ impl Space {
                         (x - y).abs() / (r.max - r.min)
                     }
                 }
-                (_, Some(x), Some(y)) => {
-                    if x == y {
-                        0.0
-                    } else {
-                        1.0
-                    }
-                }
+                (_, Some(x), Some(y)) if x == y => 0.0,
                 _ => 1.0,
             };
             total += d;

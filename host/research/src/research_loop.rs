@@ -9,6 +9,7 @@ use hyper_runtime::{
 
 use crate::domain::Domain;
 use crate::params::{Assignment, Space};
+use crate::peers::{Peers, Solo};
 use crate::proposer::{MixedProposer, Proposer};
 
 #[derive(Clone, Debug)]
@@ -21,6 +22,12 @@ pub struct LoopOptions {
     /// Continue from the journal's best for this domain and skill instead of re-running the
     /// baseline.
     pub resume: bool,
+    /// With peers: every this many experiments, climb from the swarm's best for this skill
+    /// when it beats the local one (0: never).
+    pub adopt_every: u32,
+    /// With peers: a proposal closer than this (the space's normalised distance, 0–1) to a
+    /// parameter set another node has claimed is skipped.
+    pub near_duplicate: f64,
 }
 
 impl Default for LoopOptions {
@@ -30,6 +37,8 @@ impl Default for LoopOptions {
             time: None,
             seed: 0,
             resume: true,
+            adopt_every: 5,
+            near_duplicate: 0.01,
         }
     }
 }
@@ -66,6 +75,12 @@ pub struct Summary {
     pub kept: u32,
     pub discarded: u32,
     pub crashed: u32,
+    /// Proposals skipped because another node had claimed them or something near them.
+    pub skipped_claimed: u32,
+    /// Experiments that tried a peer's hypothesis.
+    pub from_hypotheses: u32,
+    /// Times the loop adopted a better result from the swarm as its starting point.
+    pub adopted: u32,
     pub baseline: Option<Record>,
     pub best: Option<Record>,
     pub elapsed_ms: u64,
@@ -137,9 +152,79 @@ impl ResearchLoop<'_> {
         ))
     }
 
+    /// Runs alone (no peers): `hyper run`.
     pub fn run(
         &mut self,
         options: &LoopOptions,
+        observer: &mut dyn FnMut(&Event),
+    ) -> anyhow::Result<Summary> {
+        self.run_with(options, &mut Solo, observer)
+    }
+
+    /// Picks the next parameters: an open hypothesis if there is one not yet tried, else the
+    /// proposer's choice, skipping what other nodes have claimed (exactly or nearly).
+    #[allow(clippy::too_many_arguments)]
+    fn next_params(
+        &self,
+        options: &LoopOptions,
+        space: &Space,
+        base: &Assignment,
+        tried: &[Assignment],
+        proposer: &mut MixedProposer,
+        peers: &mut dyn Peers,
+        heeded: &mut std::collections::HashSet<String>,
+        summary: &mut Summary,
+    ) -> Assignment {
+        let domain = self.domain.name();
+        for h in peers.hypotheses(domain) {
+            if !heeded.insert(h.key.clone()) {
+                continue;
+            }
+            let (Some(mut merged), Some(fixed)) = (
+                Space::to_json(base).as_object().cloned(),
+                h.params.as_object(),
+            ) else {
+                continue;
+            };
+            for (k, v) in fixed {
+                merged.insert(k.clone(), v.clone());
+            }
+            // A hypothesis about parameters this skill lacks, or out of bounds, is ignored.
+            match space.from_json(&serde_json::Value::Object(merged)) {
+                Some(a) if !tried.contains(&a) => {
+                    summary.from_hypotheses += 1;
+                    return a;
+                }
+                _ => {}
+            }
+        }
+        let claimed: Vec<Assignment> = peers
+            .claimed(domain, self.skill.hash())
+            .iter()
+            .filter_map(|p| space.from_json(p))
+            .collect();
+        let mut avoid: Vec<Assignment> = tried.iter().chain(&claimed).cloned().collect();
+        let mut params = proposer.propose(space, base, &avoid);
+        for _ in 0..20 {
+            if claimed
+                .iter()
+                .all(|c| space.distance(c, &params) >= options.near_duplicate)
+            {
+                break;
+            }
+            summary.skipped_claimed += 1;
+            avoid.push(params);
+            params = proposer.propose(space, base, &avoid);
+        }
+        params
+    }
+
+    /// Runs with peers: claims what it tries, skips what others claimed, picks up their
+    /// hypotheses and, every `adopt_every` experiments, climbs from the swarm's best.
+    pub fn run_with(
+        &mut self,
+        options: &LoopOptions,
+        peers: &mut dyn Peers,
         observer: &mut dyn FnMut(&Event),
     ) -> anyhow::Result<Summary> {
         let started = Instant::now();
@@ -223,10 +308,17 @@ impl ResearchLoop<'_> {
             kept: 0,
             discarded: 0,
             crashed: 0,
+            skipped_claimed: 0,
+            from_hypotheses: 0,
+            adopted: 0,
             baseline: None,
             best: best.as_ref().map(|(r, _)| r.clone()),
             elapsed_ms: 0,
         };
+        // A peer's result that beats the local best: (key, val, params).
+        let mut adopted: Option<(String, f64, Assignment)> = None;
+        let mut heeded = std::collections::HashSet::new();
+        let evaluator_hash = self.evaluator.hash().to_string();
         let mut index: u32 = 0;
         loop {
             if options.experiments.is_some_and(|n| index >= n)
@@ -235,15 +327,65 @@ impl ResearchLoop<'_> {
                 break;
             }
             let is_baseline = best.is_none() && summary.baseline.is_none() && index == 0;
-            let (params, parent) = match &best {
+            if options.adopt_every > 0 && index > 0 && index.is_multiple_of(options.adopt_every) {
+                if let Some(theirs) = peers.best(self.domain.name(), &skill_hash, &evaluator_hash) {
+                    let ours = adopted
+                        .as_ref()
+                        .map(|(_, v, _)| *v)
+                        .or(best.as_ref().and_then(|(r, _)| r.val));
+                    if let Some(a) = space.from_json(&theirs.params) {
+                        if theirs.val.is_finite() && ours.is_none_or(|v| self.better(theirs.val, v))
+                        {
+                            adopted = Some((theirs.key, theirs.val, a));
+                            summary.adopted += 1;
+                        }
+                    }
+                }
+            }
+            // The point to climb from: the local best, or a peer's if it is better.
+            let point: Option<(String, Option<f64>, &Assignment)> = match (&adopted, &best) {
+                (Some((key, v, a)), Some((r, _))) if r.val.is_none_or(|rv| self.better(*v, rv)) => {
+                    Some((key.clone(), Some(*v), a))
+                }
+                (Some((key, v, a)), None) => Some((key.clone(), Some(*v), a)),
+                (_, Some((r, a))) => Some((r.id.clone(), r.val, a)),
+                (None, None) => None,
+            };
+            let (params, parent) = match &point {
+                // The baseline always runs the defaults, even if a peer ran them too: it is
+                // this platform's reference point.
                 None if index == 0 => (space.defaults(), None),
                 // The baseline crashed: explore from the defaults instead of repeating them.
-                None => (proposer.propose(&space, &space.defaults(), &tried), None),
-                Some((record, assignment)) => (
-                    proposer.propose(&space, assignment, &tried),
-                    Some(record.id.clone()),
-                ),
+                None => {
+                    let defaults = space.defaults();
+                    let p = self.next_params(
+                        options,
+                        &space,
+                        &defaults,
+                        &tried,
+                        &mut proposer,
+                        peers,
+                        &mut heeded,
+                        &mut summary,
+                    );
+                    (p, None)
+                }
+                Some((parent, _, assignment)) => {
+                    let p = self.next_params(
+                        options,
+                        &space,
+                        assignment,
+                        &tried,
+                        &mut proposer,
+                        peers,
+                        &mut heeded,
+                        &mut summary,
+                    );
+                    (p, Some(parent.clone()))
+                }
             };
+            let point_val = point.as_ref().and_then(|(_, v, _)| *v);
+            peers.claim(self.domain.name(), &skill_hash, &Space::to_json(&params));
             tried.push(params.clone());
             let id = format!("{run_id}-{index:04}");
             let seed = derive_seed(options.seed, u64::from(index));
@@ -262,14 +404,10 @@ impl ResearchLoop<'_> {
             let duration_ms = t0.elapsed().as_millis() as u64;
             let (status, val, test, metrics, reason) = match scored {
                 Ok((val, test, metrics)) => {
-                    let status = match &best {
+                    let status = match point_val {
                         _ if is_baseline => Status::Baseline,
                         None => Status::Keep,
-                        Some((b, _))
-                            if self.better(val, b.val.unwrap_or(f64::NAN)) || b.val.is_none() =>
-                        {
-                            Status::Keep
-                        }
+                        Some(b) if self.better(val, b) => Status::Keep,
                         Some(_) => Status::Discard,
                     };
                     (status, Some(val), Some(test), metrics, None)
@@ -333,6 +471,8 @@ impl ResearchLoop<'_> {
                 Status::Crash => summary.crashed += 1,
             }
             if matches!(status, Status::Baseline | Status::Keep) {
+                // A keep beats the adopted point too, so the local best takes over from it.
+                adopted = None;
                 best = Some((record.clone(), params));
                 summary.best = Some(record.clone());
             }

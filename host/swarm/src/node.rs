@@ -140,7 +140,7 @@ pub struct Stats {
 }
 
 enum Command {
-    Publish(SignedResult, oneshot::Sender<anyhow::Result<()>>),
+    Publish(Box<SignedResult>, oneshot::Sender<anyhow::Result<()>>),
     PublishRaw(IdentTopic, Vec<u8>, oneshot::Sender<anyhow::Result<()>>),
     Board(String, oneshot::Sender<Vec<SignedResult>>),
     Count(String, oneshot::Sender<usize>),
@@ -237,7 +237,7 @@ macro_rules! ask {
 impl NodeClient {
     /// Adds a record to the local board and announces it.
     pub async fn publish(&self, record: SignedResult) -> anyhow::Result<()> {
-        ask!(self, Publish, record)?
+        ask!(self, Publish, Box::new(record))?
     }
 
     /// Test hook: publishes arbitrary bytes on a domain's topic, as a hostile peer would.
@@ -593,7 +593,9 @@ impl NodeTask {
                     )),
                     Some(board) => match board.insert(&record) {
                         Err(e) => Err(anyhow::anyhow!("{e}")),
-                        Ok(_) => {
+                        // Already on the board (a re-share after a restart): nothing to say.
+                        Ok(false) => Ok(()),
+                        Ok(true) => {
                             let bytes = record.encode();
                             match self
                                 .swarm
@@ -919,37 +921,33 @@ impl NodeTask {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 id,
-                result,
+                result: kad::QueryResult::GetProviders(found),
                 step,
                 ..
             })) => {
-                if let kad::QueryResult::GetProviders(found) = result {
-                    let Some(&fetch_id) = self.lookups.get(&id) else {
-                        return;
-                    };
-                    let mut done = step.last;
-                    match found {
-                        Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
-                            if let Some(fetch) = self.fetches.get_mut(&fetch_id) {
-                                fetch.candidates.extend(providers);
-                            }
-                        }
-                        Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => {
-                            done = true
-                        }
-                        Err(e) => {
-                            tracing::debug!("provider lookup: {e}");
-                            done = true;
-                        }
-                    }
-                    if done {
-                        self.lookups.remove(&id);
+                let Some(&fetch_id) = self.lookups.get(&id) else {
+                    return;
+                };
+                let mut done = step.last;
+                match found {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => {
                         if let Some(fetch) = self.fetches.get_mut(&fetch_id) {
-                            fetch.lookup_done = true;
+                            fetch.candidates.extend(providers);
                         }
                     }
-                    self.advance_fetch(fetch_id);
+                    Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) => done = true,
+                    Err(e) => {
+                        tracing::debug!("provider lookup: {e}");
+                        done = true;
+                    }
                 }
+                if done {
+                    self.lookups.remove(&id);
+                    if let Some(fetch) = self.fetches.get_mut(&fetch_id) {
+                        fetch.lookup_done = true;
+                    }
+                }
+                self.advance_fetch(fetch_id);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {

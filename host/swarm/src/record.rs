@@ -165,6 +165,38 @@ impl SignedResult {
     }
 }
 
+/// The signed, shareable form of a journal record. Deterministic (the finish time comes from
+/// the journal, and ed25519 signatures are deterministic), so re-sharing a record after a
+/// restart yields the very same bytes and boards never see two versions of one experiment.
+pub fn from_journal(record: &hyper_journal::Record, key: &SigningKey) -> SignedResult {
+    let finished_ms = humantime::parse_rfc3339_weak(&record.finished_at)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    SignedResult::sign(
+        ResultRecord {
+            v: RECORD_VERSION,
+            id: record.id.clone(),
+            domain: record.domain.clone(),
+            skill_hash: record.skill_hash.clone(),
+            evaluator_hash: record.evaluator_hash.clone(),
+            params: record.params.clone(),
+            seed: record.seed,
+            parent: record.parent.clone(),
+            metric: record.metric_name.clone(),
+            direction: record.direction.clone(),
+            val: record.val,
+            test: record.test,
+            status: record.status.as_str().to_string(),
+            platform: record.platform.chars().take(200).collect(),
+            author: peer_id_of(&key.verifying_key()),
+            finished_ms,
+        },
+        key,
+    )
+}
+
 /// A signed record with plausible contents, for tests and benchmarks.
 #[doc(hidden)]
 pub fn sample(key: &SigningKey, id: &str, val: f64) -> SignedResult {

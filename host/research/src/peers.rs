@@ -1,0 +1,51 @@
+//! What a research loop shares with, and learns from, other nodes. The loop only sees this
+//! trait: plain `hyper run` uses [`Solo`] (no peers, nothing changes), `hyper node` connects
+//! it to the swarm. Every method has a do-nothing default, so a loop with no peers runs
+//! exactly as it would alone.
+
+/// A result a peer (or this node, in an earlier run) has on the shared board.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerBest {
+    /// `<author>/<experiment id>`, recorded as the parent of what the loop tries next.
+    pub key: String,
+    pub val: f64,
+    pub params: serde_json::Value,
+}
+
+/// An open idea from a peer: parameters to fix (a JSON object), merged into the point the
+/// loop climbs from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerHypothesis {
+    pub key: String,
+    pub params: serde_json::Value,
+}
+
+pub trait Peers {
+    /// Announces the parameters the loop is about to run.
+    fn claim(&mut self, _domain: &str, _skill_hash: &str, _params: &serde_json::Value) {}
+
+    /// Parameters other nodes have claimed for this skill and not finished yet.
+    fn claimed(&mut self, _domain: &str, _skill_hash: &str) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
+
+    /// Open hypotheses of the domain, oldest first.
+    fn hypotheses(&mut self, _domain: &str) -> Vec<PeerHypothesis> {
+        Vec::new()
+    }
+
+    /// The best result anyone has for this skill under this evaluator.
+    fn best(
+        &mut self,
+        _domain: &str,
+        _skill_hash: &str,
+        _evaluator_hash: &str,
+    ) -> Option<PeerBest> {
+        None
+    }
+}
+
+/// No peers.
+pub struct Solo;
+
+impl Peers for Solo {}

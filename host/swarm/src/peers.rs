@@ -1,0 +1,73 @@
+//! A research loop's view of the swarm ([`hyper_research::Peers`]) through a running node.
+//! Research runs on plain threads (wasmtime calls block), so each call blocks on the node's
+//! tokio runtime; a node that has stopped just makes the loop behave as if alone.
+
+use std::time::Duration;
+
+use hyper_research::{PeerBest, PeerHypothesis, Peers};
+use tokio::runtime::Handle;
+
+use crate::node::NodeClient;
+
+pub struct SwarmPeers {
+    client: NodeClient,
+    runtime: Handle,
+    /// How long a claim holds if this node goes silent.
+    pub claim_ttl: Duration,
+}
+
+impl SwarmPeers {
+    /// `runtime` is the handle of the runtime the node runs on; call from outside it.
+    pub fn new(client: NodeClient, runtime: Handle) -> Self {
+        SwarmPeers {
+            client,
+            runtime,
+            claim_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Peers for SwarmPeers {
+    fn claim(&mut self, domain: &str, skill_hash: &str, params: &serde_json::Value) {
+        let claim = self
+            .client
+            .claim(domain, skill_hash, params.clone(), self.claim_ttl);
+        if let Err(e) = self.runtime.block_on(claim) {
+            tracing::debug!("claim not announced: {e}");
+        }
+    }
+
+    fn claimed(&mut self, domain: &str, skill_hash: &str) -> Vec<serde_json::Value> {
+        self.runtime
+            .block_on(self.client.claims(domain))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.skill_hash == skill_hash)
+            .map(|c| c.params)
+            .collect()
+    }
+
+    fn hypotheses(&mut self, domain: &str) -> Vec<PeerHypothesis> {
+        self.runtime
+            .block_on(self.client.hypotheses(domain))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|h| PeerHypothesis {
+                key: h.key,
+                params: h.params,
+            })
+            .collect()
+    }
+
+    fn best(&mut self, domain: &str, skill_hash: &str, evaluator_hash: &str) -> Option<PeerBest> {
+        let best = self
+            .runtime
+            .block_on(self.client.best_for(domain, skill_hash, evaluator_hash))
+            .ok()??;
+        Some(PeerBest {
+            key: best.key(),
+            val: best.record.val?,
+            params: best.record.params,
+        })
+    }
+}
