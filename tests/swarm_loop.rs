@@ -1,0 +1,195 @@
+//! Research loops on the real search domain connected to real libp2p nodes on loopback
+//! (through `hyper_swarm::peers::SwarmPeers`): parameters another node claimed are skipped,
+//! hypotheses are tried, and a loop adopts the swarm's best result as its starting point.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use hyper_journal::{Journal, Record};
+use hyper_research::{LoopOptions, Peers, ResearchLoop, Solo, Summary};
+use hyper_runtime::{Evaluator, Skill};
+use hyper_swarm::node::{start, NodeClient, NodeConfig};
+use hyper_swarm::peers::SwarmPeers;
+use hyper_tests::*;
+
+fn runtime_for_nodes() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio")
+}
+
+fn node(rt: &tokio::runtime::Runtime, n: u8, bootstrap: Option<&NodeClient>) -> NodeClient {
+    rt.block_on(async {
+        let bootstrap = match bootstrap {
+            Some(b) => vec![b.listen_addrs().await.expect("addrs")[0].clone()],
+            None => vec![],
+        };
+        start(
+            [n; 32],
+            NodeConfig {
+                bootstrap,
+                anti_entropy: Duration::from_millis(500),
+                ..NodeConfig::default()
+            },
+            HashMap::new(),
+        )
+        .await
+        .expect("node")
+    })
+}
+
+fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs the BM25 loop in a fresh journal under `home`; `on_record` sees every finished
+/// experiment.
+fn research(
+    home: &std::path::Path,
+    options: LoopOptions,
+    peers: &mut dyn Peers,
+    on_record: &mut dyn FnMut(&Record),
+) -> (Summary, Vec<Record>) {
+    let runtime = runtime();
+    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("skill");
+    let evaluator =
+        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
+    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
+    let summary = ResearchLoop {
+        domain: search_domain(home),
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run_with(&options, peers, &mut |event| {
+        if let hyper_research::Event::ExperimentFinished { record, .. } = event {
+            on_record(record);
+        }
+    })
+    .expect("loop");
+    (summary, journal.list("search").expect("rows"))
+}
+
+fn options(seed: u64, experiments: u32, adopt_every: u32) -> LoopOptions {
+    LoopOptions {
+        experiments: Some(experiments),
+        seed,
+        adopt_every,
+        ..LoopOptions::default()
+    }
+}
+
+#[test]
+fn parameters_claimed_by_another_node_are_skipped() {
+    // What seed 7 proposes when alone.
+    let (_t, solo_home) = temp_home();
+    let (_, solo) = research(&solo_home, options(7, 3, 0), &mut Solo, &mut |_| {});
+    let (p1, p2) = (solo[1].params.clone(), solo[2].params.clone());
+
+    let rt = runtime_for_nodes();
+    let a = node(&rt, 61, None);
+    let b = node(&rt, 62, Some(&a));
+    until("connected", || {
+        !rt.block_on(b.peers()).expect("peers").is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    // A claims a near-duplicate of p1 (k1 nudged by 0.001) and p2 exactly.
+    let mut near_p1 = p1.clone();
+    let k1 = near_p1["k1"].as_f64().expect("k1");
+    near_p1["k1"] = serde_json::json!(if k1 > 1.0 { k1 - 0.001 } else { k1 + 0.001 });
+    let skill_hash = solo[0].skill_hash.clone();
+    for claim in [&near_p1, &p2] {
+        rt.block_on(a.claim(
+            "search",
+            &skill_hash,
+            claim.clone(),
+            Duration::from_secs(120),
+        ))
+        .expect("claim");
+    }
+    until("B sees both claims", || {
+        rt.block_on(b.claims("search")).expect("claims").len() == 2
+    });
+
+    let (_t2, home) = temp_home();
+    let mut peers = SwarmPeers::new(b.clone(), rt.handle().clone());
+    let (summary, rows) = research(&home, options(7, 3, 0), &mut peers, &mut |_| {});
+    assert!(summary.skipped_claimed >= 1, "{summary:?}");
+    assert_eq!(rows[0].params, solo[0].params, "the baseline always runs");
+    for r in &rows {
+        assert_ne!(r.params, p1, "ran a near-duplicate of a claim");
+        assert_ne!(r.params, p2, "ran a claimed parameter set");
+    }
+    // B's own claims reached A while it ran.
+    until("A sees B's claims", || {
+        rt.block_on(a.claims("search")).expect("claims").len() >= 2
+    });
+    rt.block_on(async {
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
+
+#[test]
+fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
+    let rt = runtime_for_nodes();
+    let key_a = SigningKey::from_bytes(&[71; 32]);
+    let a = node(&rt, 71, None);
+    let b = node(&rt, 72, Some(&a));
+    until("connected", || {
+        !rt.block_on(b.peers()).expect("peers").is_empty()
+    });
+    // A researches and shares every result.
+    let (_ta, home_a) = temp_home();
+    let mut peers_a = SwarmPeers::new(a.clone(), rt.handle().clone());
+    let (summary_a, _) = research(&home_a, options(1, 10, 0), &mut peers_a, &mut |record| {
+        rt.block_on(a.publish(hyper_swarm::record::from_journal(record, &key_a)))
+            .expect("publish");
+    });
+    let a_best = summary_a.best.clone().expect("best");
+    let a_baseline = summary_a.baseline.clone().expect("baseline");
+    assert!(
+        a_best.val > a_baseline.val,
+        "A must have improved on its baseline for this test: {summary_a:?}"
+    );
+    let a_key = format!("{}/{}", a.peer_id.to_base58(), a_best.id);
+    rt.block_on(a.hypothesize(
+        "search",
+        "s-stemmer",
+        serde_json::json!({ "stemmer": "s" }),
+        None,
+        "the S stemmer on top of the best",
+    ))
+    .expect("hypothesize");
+    until("B has A's board and hypothesis", || {
+        rt.block_on(b.count("search")).expect("count") == 10
+            && rt.block_on(b.hypotheses("search")).expect("hyp").len() == 1
+    });
+
+    // B: baseline, then (adopting every experiment) climbs from A's best with the hypothesis.
+    let (_tb, home_b) = temp_home();
+    let mut peers_b = SwarmPeers::new(b.clone(), rt.handle().clone());
+    let (summary_b, rows) = research(&home_b, options(3, 3, 1), &mut peers_b, &mut |_| {});
+    assert!(summary_b.adopted >= 1, "{summary_b:?}");
+    assert_eq!(summary_b.from_hypotheses, 1, "{summary_b:?}");
+    assert_eq!(rows[1].parent.as_deref(), Some(a_key.as_str()));
+    let mut expected = a_best.params.clone();
+    expected["stemmer"] = serde_json::json!("s");
+    assert_eq!(rows[1].params, expected);
+    // The baseline is the same on both platforms: the evaluator, not the node, scores.
+    assert_eq!(rows[0].val, a_baseline.val);
+    rt.block_on(async {
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
