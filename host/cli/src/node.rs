@@ -18,15 +18,43 @@ use hyper_swarm::record::SignedResult;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
+/// `$HYPER_HOME/node.toml`: the node's standing configuration; flags override it (and add
+/// bootstrap peers to its list).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub listen: Option<Vec<String>>,
+    pub bootstrap: Option<Vec<String>>,
+    pub domains: Option<Vec<String>>,
+    pub mdns: Option<bool>,
+    /// Seconds between anti-entropy rounds with every connected peer.
+    pub anti_entropy_secs: Option<u64>,
+}
+
+impl NodeFile {
+    pub fn load(home: &Path) -> Result<Self> {
+        let path = home.join("node.toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("{}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(NodeFile::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+}
+
+const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"];
+
 #[derive(Args)]
 pub struct NodeArgs {
-    /// Domains to research and share (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "search")]
+    /// Domains to research and share (comma-separated; default from node.toml, else `search`).
+    #[arg(long, value_delimiter = ',')]
     pub domains: Vec<String>,
-    /// Addresses to listen on (multiaddr; repeatable).
-    #[arg(long, default_values = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"])]
+    /// Addresses to listen on (multiaddr; repeatable; default from `$HYPER_HOME/node.toml`,
+    /// else any port on all interfaces over TCP and QUIC).
+    #[arg(long)]
     pub listen: Vec<String>,
-    /// Peers to connect to at start (multiaddr with /p2p/<peer id>; repeatable).
+    /// Peers to connect to at start (multiaddr with /p2p/<peer id>; repeatable; added to
+    /// node.toml's `bootstrap`).
     #[arg(long)]
     pub bootstrap: Vec<String>,
     /// Find peers on the LAN with mDNS.
@@ -245,8 +273,25 @@ async fn save_boards(client: &NodeClient, home: &Path, domains: &[String]) -> Re
     Ok(())
 }
 
-pub fn run_node(home: &Path, args: NodeArgs) -> Result<()> {
+pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
     crate::install_builtin(home)?;
+    let file = NodeFile::load(home)?;
+    if args.domains.is_empty() {
+        args.domains = file
+            .domains
+            .clone()
+            .unwrap_or_else(|| vec!["search".into()]);
+    }
+    if args.listen.is_empty() {
+        args.listen = file
+            .listen
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LISTEN.iter().map(|s| s.to_string()).collect());
+    }
+    let mut bootstrap = file.bootstrap.clone().unwrap_or_default();
+    bootstrap.append(&mut args.bootstrap);
+    args.bootstrap = bootstrap;
+    args.mdns |= file.mdns.unwrap_or(false);
     for d in &args.domains {
         Domain::find(home, d)?;
     }
@@ -267,7 +312,7 @@ pub fn run_node(home: &Path, args: NodeArgs) -> Result<()> {
         bootstrap: parse(&args.bootstrap)?,
         domains: args.domains.clone(),
         mdns: args.mdns,
-        anti_entropy: Duration::from_secs(5),
+        anti_entropy: Duration::from_secs(file.anti_entropy_secs.unwrap_or(5).max(1)),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

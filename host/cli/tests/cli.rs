@@ -172,6 +172,12 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
             &["skill", "inspect", "/etc/hostname"],
             "not a WebAssembly file",
         ),
+        (&["node", "--listen", "nowhere"], "is not a multiaddr"),
+        (
+            &["hypothesize", "search", "--set", "k1"],
+            "is not NAME=VALUE",
+        ),
+        (&["peers"], "no node is running"),
     ];
     for (args, words) in cases {
         let out = hyper(home, args);
@@ -180,6 +186,13 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
         assert!(stderr.contains(words), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
     }
+    std::fs::write(home.join("node.toml"), "listen = 4001\n").expect("write");
+    let out = hyper(home, &["node", "--no-research"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("node.toml"),
+        "{stderr}"
+    );
 }
 
 fn journal_count(home: &Path) -> u64 {
@@ -701,18 +714,14 @@ fn two_node_processes_share_their_results() {
 fn a_node_alone_researches_like_hyper_run() {
     let tmp = tempfile::tempdir().expect("tmp");
     let home = tmp.path();
+    // Listen addresses from the node's config file (TCP and QUIC on loopback).
+    std::fs::write(
+        home.join("node.toml"),
+        "listen = [\"/ip4/127.0.0.1/tcp/0\", \"/ip4/127.0.0.1/udp/0/quic-v1\"]\ndomains = [\"search\"]\n",
+    )
+    .expect("node.toml");
     let mut node = Command::new(env!("CARGO_BIN_EXE_hyper"))
-        .args([
-            "node",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--experiments",
-            "4",
-            "--rounds",
-            "1",
-            "--seed",
-            "4",
-        ])
+        .args(["node", "--experiments", "4", "--rounds", "1", "--seed", "4"])
         .env("HYPER_HOME", home)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -121,13 +121,17 @@ impl SignedResult {
 
     /// Strict decoding from the network: size, schema, version, author, signature.
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
+        let signed = Self::parse(bytes)?;
+        signed.verify()?;
+        Ok(signed)
+    }
+
+    /// Size and schema only; the caller must verify (e.g. many at once with [`verify_all`]).
+    pub fn parse(bytes: &[u8]) -> Result<Self, RecordError> {
         if bytes.len() > MAX_RECORD_BYTES {
             return Err(RecordError::TooLarge(bytes.len()));
         }
-        let signed: SignedResult =
-            serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
-        signed.verify()?;
-        Ok(signed)
+        serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -135,6 +139,13 @@ impl SignedResult {
     }
 
     pub fn verify(&self) -> Result<(), RecordError> {
+        self.check_fields()?;
+        let r = &self.record;
+        check_signature(&message(r), &self.public_key, &self.signature, &r.author)
+    }
+
+    /// Version and value ranges.
+    fn check_fields(&self) -> Result<(), RecordError> {
         if self.record.v != RECORD_VERSION {
             return Err(RecordError::UnknownVersion(self.record.v));
         }
@@ -156,13 +167,69 @@ impl SignedResult {
         {
             return Err(RecordError::Malformed("direction or status".into()));
         }
-        check_signature(&message(r), &self.public_key, &self.signature, &r.author)
+        Ok(())
     }
 
     /// The board key: unique per author and experiment.
     pub fn key(&self) -> String {
         format!("{}/{}", self.record.author, self.record.id)
     }
+}
+
+/// Verifies many records, as [`SignedResult::verify`] does each, but about twice as fast:
+/// what a full board sync spends its time on. Public keys are decompressed and their PeerIds
+/// derived once per author, and signatures are checked with ed25519 batch verification.
+///
+/// Batch verification accepts exactly what one-by-one verification accepts except for
+/// signatures with small-order components, which only the holder of the secret key can make:
+/// it cannot let anyone put words in another author's mouth.
+pub fn verify_all(records: &[SignedResult]) -> Result<(), RecordError> {
+    let mut keys: std::collections::HashMap<&str, (VerifyingKey, String)> =
+        std::collections::HashMap::new();
+    for chunk in records.chunks(256) {
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut signatures = Vec::with_capacity(chunk.len());
+        let mut verifying = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            r.check_fields()?;
+            let (key, author) = match keys.get(r.public_key.as_str()) {
+                Some(known) => known.clone(),
+                None => {
+                    let bytes: [u8; 32] = hex::decode(&r.public_key)
+                        .ok()
+                        .and_then(|b| b.try_into().ok())
+                        .ok_or(RecordError::BadSignature)?;
+                    let key =
+                        VerifyingKey::from_bytes(&bytes).map_err(|_| RecordError::BadSignature)?;
+                    let derived = (key, peer_id_of(&key));
+                    keys.insert(&r.public_key, derived.clone());
+                    derived
+                }
+            };
+            if author != r.record.author {
+                return Err(RecordError::WrongAuthor {
+                    author: r.record.author.clone(),
+                    derived: author,
+                });
+            }
+            let sig: [u8; 64] = hex::decode(&r.signature)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or(RecordError::BadSignature)?;
+            messages.push(message(&r.record));
+            signatures.push(Signature::from_bytes(&sig));
+            verifying.push(key);
+        }
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        if ed25519_dalek::verify_batch(&refs, &signatures, &verifying).is_err() {
+            // Name the culprit.
+            for r in chunk {
+                r.verify()?;
+            }
+            return Err(RecordError::BadSignature);
+        }
+    }
+    Ok(())
 }
 
 /// The signed, shareable form of a journal record. Deterministic (the finish time comes from

@@ -114,6 +114,64 @@ fn hostile_updates_never_reach_the_board() {
     assert!(honest.import_checked(b"not loro at all").is_err());
     assert_eq!(honest.len(), 1);
     assert_eq!(honest.results().len(), 1);
+    // A peer that synced the board, then deletes or rewrites an entry.
+    let copy = |peer: u64| {
+        let doc = loro::LoroDoc::new();
+        let _ = doc.set_peer_id(peer);
+        doc.import(&honest.snapshot().expect("snapshot"))
+            .expect("import");
+        doc
+    };
+    let key_e1 = record(&key(1), "e1", 0.4).key();
+    let deleter = copy(68);
+    deleter.get_map("results").delete(&key_e1).expect("delete");
+    deleter.commit();
+    let err = honest
+        .import_checked(&deleter.export(loro::ExportMode::Snapshot).expect("export"))
+        .expect_err("deletion");
+    assert!(err.to_string().contains("deletes"), "{err}");
+    let rewriter = copy(69);
+    let rewritten = record(&key(1), "e1", 0.99);
+    rewriter
+        .get_map("results")
+        .insert(
+            &key_e1,
+            String::from_utf8(rewritten.encode()).expect("utf-8"),
+        )
+        .expect("insert");
+    rewriter.commit();
+    let err = honest
+        .import_checked(&rewriter.export(loro::ExportMode::Snapshot).expect("export"))
+        .expect_err("rewrite");
+    assert!(err.to_string().contains("rewrites"), "{err}");
+    // Anything outside the results map, on a board with entries and on an empty one.
+    let junk = copy(70);
+    junk.get_text("junk").insert(0, "x").expect("text");
+    junk.commit();
+    let bytes = junk.export(loro::ExportMode::Snapshot).expect("export");
+    assert!(honest.import_checked(&bytes).is_err());
+    assert!(Board::new("search", 5).import_checked(&bytes).is_err());
+    // One forged entry among many valid ones refuses the whole update (batch verification
+    // still names it).
+    let many = loro::LoroDoc::new();
+    let _ = many.set_peer_id(71);
+    for i in 0..600 {
+        let mut r = record(&key(4), &format!("m{i}"), 0.1);
+        if i == 377 {
+            r.record.val = Some(0.95);
+        }
+        many.get_map("results")
+            .insert(&r.key(), String::from_utf8(r.encode()).expect("utf-8"))
+            .expect("insert");
+    }
+    many.commit();
+    let bytes = many.export(loro::ExportMode::Snapshot).expect("export");
+    let fresh = Board::new("search", 6);
+    let err = fresh.import_checked(&bytes).expect_err("forged entry");
+    assert!(err.to_string().contains("signature"), "{err}");
+    assert!(fresh.is_empty());
+    assert!(honest.import_checked(&bytes).is_err());
+    assert_eq!(honest.len(), 1);
     // Records of another domain are refused at insert.
     let mut other = record(&key(1), "e3", 0.5).record;
     other.domain = "ml".into();
