@@ -127,7 +127,14 @@ async fn main() -> anyhow::Result<()> {
     let target = expected + burst * n_nodes;
     while counts(&nodes).await.iter().any(|&c| c < target) {
         if t0.elapsed() > Duration::from_secs(60) {
-            anyhow::bail!("no convergence after the burst: {:?}", counts(&nodes).await);
+            let mut stats = Vec::new();
+            for n in &nodes {
+                stats.push(n.stats().await?);
+            }
+            anyhow::bail!(
+                "no convergence after the burst: {:?}\n{stats:#?}",
+                counts(&nodes).await
+            );
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -3,14 +3,27 @@
 //! updates in any order are identical.
 //!
 //! Nothing unsigned reaches a board: records are verified before they are inserted, and
-//! updates from peers are first imported into a fork of the document and checked entry by
-//! entry; if anything in them fails verification the whole update is refused. An in-memory
-//! index of the verified records serves reads, so reading never re-parses or re-verifies.
+//! updates from peers are first imported into a *staging* copy of the document (kept in
+//! lockstep with the accepted one) whose change events name exactly the entries the update
+//! adds; those are checked (batch signature verification on all cores) and only then is the
+//! update applied to the accepted document. If anything fails, the whole update is refused and
+//! the staging copy is rebuilt. Checking costs what the update holds, not what the board holds.
+//!
+//! Each record lives in the document once, as its author's operation: a record that arrives
+//! by gossip is verified and served at once (it is *pending*) but not written as this node's
+//! own operation, since the author's operation follows by sync. Were every node to re-write
+//! every gossiped record, documents would hold one copy per node and version vectors would
+//! never agree. A record still pending after a while (its author went silent before anyone
+//! synced from it) is written by this node so that it is not lost.
+//!
+//! An in-memory index of the verified records serves reads, so reading never re-parses or
+//! re-verifies.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use loro::{ExportMode, LoroDoc, VersionVector};
+use loro::{ExportMode, LoroDoc, Subscription, VersionVector};
 
 use crate::record::SignedResult;
 
@@ -24,11 +37,89 @@ pub enum BoardError {
     Loro(String),
 }
 
+/// One change the staging document reported: a key of the results map and its new value, or
+/// a change somewhere a board has nothing.
+enum Change {
+    Entry(String, Option<String>),
+    NotAnEntry(String),
+    Elsewhere(String),
+}
+
+type Changes = Arc<Mutex<Vec<Change>>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poisoned only if a thread panicked mid-update; the data is still consistent (every
+    // mutation below is a single insert or swap).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+struct Staging {
+    doc: LoroDoc,
+    changes: Changes,
+    /// Change events; dropped while a whole board is imported at once (reading the map in
+    /// place is cheaper than 100k events).
+    subscription: Option<Subscription>,
+}
+
+impl Staging {
+    fn of(doc: &LoroDoc) -> Staging {
+        let mut staging = Staging {
+            doc: doc.fork(),
+            changes: Arc::new(Mutex::new(Vec::new())),
+            subscription: None,
+        };
+        staging.subscribe();
+        staging
+    }
+
+    fn subscribe(&mut self) {
+        let sink = self.changes.clone();
+        self.subscription = Some(self.doc.subscribe_root(Arc::new(move |event| {
+            let mut out = lock(&sink);
+            for container in event.events {
+                let is_results = matches!(container.target,
+                    loro::ContainerID::Root { name, .. } if name.as_str() == RESULTS);
+                match (&container.diff, is_results) {
+                    (loro::event::Diff::Map(delta), true) => {
+                        for (key, value) in &delta.updated {
+                            out.push(match value {
+                                Some(loro::ValueOrContainer::Value(loro::LoroValue::String(
+                                    json,
+                                ))) => Change::Entry(key.to_string(), Some(json.to_string())),
+                                None => Change::Entry(key.to_string(), None),
+                                Some(_) => Change::NotAnEntry(key.to_string()),
+                            });
+                        }
+                    }
+                    _ => out.push(Change::Elsewhere(container.target.to_string())),
+                }
+            }
+        })));
+    }
+
+    /// Imports into the staging document and returns what changed.
+    fn try_import(&self, bytes: &[u8]) -> Result<Vec<Change>, BoardError> {
+        lock(&self.changes).clear();
+        self.doc
+            .import(bytes)
+            .map_err(|e| BoardError::Refused(format!("not a Loro update: {e}")))?;
+        Ok(std::mem::take(&mut *lock(&self.changes)))
+    }
+}
+
+struct Inner {
+    /// The accepted document: only verified records, each under its proper key.
+    doc: LoroDoc,
+    staging: Staging,
+    /// Verified records by key (those in `doc` and the pending ones).
+    index: BTreeMap<String, SignedResult>,
+    /// Keys verified from gossip whose author's operation has not arrived yet.
+    pending: BTreeMap<String, Instant>,
+}
+
 pub struct Board {
     pub domain: String,
-    peer: u64,
-    doc: Mutex<LoroDoc>,
-    index: Mutex<BTreeMap<String, SignedResult>>,
+    inner: Mutex<Inner>,
 }
 
 impl Board {
@@ -36,21 +127,20 @@ impl Board {
     pub fn new(domain: &str, peer: u64) -> Self {
         let doc = LoroDoc::new();
         let _ = doc.set_peer_id(peer);
+        let staging = Staging::of(&doc);
         Board {
             domain: domain.to_string(),
-            peer,
-            doc: Mutex::new(doc),
-            index: Mutex::new(BTreeMap::new()),
+            inner: Mutex::new(Inner {
+                doc,
+                staging,
+                index: BTreeMap::new(),
+                pending: BTreeMap::new(),
+            }),
         }
     }
 
-    fn doc(&self) -> MutexGuard<'_, LoroDoc> {
-        self.doc.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn index(&self) -> MutexGuard<'_, BTreeMap<String, SignedResult>> {
-        // Poisoned only if a thread panicked mid-update; the map still holds verified records.
-        self.index.lock().unwrap_or_else(|p| p.into_inner())
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
     }
 
     /// Restores a board from a snapshot (as persisted by the node), verifying every record.
@@ -60,8 +150,7 @@ impl Board {
         Ok(board)
     }
 
-    /// Adds a verified record of this domain; returns false if it was already there.
-    pub fn insert(&self, signed: &SignedResult) -> Result<bool, BoardError> {
+    fn check_record(&self, signed: &SignedResult) -> Result<(), BoardError> {
         signed
             .verify()
             .map_err(|e| BoardError::Refused(e.to_string()))?;
@@ -71,29 +160,90 @@ impl Board {
                 signed.record.domain, self.domain
             )));
         }
-        let key = signed.key();
-        if self.index().contains_key(&key) {
-            return Ok(false);
-        }
+        Ok(())
+    }
+
+    /// Writes a verified record into the document as this node's operation (and into the
+    /// staging copy).
+    fn write(&self, inner: &mut Inner, signed: &SignedResult) -> Result<(), BoardError> {
         let json =
             String::from_utf8(signed.encode()).map_err(|e| BoardError::Loro(e.to_string()))?;
-        let doc = self.doc();
-        doc.get_map(RESULTS)
-            .insert(&key, json)
+        let staged = inner.staging.doc.oplog_vv();
+        inner
+            .doc
+            .get_map(RESULTS)
+            .insert(&signed.key(), json)
             .map_err(|e| BoardError::Loro(e.to_string()))?;
-        doc.commit();
-        drop(doc);
-        self.index().insert(key, signed.clone());
+        inner.doc.commit();
+        let update = inner
+            .doc
+            .export(ExportMode::updates(&staged))
+            .map_err(|e| BoardError::Loro(e.to_string()))?;
+        inner.staging.try_import(&update)?;
+        Ok(())
+    }
+
+    /// Adds a verified record of this domain that this node authored (or re-shares); returns
+    /// false if it was already there.
+    pub fn insert(&self, signed: &SignedResult) -> Result<bool, BoardError> {
+        self.check_record(signed)?;
+        let key = signed.key();
+        let mut inner = self.inner();
+        if inner.index.contains_key(&key) && !inner.pending.contains_key(&key) {
+            return Ok(false);
+        }
+        self.write(&mut inner, signed)?;
+        inner.pending.remove(&key);
+        Ok(inner.index.insert(key, signed.clone()).is_none())
+    }
+
+    /// Takes in a verified record that arrived by gossip: served at once, written to the
+    /// document only if its author's operation does not follow (see [`Board::settle`]).
+    /// Returns false if it was already there.
+    pub fn accept_remote(&self, signed: &SignedResult) -> Result<bool, BoardError> {
+        self.check_record(signed)?;
+        let key = signed.key();
+        let mut inner = self.inner();
+        if inner.index.contains_key(&key) {
+            return Ok(false);
+        }
+        inner.pending.insert(key.clone(), Instant::now());
+        inner.index.insert(key, signed.clone());
         Ok(true)
+    }
+
+    /// Writes records that have been pending for longer than `after` as this node's own
+    /// operations (their author went silent before anyone synced from it). Returns how many.
+    pub fn settle(&self, after: Duration) -> Result<usize, BoardError> {
+        let mut inner = self.inner();
+        let now = Instant::now();
+        let due: Vec<String> = inner
+            .pending
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= after)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &due {
+            if let Some(signed) = inner.index.get(key).cloned() {
+                self.write(&mut inner, &signed)?;
+            }
+            inner.pending.remove(key);
+        }
+        Ok(due.len())
+    }
+
+    /// Records verified from gossip whose author's operation has not arrived yet.
+    pub fn pending(&self) -> usize {
+        self.inner().pending.len()
     }
 
     /// Every record on the board (all verified on the way in).
     pub fn results(&self) -> Vec<SignedResult> {
-        self.index().values().cloned().collect()
+        self.inner().index.values().cloned().collect()
     }
 
     pub fn len(&self) -> usize {
-        self.index().len()
+        self.inner().index.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -102,105 +252,151 @@ impl Board {
 
     /// This board's version vector, encoded (sent to peers so they send only what is missing).
     pub fn version(&self) -> Vec<u8> {
-        self.doc().oplog_vv().encode()
+        self.inner().doc.oplog_vv().encode()
     }
 
     /// The updates a peer at version `their_version` is missing.
     pub fn updates_since(&self, their_version: &[u8]) -> Result<Vec<u8>, BoardError> {
         let vv = VersionVector::decode(their_version)
             .map_err(|e| BoardError::Refused(format!("bad version vector: {e}")))?;
-        if vv.is_empty() {
+        let inner = self.inner();
+        if vv.includes_vv(&inner.doc.oplog_vv()) {
+            // They have everything: the usual answer of an anti-entropy round.
+            return Ok(Vec::new());
+        }
+        let mode = if vv.is_empty() {
             // A new node: a snapshot is half the size of the full update log and imports
             // ten times faster.
-            return self.snapshot();
-        }
-        self.doc()
-            .export(ExportMode::updates(&vv))
+            ExportMode::Snapshot
+        } else {
+            ExportMode::updates(&vv)
+        };
+        inner
+            .doc
+            .export(mode)
             .map_err(|e| BoardError::Loro(e.to_string()))
     }
 
     pub fn snapshot(&self) -> Result<Vec<u8>, BoardError> {
-        self.doc()
+        self.inner()
+            .doc
             .export(ExportMode::Snapshot)
             .map_err(|e| BoardError::Loro(e.to_string()))
     }
 
-    /// Imports a peer's updates after checking, on a fork, that every entry they add is a
-    /// validly signed record of this domain under its proper key, and that none is rewritten
-    /// or deleted. Returns how many records were added.
+    /// Imports a peer's updates after checking, on the staging copy, that every entry they
+    /// add is a validly signed record of this domain under its proper key, that none is
+    /// rewritten or deleted, and that nothing else is touched. Returns how many records were
+    /// added (records already served from gossip are not counted again).
     pub fn import_checked(&self, bytes: &[u8]) -> Result<usize, BoardError> {
-        let mut doc = self.doc();
-        let before = doc.state_frontiers();
-        let fork = doc.fork();
-        fork.import(bytes)
-            .map_err(|e| BoardError::Refused(format!("not a Loro update: {e}")))?;
-        // Nothing but the results map may exist.
-        if let loro::LoroValue::Map(roots) = fork.get_value() {
-            if let Some(other) = roots.keys().find(|k| k.as_str() != RESULTS) {
-                return Err(BoardError::Refused(format!(
-                    "update adds an unknown container `{other}`"
-                )));
+        if bytes.is_empty() {
+            // What `updates_since` answers when nothing is missing.
+            return Ok(0);
+        }
+        let mut inner = self.inner();
+        // Nothing new (e.g. what gossip or another peer already brought): no work at all.
+        if let Ok(meta) = LoroDoc::decode_import_blob_meta(bytes, false) {
+            if inner.doc.oplog_vv().includes_vv(&meta.partial_end_vv) {
+                return Ok(0);
             }
         }
-        let fresh = self.index().is_empty();
-        // The entries the update adds, as (key, signed JSON). For an empty board that is the
-        // whole map (read in place, not copied); otherwise only what changed since `before`,
-        // so a small update to a large board costs what the update holds.
-        let all_entries = if fresh {
-            fork.get_map(RESULTS).get_value()
-        } else {
-            loro::LoroValue::Null
-        };
-        let mut changed: Vec<(String, String)> = Vec::new();
-        if !fresh {
-            let diff = fork
-                .diff(&before, &fork.state_frontiers())
-                .map_err(|e| BoardError::Loro(e.to_string()))?;
-            let index = self.index();
-            for (container, d) in diff.iter() {
-                let loro::event::Diff::Map(delta) = d else {
-                    return Err(BoardError::Refused(format!(
-                        "update changes an unexpected container {container}"
-                    )));
-                };
-                if !matches!(container, loro::ContainerID::Root { name, .. } if name.as_str() == RESULTS)
-                {
-                    return Err(BoardError::Refused(format!(
-                        "update changes an unexpected container {container}"
-                    )));
+        let outcome = self.check_staged(&mut inner, bytes);
+        match outcome {
+            Ok((new, arrived)) => {
+                inner
+                    .doc
+                    .import(bytes)
+                    .map_err(|e| BoardError::Loro(e.to_string()))?;
+                for key in arrived {
+                    inner.pending.remove(&key);
                 }
-                for (key, value) in &delta.updated {
-                    let json = match value {
-                        Some(loro::ValueOrContainer::Value(loro::LoroValue::String(s))) => {
-                            s.to_string()
-                        }
-                        None => {
-                            return Err(BoardError::Refused(format!("update deletes entry {key}")))
-                        }
-                        Some(_) => {
-                            return Err(BoardError::Refused(format!(
-                                "entry {key} is not a signed record"
-                            )))
-                        }
-                    };
-                    match index.get(key.as_ref()) {
-                        // The same record arrived from two peers: nothing changes.
-                        Some(known) if known.encode() == json.as_bytes() => {}
-                        Some(_) => {
-                            return Err(BoardError::Refused(format!(
-                                "update rewrites existing entry {key}"
-                            )))
-                        }
-                        None => changed.push((key.to_string(), json)),
+                let added = new.len();
+                inner.index.extend(new);
+                Ok(added)
+            }
+            Err(e) => {
+                // The staging copy took the refused update: rebuild it from the accepted one.
+                inner.staging = Staging::of(&inner.doc);
+                Err(e)
+            }
+        }
+    }
+
+    /// Imports into staging and checks what changed. Returns the new verified records and the
+    /// keys of pending records whose authors' operations have now arrived.
+    #[allow(clippy::type_complexity)]
+    fn check_staged(
+        &self,
+        inner: &mut Inner,
+        bytes: &[u8],
+    ) -> Result<(Vec<(String, SignedResult)>, Vec<String>), BoardError> {
+        if inner.index.is_empty() {
+            return self.check_whole(inner, bytes);
+        }
+        let changes = inner.staging.try_import(bytes)?;
+        let mut candidates: Vec<(String, String)> = Vec::new();
+        let mut arrived = Vec::new();
+        for change in changes {
+            let (key, json) = match change {
+                Change::Entry(key, Some(json)) => (key, json),
+                Change::Entry(key, None) => {
+                    return Err(BoardError::Refused(format!("update deletes entry {key}")))
+                }
+                Change::NotAnEntry(key) => {
+                    return Err(BoardError::Refused(format!(
+                        "entry {key} is not a signed record"
+                    )))
+                }
+                Change::Elsewhere(container) => {
+                    return Err(BoardError::Refused(format!(
+                        "update changes container {container}, which a board does not have"
+                    )))
+                }
+            };
+            match inner.index.get(&key) {
+                // Already verified (from gossip, or the same record from two peers).
+                Some(known) if known.encode() == json.as_bytes() => {
+                    if inner.pending.contains_key(&key) {
+                        arrived.push(key);
                     }
                 }
+                Some(_) => {
+                    return Err(BoardError::Refused(format!(
+                        "update rewrites existing entry {key}"
+                    )))
+                }
+                None => candidates.push((key, json)),
             }
         }
-        let mut candidates: Vec<(&str, &str)> = changed
+        let candidates: Vec<(&str, &str)> = candidates
             .iter()
             .map(|(k, j)| (k.as_str(), j.as_str()))
             .collect();
-        if let loro::LoroValue::Map(map) = &all_entries {
+        Ok((self.verify_entries(&candidates)?, arrived))
+    }
+
+    /// An empty board takes in a whole board (a new node's first sync, or a restore): every
+    /// entry is new, so the map is read in place instead of through change events.
+    #[allow(clippy::type_complexity)]
+    fn check_whole(
+        &self,
+        inner: &mut Inner,
+        bytes: &[u8],
+    ) -> Result<(Vec<(String, SignedResult)>, Vec<String>), BoardError> {
+        inner.staging.subscription = None;
+        let imported = inner.staging.doc.import(bytes);
+        inner.staging.subscribe();
+        imported.map_err(|e| BoardError::Refused(format!("not a Loro update: {e}")))?;
+        if let loro::LoroValue::Map(roots) = inner.staging.doc.get_value() {
+            if let Some(other) = roots.keys().find(|k| k.as_str() != RESULTS) {
+                return Err(BoardError::Refused(format!(
+                    "update changes container {other}, which a board does not have"
+                )));
+            }
+        }
+        let all = inner.staging.doc.get_map(RESULTS).get_value();
+        let mut candidates: Vec<(&str, &str)> = Vec::new();
+        if let loro::LoroValue::Map(map) = &all {
             for (key, value) in map.iter() {
                 match value {
                     loro::LoroValue::String(json) => candidates.push((key.as_str(), json)),
@@ -212,7 +408,14 @@ impl Board {
                 }
             }
         }
-        // Signature checks dominate a large sync: spread them over the cores.
+        Ok((self.verify_entries(&candidates)?, Vec::new()))
+    }
+
+    /// Parses and verifies new entries, on all cores (signature checks dominate a large sync).
+    fn verify_entries(
+        &self,
+        candidates: &[(&str, &str)],
+    ) -> Result<Vec<(String, SignedResult)>, BoardError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -249,13 +452,7 @@ impl Board {
         for part in checked {
             new.extend(part?);
         }
-        // The fork is the checked document: adopt it (keeping our Loro peer id) rather than
-        // importing the same bytes a second time.
-        let _ = fork.set_peer_id(self.peer);
-        *doc = fork;
-        let added = new.len();
-        self.index().extend(new);
-        Ok(added)
+        Ok(new)
     }
 
     fn check_entry(&self, key: &str, json: &str) -> Result<(String, SignedResult), BoardError> {
@@ -273,7 +470,7 @@ impl Board {
     /// Best scored record per author.
     pub fn best_per_peer(&self) -> BTreeMap<String, SignedResult> {
         let mut best: BTreeMap<String, SignedResult> = BTreeMap::new();
-        for r in self.index().values() {
+        for r in self.inner().index.values() {
             let Some(v) = r.record.val else { continue };
             let better = |b: &SignedResult| {
                 let bv = b.record.val.unwrap_or(f64::NAN);
@@ -295,9 +492,9 @@ impl Board {
 
     /// The best scored record of one skill under one evaluator (ties broken by key).
     pub fn best_for(&self, skill_hash: &str, evaluator_hash: &str) -> Option<SignedResult> {
-        let index = self.index();
+        let inner = self.inner();
         let mut best: Option<&SignedResult> = None;
-        for r in index.values() {
+        for r in inner.index.values() {
             let Some(v) = r.record.val else { continue };
             if r.record.skill_hash != skill_hash || r.record.evaluator_hash != evaluator_hash {
                 continue;

@@ -22,6 +22,7 @@ use libp2p::{
     identify, identity, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol, Swarm,
 };
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::announce::{Body, Claim, Coordination, Hypothesis, SignedAnnouncement};
@@ -31,6 +32,8 @@ use crate::record::{SignedResult, MAX_RECORD_BYTES};
 pub const SYNC_PROTOCOL: &str = "/hyper/board-sync/1";
 pub const SKILL_FETCH_PROTOCOL: &str = "/hyper/skill-fetch/1";
 pub const KAD_PROTOCOL: &str = "/hyper/kad/1";
+/// Peers asked for missing board updates per anti-entropy round.
+pub const ANTI_ENTROPY_FANOUT: usize = 2;
 
 /// Result announcements of a domain.
 pub fn topic(domain: &str) -> IdentTopic {
@@ -399,14 +402,23 @@ pub async fn start(
         .with_quic()
         .with_behaviour(
             |key| -> Result<Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+                // Every message we send is already signed by its author (results and
+                // announcements carry their own ed25519 signatures, checked before anything is
+                // accepted or forwarded), so gossipsub's own per-message signatures would only
+                // be verified again on every duplicate copy, which dominated CPU in a
+                // well-connected swarm. Messages are anonymous and identified by a hash of
+                // their content, so an identical replay is a duplicate to gossipsub too.
                 let gossip_config = gossipsub::ConfigBuilder::default()
                     .heartbeat_interval(Duration::from_millis(200))
-                    .validation_mode(gossipsub::ValidationMode::Strict)
+                    .validation_mode(gossipsub::ValidationMode::Anonymous)
+                    .message_id_fn(|message: &gossipsub::Message| {
+                        gossipsub::MessageId::from(Sha256::digest(&message.data).to_vec())
+                    })
                     .validate_messages()
                     .max_transmit_size(MAX_RECORD_BYTES + 1024)
                     .build()?;
                 let gossipsub = gossipsub::Behaviour::new(
-                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    gossipsub::MessageAuthenticity::Anonymous,
                     gossip_config,
                 )?;
                 let codec =
@@ -502,6 +514,9 @@ pub async fn start(
         stats: Stats::default(),
         listen: Vec::new(),
         anti_entropy: config.anti_entropy,
+        round: 0,
+        syncing: HashSet::new(),
+        sync_requests: HashMap::new(),
     };
     // Wait until the listeners are up so that `listen_addrs` is useful immediately.
     while task.listen.len() < config.listen.len() {
@@ -543,6 +558,11 @@ struct NodeTask {
     stats: Stats,
     listen: Vec<Multiaddr>,
     anti_entropy: Duration,
+    /// Anti-entropy rounds so far (which peers are next).
+    round: usize,
+    /// Sync requests in flight, by (peer, domain) and by request id.
+    syncing: HashSet<(PeerId, String)>,
+    sync_requests: HashMap<request_response::OutboundRequestId, (PeerId, String)>,
 }
 
 impl NodeTask {
@@ -556,10 +576,23 @@ impl NodeTask {
                     Some(command) => self.handle_command(command),
                 },
                 _ = tick.tick() => {
+                    // Gossiped records whose authors' operations never came by sync are
+                    // written by this node, so that they are not lost.
+                    let after = (self.anti_entropy * 3).max(Duration::from_secs(2));
+                    for board in self.boards.values() {
+                        if let Err(e) = board.settle(after) {
+                            tracing::warn!("settling {}: {e}", board.domain);
+                        }
+                    }
+                    // Anti-entropy with a few peers per round, in turn (not all of them: in a
+                    // well-connected swarm that would be n² requests every round).
                     let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-                    for peer in peers {
+                    let take = peers.len().min(ANTI_ENTROPY_FANOUT);
+                    for i in 0..take {
+                        let peer = peers[(self.round + i) % peers.len()];
                         self.request_sync(peer);
                     }
+                    self.round = self.round.wrapping_add(take);
                 }
             }
         }
@@ -567,6 +600,12 @@ impl NodeTask {
 
     fn drop_message(&mut self, why: &str) {
         *self.stats.dropped.entry(why.to_string()).or_default() += 1;
+    }
+
+    fn sync_done(&mut self, id: request_response::OutboundRequestId) {
+        if let Some(key) = self.sync_requests.remove(&id) {
+            self.syncing.remove(&key);
+        }
     }
 
     fn request_sync(&mut self, peer: PeerId) {
@@ -579,7 +618,14 @@ impl NodeTask {
             })
             .collect();
         for request in requests {
-            self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            // One request per peer and domain at a time: a new node would otherwise ask twice
+            // (on connecting and at the next round) before the first, large, answer arrived.
+            if !self.syncing.insert((peer, request.domain.clone())) {
+                continue;
+            }
+            let domain = request.domain.clone();
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            self.sync_requests.insert(id, (peer, domain));
         }
     }
 
@@ -839,7 +885,7 @@ impl NodeTask {
                 let acceptance = if self.is_result_topic(&message.topic) {
                     self.accept_gossip(&message.topic, &message.data)
                 } else {
-                    self.accept_announcement(&message.topic, &message.data, message.source)
+                    self.accept_announcement(&message.topic, &message.data)
                 };
                 self.swarm
                     .behaviour_mut()
@@ -867,7 +913,11 @@ impl NodeTask {
                         },
                     );
                 }
-                request_response::Message::Response { response, .. } => {
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    self.sync_done(request_id);
                     if response.updates.is_empty() {
                         return;
                     }
@@ -886,6 +936,14 @@ impl NodeTask {
                     }
                 }
             },
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(
+                request_response::Event::OutboundFailure {
+                    request_id, error, ..
+                },
+            )) => {
+                tracing::debug!("board sync request failed: {error}");
+                self.sync_done(request_id);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Skills(request_response::Event::Message {
                 message,
                 ..
@@ -972,7 +1030,6 @@ impl NodeTask {
         &mut self,
         topic_hash: &gossipsub::TopicHash,
         data: &[u8],
-        source: Option<PeerId>,
     ) -> MessageAcceptance {
         let signed = match SignedAnnouncement::decode(data) {
             Ok(s) => s,
@@ -991,12 +1048,8 @@ impl NodeTask {
         }
         match &signed.announcement.body {
             Body::Skill { name, version, .. } => {
-                // The author serves it; gossipsub's signed mode binds `source` to the author.
+                // The author (who signed it) says it serves the package.
                 let author_peer: Option<PeerId> = signed.announcement.author.parse().ok();
-                if source.is_none() || source != author_peer {
-                    self.drop_message("wrong-author");
-                    return MessageAcceptance::Reject;
-                }
                 if self.announced_providers.len() >= 4096 {
                     self.drop_message("too-many-skills");
                     return MessageAcceptance::Ignore;
@@ -1047,7 +1100,7 @@ impl NodeTask {
         let Some(board) = self.boards.get(&signed.record.domain) else {
             return MessageAcceptance::Ignore;
         };
-        match board.insert(&signed) {
+        match board.accept_remote(&signed) {
             Ok(true) => {
                 self.stats.accepted += 1;
                 self.coordination.finished(

@@ -78,6 +78,7 @@ fn boards_converge_in_any_order_and_sync_by_version_vector() {
     assert_eq!(a.best_per_peer().len(), 2);
     // Nothing new to send once in sync.
     let empty = a.updates_since(&b.version()).expect("updates");
+    assert!(empty.is_empty());
     assert_eq!(b.import_checked(&empty).expect("no-op"), 0);
     // A restored snapshot is the same board.
     let restored =
@@ -176,4 +177,47 @@ fn hostile_updates_never_reach_the_board() {
     let mut other = record(&key(1), "e3", 0.5).record;
     other.domain = "ml".into();
     assert!(honest.insert(&SignedResult::sign(other, &key(1))).is_err());
+}
+
+/// A record that arrives by gossip is served at once, but the document holds only its
+/// author's operation once that syncs in; if it never does, the node writes it itself.
+#[test]
+fn gossiped_records_wait_for_their_authors_operation() {
+    let author = Board::new("search", 1);
+    let relay = Board::new("search", 2);
+    let r = record(&key(1), "g1", 0.5);
+    assert!(author.insert(&r).expect("insert"));
+    assert!(relay.accept_remote(&r).expect("gossip"));
+    assert!(
+        !relay.accept_remote(&r).expect("replay"),
+        "a replay adds nothing"
+    );
+    assert_eq!(relay.results(), vec![r.clone()]);
+    assert_eq!(relay.pending(), 1);
+    // The author's operation arrives: no longer pending, nothing new counted.
+    let added = relay
+        .import_checked(&author.updates_since(&relay.version()).expect("updates"))
+        .expect("import");
+    assert_eq!(added, 0);
+    assert_eq!(relay.pending(), 0);
+    // Version vectors now agree: the next round carries nothing.
+    assert!(author
+        .updates_since(&relay.version())
+        .expect("updates")
+        .is_empty());
+
+    // An author that went silent: the record is settled by the relay and survives a snapshot.
+    let silent = record(&key(3), "s1", 0.6);
+    assert!(relay.accept_remote(&silent).expect("gossip"));
+    assert_eq!(
+        relay
+            .settle(std::time::Duration::from_secs(3600))
+            .expect("settle"),
+        0
+    );
+    assert_eq!(relay.settle(std::time::Duration::ZERO).expect("settle"), 1);
+    let restored =
+        Board::from_snapshot("search", 9, &relay.snapshot().expect("snapshot")).expect("restore");
+    assert_eq!(restored.results(), relay.results());
+    assert_eq!(restored.len(), 2);
 }
