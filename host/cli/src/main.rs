@@ -84,13 +84,16 @@ enum Command {
     },
     /// Publish an idea for other nodes' loops to try: parameters to fix and/or a skill.
     Hypothesize {
+        /// The domain, e.g. `search`.
         domain: String,
         /// A parameter to fix, `name=value` (repeatable; values are JSON, else text).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
-        /// A skill to try, `name@version`.
+        /// A skill to try, `name@version` (shown to people by `hyper hypotheses`; loops act on
+        /// the parameters).
         #[arg(long)]
         skill: Option<String>,
+        /// Why it might work, for whoever reads it.
         #[arg(long, default_value = "")]
         note: String,
         #[arg(long)]
