@@ -49,6 +49,22 @@ async fn addr(node: &NodeClient, quic: bool) -> Multiaddr {
         .expect("an address on that transport")
 }
 
+/// Node `x`, and node `y` bootstrapped from it, connected and meshed.
+async fn meshed_pair(x: u8, y: u8) -> (NodeClient, NodeClient) {
+    let a = start(secret(x), config(vec![]), HashMap::new())
+        .await
+        .expect("a");
+    let b = start(
+        secret(y),
+        config(vec![addr(&a, false).await]),
+        HashMap::new(),
+    )
+    .await
+    .expect("b");
+    meshed(&a, &b).await;
+    (a, b)
+}
+
 async fn meshed(a: &NodeClient, b: &NodeClient) {
     until("peers connected", || async {
         !a.peers().await.expect("peers").is_empty() && !b.peers().await.expect("peers").is_empty()
@@ -90,17 +106,7 @@ async fn nodes_talk_over_quic_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_and_hypotheses_reach_other_nodes_and_lapse() {
-    let a = start(secret(41), config(vec![]), HashMap::new())
-        .await
-        .expect("a");
-    let b = start(
-        secret(42),
-        config(vec![addr(&a, false).await]),
-        HashMap::new(),
-    )
-    .await
-    .expect("b");
-    meshed(&a, &b).await;
+    let (a, b) = meshed_pair(41, 42).await;
 
     let params = serde_json::json!({ "k1": 1.5, "b": 0.7 });
     a.claim("search", "ab", params.clone(), Duration::from_secs(2))
@@ -200,17 +206,7 @@ async fn claims_and_hypotheses_reach_other_nodes_and_lapse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_node_finds_a_skill_through_kademlia_and_fetches_it() {
-    let a = start(secret(51), config(vec![]), HashMap::new())
-        .await
-        .expect("a");
-    let b = start(
-        secret(52),
-        config(vec![addr(&a, false).await]),
-        HashMap::new(),
-    )
-    .await
-    .expect("b");
-    meshed(&a, &b).await;
+    let (a, b) = meshed_pair(51, 52).await;
     let package: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     a.share_skill(SharedSkill {
         name: "search-bm25".into(),
