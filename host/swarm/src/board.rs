@@ -28,6 +28,8 @@ use loro::{ExportMode, LoroDoc, Subscription, VersionVector};
 use crate::record::SignedResult;
 
 const RESULTS: &str = "results";
+/// Starts a saved board (see [`Board::snapshot`]).
+const SAVED_MAGIC: &[u8] = b"hyper-board-v1\0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
@@ -143,10 +145,31 @@ impl Board {
         lock(&self.inner)
     }
 
-    /// Restores a board from a snapshot (as persisted by the node), verifying every record.
+    /// Restores a board from [`Board::snapshot`] (or from a bare Loro snapshot), verifying
+    /// every record.
     pub fn from_snapshot(domain: &str, peer: u64, snapshot: &[u8]) -> Result<Self, BoardError> {
         let board = Board::new(domain, peer);
-        board.import_checked(snapshot)?;
+        let (doc, pending) = match snapshot.strip_prefix(SAVED_MAGIC) {
+            Some(rest) => {
+                let (len, rest) = rest
+                    .split_first_chunk::<8>()
+                    .ok_or_else(|| BoardError::Refused("truncated saved board".into()))?;
+                let len = usize::try_from(u64::from_le_bytes(*len))
+                    .map_err(|_| BoardError::Refused("saved board too large".into()))?;
+                if rest.len() < len {
+                    return Err(BoardError::Refused("truncated saved board".into()));
+                }
+                let (doc, pending) = rest.split_at(len);
+                let pending: Vec<SignedResult> = serde_json::from_slice(pending)
+                    .map_err(|e| BoardError::Refused(format!("saved pending records: {e}")))?;
+                (doc, pending)
+            }
+            None => (snapshot, Vec::new()),
+        };
+        board.import_checked(doc)?;
+        for record in &pending {
+            board.accept_remote(record)?;
+        }
         Ok(board)
     }
 
@@ -277,11 +300,29 @@ impl Board {
             .map_err(|e| BoardError::Loro(e.to_string()))
     }
 
+    /// The board as the node saves it: the Loro snapshot, and the records still pending (they
+    /// are on the board but not yet in the document; a restart must not lose them).
+    ///
+    /// Framing (hand-rolled: two fields, no crate needed): magic, the snapshot's length as
+    /// u64 little-endian, the snapshot, then the pending records as a JSON array.
     pub fn snapshot(&self) -> Result<Vec<u8>, BoardError> {
-        self.inner()
+        let inner = self.inner();
+        let doc = inner
             .doc
             .export(ExportMode::Snapshot)
-            .map_err(|e| BoardError::Loro(e.to_string()))
+            .map_err(|e| BoardError::Loro(e.to_string()))?;
+        let pending: Vec<&SignedResult> = inner
+            .pending
+            .keys()
+            .filter_map(|k| inner.index.get(k))
+            .collect();
+        let pending = serde_json::to_vec(&pending).map_err(|e| BoardError::Loro(e.to_string()))?;
+        let mut out = Vec::with_capacity(SAVED_MAGIC.len() + 8 + doc.len() + pending.len());
+        out.extend_from_slice(SAVED_MAGIC);
+        out.extend_from_slice(&(doc.len() as u64).to_le_bytes());
+        out.extend_from_slice(&doc);
+        out.extend_from_slice(&pending);
+        Ok(out)
     }
 
     /// Imports a peer's updates after checking, on the staging copy, that every entry they

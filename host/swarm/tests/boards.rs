@@ -119,8 +119,13 @@ fn hostile_updates_never_reach_the_board() {
     let copy = |peer: u64| {
         let doc = loro::LoroDoc::new();
         let _ = doc.set_peer_id(peer);
-        doc.import(&honest.snapshot().expect("snapshot"))
-            .expect("import");
+        // An empty version vector gets the whole document.
+        doc.import(
+            &honest
+                .updates_since(&loro::LoroDoc::new().oplog_vv().encode())
+                .expect("updates"),
+        )
+        .expect("import");
         doc
     };
     let key_e1 = record(&key(1), "e1", 0.4).key();
@@ -206,6 +211,17 @@ fn gossiped_records_wait_for_their_authors_operation() {
         .expect("updates")
         .is_empty());
 
+    // A pending record survives a save and restore (it is verified again on the way in).
+    let waiting = record(&key(4), "w1", 0.7);
+    assert!(relay.accept_remote(&waiting).expect("gossip"));
+    let restored =
+        Board::from_snapshot("search", 8, &relay.snapshot().expect("snapshot")).expect("restore");
+    assert_eq!(restored.results(), relay.results());
+    assert_eq!(restored.pending(), 1);
+    let mut forged = relay.snapshot().expect("snapshot");
+    let at = forged.len() - 10;
+    forged[at] ^= 1;
+    assert!(Board::from_snapshot("search", 8, &forged).is_err());
     // An author that went silent: the record is settled by the relay and survives a snapshot.
     let silent = record(&key(3), "s1", 0.6);
     assert!(relay.accept_remote(&silent).expect("gossip"));
@@ -215,9 +231,10 @@ fn gossiped_records_wait_for_their_authors_operation() {
             .expect("settle"),
         0
     );
-    assert_eq!(relay.settle(std::time::Duration::ZERO).expect("settle"), 1);
+    assert_eq!(relay.settle(std::time::Duration::ZERO).expect("settle"), 2);
     let restored =
         Board::from_snapshot("search", 9, &relay.snapshot().expect("snapshot")).expect("restore");
     assert_eq!(restored.results(), relay.results());
-    assert_eq!(restored.len(), 2);
+    assert_eq!(restored.len(), 3);
+    assert_eq!(restored.pending(), 0);
 }
