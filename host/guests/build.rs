@@ -17,6 +17,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("skill-template-rust", "skill_template_rust"),
     ("fixture-future-api", "fixture_future_api"),
     ("fixture-large", "fixture_large"),
+    ("fixture-tensor-user", "fixture_tensor_user"),
 ];
 
 fn main() {

@@ -29,6 +29,8 @@ pub mod fixtures {
     /// The minimal skill of sdk/README.md (sdk/templates/rust).
     pub const TEMPLATE_RUST: &str = guest_path!("skill_template_rust");
     pub const SEARCH_EVALUATOR: &str = guest_path!("search_evaluator");
+    /// Trains through `hyper:compute/tensor`, or probes its errors and quotas.
+    pub const TENSOR_USER: &str = guest_path!("fixture_tensor_user");
 }
 
 /// A domain folder as files (relative path, bytes), ready to be written under `$HYPER_HOME`.

@@ -11,6 +11,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::v0_1_0::{Evaluator, ResearchSkill, ToolSkill};
 use crate::cache::CompileCache;
 use crate::host::HostState;
+use crate::tensor::bindings::TensorUser;
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -145,10 +146,12 @@ impl Runtime {
         };
         let linkers = Linkers {
             research: linker(&engine, |l| {
-                ResearchSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
+                ResearchSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
+                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
             })?,
             evaluator: linker(&engine, |l| {
-                Evaluator::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
+                Evaluator::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
+                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
             })?,
             tool: linker(&engine, |l| {
                 ToolSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)

@@ -88,7 +88,11 @@ impl wasmtime::ResourceLimiter for TrackingLimiter {
 
 pub(crate) struct HostState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
+    /// Host tensors of this call, made on first use.
+    tensors: Option<hyper_compute::TensorStore>,
+    tensor_limits: hyper_compute::Limits,
+    seed: u64,
     pub(crate) limits: TrackingLimiter,
     pub(crate) stdout: MemoryOutputPipe,
     pub(crate) stderr: MemoryOutputPipe,
@@ -153,6 +157,12 @@ impl HostState {
         Ok(HostState {
             wasi: builder.build(),
             table: ResourceTable::new(),
+            tensors: None,
+            tensor_limits: hyper_compute::Limits {
+                max_bytes: policy.tensor_bytes,
+                max_handles: policy.tensor_handles,
+            },
+            seed,
             limits,
             stdout,
             stderr,
@@ -162,6 +172,13 @@ impl HostState {
             progress,
             _scratch: scratch,
         })
+    }
+
+    /// This call's tensor store (seeded from the call's seed).
+    pub(crate) fn tensors(&mut self) -> &mut hyper_compute::TensorStore {
+        let (limits, seed) = (self.tensor_limits, self.seed);
+        self.tensors
+            .get_or_insert_with(|| hyper_compute::TensorStore::new(limits, seed))
     }
 
     pub(crate) fn report(&self) -> RunReport {

@@ -8,7 +8,8 @@
 //! - [`Skill`], [`Evaluator`]: a loaded component of one world with its `InstancePre`; each
 //!   call gets a fresh `Store`;
 //! - [`inspect`]: a component's world, imports and exports against a policy;
-//! - [`Failure`]: every way a guest can fail, as a readable reason.
+//! - [`Failure`]: every way a guest can fail, as a readable reason;
+//! - the `hyper:compute/tensor` host interface (`tensor.rs`) over `hyper-compute`.
 
 pub mod bindings;
 mod cache;
@@ -16,6 +17,7 @@ mod component;
 mod failure;
 mod host;
 mod policy;
+mod tensor;
 
 pub use bindings::v0_1_0::types::{
     Artifact, Direction, Error as GuestError, ExperimentSpec, Metric, Param, ParamKind, ParamSpec,

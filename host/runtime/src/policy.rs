@@ -27,6 +27,10 @@ pub struct SandboxPolicy {
     pub log_bytes: usize,
     /// Largest artifact or tool output accepted from a guest.
     pub max_output_bytes: usize,
+    /// Bytes of host tensors (`hyper:compute/tensor`) live at once, optimiser state included.
+    pub tensor_bytes: u64,
+    /// Host tensors live at once.
+    pub tensor_handles: usize,
 }
 
 impl Default for SandboxPolicy {
@@ -42,6 +46,8 @@ impl Default for SandboxPolicy {
             stdio_bytes: 1 << 20,
             log_bytes: 1 << 20,
             max_output_bytes: 64 << 20,
+            tensor_bytes: 2 << 30,
+            tensor_handles: 65_536,
         }
     }
 }
@@ -53,6 +59,10 @@ pub(crate) const GRANTED_INTERFACES: &[(&str, &str)] = &[
     ("hyper:research/types", "shared types"),
     ("hyper:research/log", "bounded logging"),
     ("hyper:research/progress", "progress reports"),
+    (
+        "hyper:compute/tensor",
+        "host tensors, within the call's memory and handle quotas",
+    ),
     ("wasi:io/error", "stream errors"),
     ("wasi:io/poll", "polling"),
     ("wasi:io/streams", "streams"),
