@@ -82,3 +82,81 @@ fn tensor_errors_and_quotas_are_typed_and_the_host_stays_up() {
     assert_eq!(again, leak);
     assert!(run(&skill, &policy, "train", 1).contains("device=cpu"));
 }
+
+/// The research loop records where a skill's tensors lived, as part of the platform.
+#[test]
+fn the_tensor_device_is_recorded_with_the_result() {
+    let (_t, home) = temp_home();
+    let runtime = runtime();
+    let skill = Skill::load(&runtime, &read(fixtures::TENSOR_USER)).expect("skill");
+    let evaluator = hyper_runtime::Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR))
+        .expect("evaluator");
+    let mut journal = hyper_journal::Journal::open(home.join("journal.db")).expect("journal");
+    hyper_research::ResearchLoop {
+        domain: search_domain(&home),
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &hyper_research::LoopOptions {
+            experiments: Some(1),
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    let rows = journal.list("search").expect("rows");
+    // The search evaluator cannot score a text artifact (a crash row), but the row says
+    // where the tensors were.
+    assert!(rows[0].platform.ends_with("tensors=cpu"), "{:?}", rows[0]);
+    // A skill that uses no tensors says nothing about them.
+    let (_t2, home2) = temp_home();
+    let mut journal = hyper_journal::Journal::open(home2.join("journal.db")).expect("journal");
+    hyper_research::ResearchLoop {
+        domain: search_domain(&home2),
+        skill: Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("bm25"),
+        evaluator: hyper_runtime::Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR))
+            .expect("evaluator"),
+        journal: &mut journal,
+    }
+    .run(
+        &hyper_research::LoopOptions {
+            experiments: Some(1),
+            ..Default::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    let rows = journal.list("search").expect("rows");
+    assert!(!rows[0].platform.contains("tensors="), "{:?}", rows[0]);
+}
+
+/// A domain sets its skills' tensor memory; nonsense is refused when the manifest loads.
+#[test]
+fn a_domain_budgets_tensor_memory() {
+    use hyper_research::{domain, Domain};
+    let (_t, home) = temp_home();
+    let d = search_domain(&home);
+    assert_eq!(
+        d.skill_policy().tensor_bytes,
+        SandboxPolicy::default().tensor_bytes
+    );
+    let path = d.dir.join(domain::MANIFEST_FILE);
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    let with = |line: &str| text.replace("[budget]\n", &format!("[budget]\n{line}\n"));
+    std::fs::write(&path, with("tensor_mib = 1")).expect("write");
+    let d = Domain::load(&d.dir).expect("reload");
+    assert_eq!(d.skill_policy().tensor_bytes, 1 << 20);
+    assert_eq!(d.evaluator_policy().tensor_bytes, 1 << 20);
+    // The 1 MiB budget reaches the skill: exactly 1,024 tensors of 256 floats fit.
+    let skill = Skill::load(&runtime(), &read(fixtures::TENSOR_USER)).expect("skill");
+    let leak = run(&skill, &d.skill_policy(), "leak", 0);
+    assert!(
+        leak.starts_with("after 1024: TensorError::MemoryQuota"),
+        "{leak}"
+    );
+    std::fs::write(&path, with("tensor_mib = 0")).expect("write");
+    let err = Domain::load(&d.dir).expect_err("zero budget");
+    assert!(err.to_string().contains("tensor_mib"), "{err}");
+}

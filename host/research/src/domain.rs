@@ -58,6 +58,9 @@ pub struct Budget {
     /// Optional deterministic budget (needs a runtime with fuel on).
     #[serde(default)]
     pub fuel: Option<u64>,
+    /// Host tensors (`hyper:compute/tensor`) live at once, in MiB (default 2048).
+    #[serde(default)]
+    pub tensor_mib: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -117,6 +120,13 @@ impl Domain {
             || manifest.budget.evaluator_secs == 0
         {
             return Err(bad("budget values must be positive".into()));
+        }
+        if manifest
+            .budget
+            .tensor_mib
+            .is_some_and(|m| m == 0 || m > 65_536)
+        {
+            return Err(bad("budget.tensor_mib must be between 1 and 65536".into()));
         }
         if manifest.budget.memory_mib > 4096 {
             return Err(bad(
@@ -197,6 +207,7 @@ impl Domain {
             fuel: self.manifest.budget.fuel,
             data_dir: Some(self.data_dir()),
             scratch: true,
+            tensor_bytes: self.tensor_bytes(),
             ..SandboxPolicy::default()
         }
     }
@@ -208,8 +219,17 @@ impl Domain {
             deadline: Duration::from_secs(self.manifest.budget.evaluator_secs),
             data_dir: None,
             scratch: false,
+            tensor_bytes: self.tensor_bytes(),
             ..SandboxPolicy::default()
         }
+    }
+
+    fn tensor_bytes(&self) -> u64 {
+        self.manifest
+            .budget
+            .tensor_mib
+            .map(|m| m << 20)
+            .unwrap_or(SandboxPolicy::default().tensor_bytes)
     }
 }
 

@@ -456,7 +456,11 @@ impl ResearchLoop<'_> {
                 reason,
                 duration_ms,
                 peak_memory_bytes: report.peak_memory_bytes,
-                platform: crate::platform(),
+                // The device is part of the platform a result was measured on.
+                platform: match report.tensor_device {
+                    Some(device) => format!("{} tensors={device}", crate::platform()),
+                    None => crate::platform(),
+                },
                 started_at,
                 finished_at: now_rfc3339(),
             };

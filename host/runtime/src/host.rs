@@ -34,6 +34,8 @@ pub struct RunReport {
     pub fuel_consumed: Option<u64>,
     /// Largest linear memory the guest grew to.
     pub peak_memory_bytes: u64,
+    /// Where the call's host tensors lived (`cpu`, `cuda`), if it used any.
+    pub tensor_device: Option<&'static str>,
 }
 
 /// `StoreLimits` plus a record of the largest memory granted (for the journal's memory column).
@@ -188,6 +190,7 @@ impl HostState {
             logs: self.logs.clone(),
             fuel_consumed: None,
             peak_memory_bytes: self.limits.peak_memory as u64,
+            tensor_device: self.tensors.as_ref().map(|t| t.device_name()),
         }
     }
 }
