@@ -11,8 +11,7 @@ use crate::{RegistryError, Result};
 /// A short, readable fingerprint of a public key: the first 16 bytes of its sha256, in groups.
 pub fn fingerprint(key: &VerifyingKey) -> String {
     let digest = crate::sha256_hex(key.as_bytes());
-    digest[..32]
-        .as_bytes()
+    digest.as_bytes()[..32]
         .chunks(4)
         .map(|c| String::from_utf8_lossy(c).into_owned())
         .collect::<Vec<_>>()

@@ -138,8 +138,7 @@ impl Store {
         } else {
             // The highest version of that name.
             all.iter()
-                .filter(|p| p.manifest.name == spec)
-                .last()
+                .rfind(|p| p.manifest.name == spec)
                 .into_iter()
                 .collect()
         };
