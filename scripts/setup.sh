@@ -12,7 +12,9 @@
 # Safe to run any number of times; it only installs what is missing.
 set -euo pipefail
 
-APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld-22 clang-14 lld-14 libclang-rt-14-dev-wasm32)
+APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld-22 clang-14 lld-14 libclang-rt-14-dev-wasm32
+  # GPU compute tests on machines without a GPU: lavapipe, a software Vulkan adapter.
+  mesa-vulkan-drivers libvulkan1)
 # Python and JavaScript guests: componentize-py (PyPI) and componentize-js (npm), pinned,
 # installed under the guest tools prefix (HYPER_GUEST_TOOLS, default ~/.cache/hyper-guest-tools).
 COMPONENTIZE_PY_VERSION=0.25.1
@@ -31,7 +33,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "setup: guest toolchain packages present (${APT_PACKAGES[*]})" >&2
+  echo "setup: packages present (${APT_PACKAGES[*]})" >&2
 fi
 
 # The host toolchain: rustup's stable with wasm-component-ld.

@@ -15,12 +15,16 @@
 //! - quotas (live tensor bytes and handles) and typed errors for everything a skill can get
 //!   wrong — shapes, dtypes, handles, quotas — never a panic of the host.
 //!
+//! [`gpu`] is the wgpu side: buffers, WGSL pipelines and dispatches within quotas.
+//!
 //! Randomness is the store's own seeded generator (splitmix64 + Box–Muller), not candle's
 //! thread RNG, so the same seed gives the same bits.
 
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var, D};
+
+pub mod gpu;
 
 /// A skill's reference to a tensor in its store.
 pub type Handle = u32;
