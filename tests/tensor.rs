@@ -83,39 +83,14 @@ fn tensor_errors_and_quotas_are_typed_and_the_host_stays_up() {
     assert!(run(&skill, &policy, "train", 1).contains("device=cpu"));
 }
 
-/// The research loop records where a skill's tensors lived, as part of the platform.
-#[test]
-fn the_tensor_device_is_recorded_with_the_result() {
+/// The journal row of one experiment of `skill_path` on the search domain.
+fn one_experiment(skill_path: &str) -> hyper_journal::Record {
     let (_t, home) = temp_home();
     let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::TENSOR_USER)).expect("skill");
-    let evaluator = hyper_runtime::Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR))
-        .expect("evaluator");
     let mut journal = hyper_journal::Journal::open(home.join("journal.db")).expect("journal");
     hyper_research::ResearchLoop {
         domain: search_domain(&home),
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run(
-        &hyper_research::LoopOptions {
-            experiments: Some(1),
-            ..Default::default()
-        },
-        &mut |_| {},
-    )
-    .expect("loop");
-    let rows = journal.list("search").expect("rows");
-    // The search evaluator cannot score a text artifact (a crash row), but the row says
-    // where the tensors were.
-    assert!(rows[0].platform.ends_with("tensors=cpu"), "{:?}", rows[0]);
-    // A skill that uses no tensors says nothing about them.
-    let (_t2, home2) = temp_home();
-    let mut journal = hyper_journal::Journal::open(home2.join("journal.db")).expect("journal");
-    hyper_research::ResearchLoop {
-        domain: search_domain(&home2),
-        skill: Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("bm25"),
+        skill: Skill::load(&runtime, &read(skill_path)).expect("skill"),
         evaluator: hyper_runtime::Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR))
             .expect("evaluator"),
         journal: &mut journal,
@@ -128,8 +103,19 @@ fn the_tensor_device_is_recorded_with_the_result() {
         &mut |_| {},
     )
     .expect("loop");
-    let rows = journal.list("search").expect("rows");
-    assert!(!rows[0].platform.contains("tensors="), "{:?}", rows[0]);
+    journal.list("search").expect("rows").remove(0)
+}
+
+/// The research loop records where a skill's tensors lived, as part of the platform.
+#[test]
+fn the_tensor_device_is_recorded_with_the_result() {
+    // The search evaluator cannot score a text artifact (a crash row), but the row says
+    // where the tensors were.
+    let row = one_experiment(fixtures::TENSOR_USER);
+    assert!(row.platform.ends_with("tensors=cpu"), "{row:?}");
+    // A skill that uses no tensors says nothing about them.
+    let row = one_experiment(fixtures::SEARCH_BM25);
+    assert!(!row.platform.contains("tensors="), "{row:?}");
 }
 
 /// A domain sets its skills' tensor memory; nonsense is refused when the manifest loads.
