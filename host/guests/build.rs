@@ -20,14 +20,22 @@ const GUESTS: &[(&str, &str)] = &[
     ("fixture-tensor-user", "fixture_tensor_user"),
 ];
 
-fn main() {
-    let manifest_dir =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+/// A build failure as cargo shows it: the message, not a panic's backtrace.
+type BuildResult<T> = Result<T, String>;
+
+fn env_path(var: &str) -> BuildResult<PathBuf> {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("{var} is not set (run this through cargo)"))
+}
+
+fn main() -> BuildResult<()> {
+    let manifest_dir = env_path("CARGO_MANIFEST_DIR")?;
     let root = manifest_dir
         .join("../..")
         .canonicalize()
-        .expect("repository root");
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+        .map_err(|e| format!("repository root above {}: {e}", manifest_dir.display()))?;
+    let out_dir = env_path("OUT_DIR")?;
     for dir in ["wit", "sdk", "skills", "domains", "tests/fixtures"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
@@ -42,8 +50,8 @@ fn main() {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let host_rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let toolchain = hyper_toolchain::rust::Toolchain::detect(&host_rustc)
-        .unwrap_or_else(|e| panic!("\n\n{e}\n"));
+    let toolchain =
+        hyper_toolchain::rust::Toolchain::detect(&host_rustc).map_err(|e| format!("\n\n{e}\n"))?;
 
     // <target>/<profile>/build/hyper-guests-<hash>/out -> <target>/wasm-guests, shared by
     // every profile so that std is built once.
@@ -71,9 +79,10 @@ fn main() {
                 &config,
                 offline,
             )
-            .unwrap_or_else(|e| panic!("\n\n{e}\n"));
+            .map_err(|e| format!("\n\n{e}\n"))?;
         let built = hyper_toolchain::rust::output(&target_dir, stem);
         std::fs::copy(&built, out_dir.join(format!("{stem}.wasm")))
-            .unwrap_or_else(|e| panic!("copy {}: {e}", built.display()));
+            .map_err(|e| format!("copy {}: {e}", built.display()))?;
     }
+    Ok(())
 }
