@@ -624,40 +624,14 @@ fn a_tool_skill_from_its_template() {
 /// result of both, `peers`/`status` answer, and after the nodes stop the saved board remains.
 #[test]
 fn two_node_processes_share_their_results() {
-    use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().expect("tmp");
     let (home_a, home_b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let spawn = |home: &Path, bootstrap: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper"));
-        cmd.args([
-            "node",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--experiments",
-            "3",
-            "--rounds",
-            "1",
-        ])
-        .env("HYPER_HOME", home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-        if let Some(b) = bootstrap {
-            cmd.args(["--bootstrap", b]);
-        }
-        cmd.spawn().expect("spawn node")
-    };
-    let mut a = spawn(&home_a, None);
-    let mut first = String::new();
-    BufReader::new(a.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("address line");
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_string();
-    let mut b = spawn(&home_b, Some(&addr));
+    let research = ["--experiments", "3", "--rounds", "1"];
+    let (mut a, addr) = spawn_node(&home_a, &research);
+    let (mut b, _) = spawn_node(
+        &home_b,
+        &[&research[..], &["--bootstrap", addr.as_str()]].concat(),
+    );
     let board = |home: &Path| -> Option<serde_json::Value> {
         let out = hyper(home, &["leaderboard", "search", "--json"]);
         out.status
