@@ -24,6 +24,13 @@ fn config(bootstrap: Vec<libp2p::Multiaddr>) -> NodeConfig {
     }
 }
 
+/// Node `n`'s `i`-th record `<prefix><i>`, scored `base + i / 100`.
+async fn publish(node: &NodeClient, n: u8, prefix: &str, i: usize, base: f64) {
+    node.publish(record(n, &format!("{prefix}{i}"), base + i as f64 / 100.0))
+        .await
+        .expect("publish");
+}
+
 async fn wait_for(nodes: &[&NodeClient], count: usize) {
     let start = Instant::now();
     loop {
@@ -58,15 +65,9 @@ async fn three_nodes_converge_and_a_late_node_catches_up() {
         .expect("c");
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..5 {
-        a.publish(record(1, &format!("a{i}"), 0.30 + i as f64 / 100.0))
-            .await
-            .expect("publish a");
-        b.publish(record(2, &format!("b{i}"), 0.31 + i as f64 / 100.0))
-            .await
-            .expect("publish b");
-        c.publish(record(3, &format!("c{i}"), 0.32 + i as f64 / 100.0))
-            .await
-            .expect("publish c");
+        publish(&a, 1, "a", i, 0.30).await;
+        publish(&b, 2, "b", i, 0.31).await;
+        publish(&c, 3, "c", i, 0.32).await;
     }
     wait_for(&[&a, &b, &c], 15).await;
     let (ba, bb, bc) = (
@@ -198,18 +199,10 @@ async fn a_partition_heals_to_the_union() {
     .await
     .expect("d");
     for i in 0..4 {
-        a.publish(record(21, &format!("a{i}"), 0.2 + i as f64 / 100.0))
-            .await
-            .expect("a");
-        b.publish(record(22, &format!("b{i}"), 0.3 + i as f64 / 100.0))
-            .await
-            .expect("b");
-        c.publish(record(23, &format!("c{i}"), 0.4 + i as f64 / 100.0))
-            .await
-            .expect("c");
-        d.publish(record(24, &format!("d{i}"), 0.1 + i as f64 / 100.0))
-            .await
-            .expect("d");
+        publish(&a, 21, "a", i, 0.2).await;
+        publish(&b, 22, "b", i, 0.3).await;
+        publish(&c, 23, "c", i, 0.4).await;
+        publish(&d, 24, "d", i, 0.1).await;
     }
     wait_for(&[&a, &b, &c, &d], 8).await;
     assert_eq!(
