@@ -33,6 +33,9 @@ const SAVED_MAGIC: &[u8] = b"hyper-board-v1\0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
+    /// A record that does not verify (kept typed so the node can count why).
+    #[error("refused record: {0}")]
+    Record(#[from] crate::record::RecordError),
     #[error("refused update: {0}")]
     Refused(String),
     #[error("loro: {0}")]
@@ -174,9 +177,7 @@ impl Board {
     }
 
     fn check_record(&self, signed: &SignedResult) -> Result<(), BoardError> {
-        signed
-            .verify()
-            .map_err(|e| BoardError::Refused(e.to_string()))?;
+        signed.verify()?;
         if signed.record.domain != self.domain {
             return Err(BoardError::Refused(format!(
                 "record for domain `{}` on the `{}` board",

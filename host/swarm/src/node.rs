@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::announce::{Body, Claim, Coordination, Hypothesis, SignedAnnouncement};
-use crate::board::Board;
+use crate::board::{Board, BoardError};
 use crate::record::{SignedResult, MAX_RECORD_BYTES};
 
 pub const SYNC_PROTOCOL: &str = "/hyper/board-sync/1";
@@ -1086,7 +1086,8 @@ impl NodeTask {
         topic_hash: &gossipsub::TopicHash,
         data: &[u8],
     ) -> MessageAcceptance {
-        let signed = match SignedResult::decode(data) {
+        // Parsed here, verified once, by the board.
+        let signed = match SignedResult::parse(data) {
             Ok(s) => s,
             Err(e) => {
                 self.drop_message(reason(&e));
@@ -1114,6 +1115,10 @@ impl NodeTask {
                 // A replay of something we have: not forwarded again.
                 self.stats.duplicates += 1;
                 MessageAcceptance::Ignore
+            }
+            Err(BoardError::Record(e)) => {
+                self.drop_message(reason(&e));
+                MessageAcceptance::Reject
             }
             Err(_) => {
                 self.drop_message("refused-by-board");
