@@ -510,6 +510,7 @@ pub async fn start(
         next_fetch: 0,
         lookups: HashMap::new(),
         requests: HashMap::new(),
+        result_topics: boards_by_domain.keys().map(|d| topic(d).hash()).collect(),
         boards: boards_by_domain,
         stats: Stats::default(),
         listen: Vec::new(),
@@ -555,6 +556,8 @@ struct NodeTask {
     lookups: HashMap<kad::QueryId, u64>,
     requests: HashMap<request_response::OutboundRequestId, u64>,
     boards: HashMap<String, Board>,
+    /// The result topics of `boards`, hashed once (checked for every gossip message).
+    result_topics: HashSet<gossipsub::TopicHash>,
     stats: Stats,
     listen: Vec<Multiaddr>,
     anti_entropy: Duration,
@@ -1021,7 +1024,7 @@ impl NodeTask {
     }
 
     fn is_result_topic(&self, hash: &gossipsub::TopicHash) -> bool {
-        self.boards.keys().any(|d| topic(d).hash() == *hash)
+        self.result_topics.contains(hash)
     }
 
     /// Strict validation of a claim, hypothesis or skill announcement before it is accepted
