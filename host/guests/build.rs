@@ -18,6 +18,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("fixture-future-api", "fixture_future_api"),
     ("fixture-large", "fixture_large"),
     ("fixture-tensor-user", "fixture_tensor_user"),
+    ("fixture-gpu-user", "fixture_gpu_user"),
 ];
 
 /// A build failure as cargo shows it: the message, not a panic's backtrace.

@@ -5,9 +5,14 @@
 //!
 //! Like tensors, buffers and pipelines are handles into a per-call [`Gpu`]; nothing a skill
 //! sends can panic the host: wgpu validation errors are caught with error scopes.
+//!
+//! A dispatch that does not finish within the timeout (an endless shader loop) is an error;
+//! the [`Gpu`] is then *hung*: it refuses every later operation, and when dropped it leaks its
+//! device instead of waiting for the GPU (dropping a wgpu device waits for its queue, which
+//! would block the host thread for as long as the shader runs).
 
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
 
 pub type GpuHandle = u32;
@@ -55,6 +60,8 @@ impl Default for GpuLimits {
 }
 
 pub struct Gpu {
+    /// Set when a dispatch timed out: the queue may never drain.
+    hung: bool,
     device: wgpu::Device,
     queue: wgpu::Queue,
     adapter: String,
@@ -65,15 +72,42 @@ pub struct Gpu {
     pipelines: HashMap<GpuHandle, wgpu::ComputePipeline>,
 }
 
+fn request_adapter() -> Result<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| GpuError::NoAdapter(e.to_string()))
+}
+
+fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!("{} ({:?})", info.name, info.backend)
+}
+
+/// Whether this machine has a GPU adapter, and which: asked once per process (loading a
+/// skill that imports `gpu` checks this, and asking the driver takes tens of milliseconds).
+pub fn probe() -> Result<String> {
+    static PROBE: OnceLock<Result<String>> = OnceLock::new();
+    PROBE
+        .get_or_init(|| request_adapter().map(|a| describe(&a.get_info())))
+        .clone()
+}
+
+impl Drop for Gpu {
+    fn drop(&mut self) {
+        if self.hung {
+            // Keep the device alive for the rest of the process: see the module docs.
+            std::mem::forget(self.device.clone());
+            std::mem::forget(self.queue.clone());
+        }
+    }
+}
+
 impl Gpu {
     /// The first adapter the system offers (a real GPU, else a software one).
     pub fn open(limits: GpuLimits) -> Result<Gpu> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        }))
-        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let adapter = request_adapter()?;
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("hyper-gpu"),
@@ -85,9 +119,10 @@ impl Gpu {
             .max_workgroups
             .min(device.limits().max_compute_workgroups_per_dimension);
         Ok(Gpu {
+            hung: false,
             device,
             queue,
-            adapter: format!("{} ({:?})", info.name, info.backend),
+            adapter: describe(&info),
             limits: GpuLimits {
                 max_workgroups,
                 ..limits
@@ -102,6 +137,15 @@ impl Gpu {
     /// The adapter's name and backend, to record with results.
     pub fn adapter(&self) -> &str {
         &self.adapter
+    }
+
+    /// Refuses work once a dispatch has timed out.
+    fn usable(&self) -> Result<()> {
+        if self.hung {
+            Err(GpuError::Timeout(self.limits.timeout))
+        } else {
+            Ok(())
+        }
     }
 
     fn handle(&mut self) -> GpuHandle {
@@ -123,6 +167,7 @@ impl Gpu {
 
     /// A storage buffer of `size` bytes (a multiple of 4), zeroed.
     pub fn create_buffer(&mut self, size: u64) -> Result<GpuHandle> {
+        self.usable()?;
         if size == 0 || !size.is_multiple_of(4) {
             return Err(GpuError::Invalid(format!(
                 "a buffer size must be a positive multiple of 4, got {size}"
@@ -164,6 +209,7 @@ impl Gpu {
     }
 
     pub fn write(&mut self, h: GpuHandle, offset: u64, data: &[u8]) -> Result<()> {
+        self.usable()?;
         let buffer = self.buffer(h)?;
         let end = offset.checked_add(data.len() as u64);
         if !offset.is_multiple_of(4)
@@ -180,19 +226,23 @@ impl Gpu {
         Ok(())
     }
 
-    fn wait(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+    fn wait(&mut self, index: wgpu::SubmissionIndex) -> Result<()> {
         match self.device.poll(wgpu::PollType::Wait {
             submission_index: Some(index),
             timeout: Some(self.limits.timeout),
         }) {
             Ok(_) => Ok(()),
-            Err(wgpu::PollError::Timeout) => Err(GpuError::Timeout(self.limits.timeout)),
+            Err(wgpu::PollError::Timeout) => {
+                self.hung = true;
+                Err(GpuError::Timeout(self.limits.timeout))
+            }
             Err(e) => Err(GpuError::Invalid(e.to_string())),
         }
     }
 
     /// The whole buffer's bytes.
     pub fn read(&mut self, h: GpuHandle) -> Result<Vec<u8>> {
+        self.usable()?;
         let buffer = self.buffer(h)?;
         let size = buffer.size();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -212,7 +262,10 @@ impl Gpu {
         match rx.recv_timeout(self.limits.timeout) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(GpuError::Invalid(e.to_string())),
-            Err(_) => return Err(GpuError::Timeout(self.limits.timeout)),
+            Err(_) => {
+                self.hung = true;
+                return Err(GpuError::Timeout(self.limits.timeout));
+            }
         }
         let bytes = staging.get_mapped_range(..).to_vec();
         staging.unmap();
@@ -222,13 +275,28 @@ impl Gpu {
     pub fn drop_buffer(&mut self, h: GpuHandle) -> Result<()> {
         let buffer = self.buffers.remove(&h).ok_or(GpuError::BadHandle(h))?;
         self.used -= buffer.size();
-        buffer.destroy();
+        if !self.hung {
+            buffer.destroy();
+        }
         Ok(())
+    }
+
+    /// The size in bytes of a buffer.
+    pub fn buffer_size(&self, h: GpuHandle) -> Result<u64> {
+        Ok(self.buffer(h)?.size())
+    }
+
+    pub fn drop_pipeline(&mut self, h: GpuHandle) -> Result<()> {
+        self.pipelines
+            .remove(&h)
+            .map(|_| ())
+            .ok_or(GpuError::BadHandle(h))
     }
 
     /// A compute pipeline from WGSL source and an entry point; the source is parsed and
     /// validated first, and a bad one is a `Shader` error naming the problem.
     pub fn pipeline(&mut self, wgsl: &str, entry: &str) -> Result<GpuHandle> {
+        self.usable()?;
         if wgsl.len() > 1 << 20 {
             return Err(GpuError::Shader("source larger than 1 MiB".into()));
         }
@@ -267,6 +335,7 @@ impl Gpu {
         buffers: &[GpuHandle],
         workgroups: [u32; 3],
     ) -> Result<()> {
+        self.usable()?;
         if workgroups
             .iter()
             .any(|&w| w == 0 || w > self.limits.max_workgroups)

@@ -2,9 +2,9 @@
 //! kernel's numbers, and what a careless or hostile skill gets: bad WGSL, a 100 GB buffer,
 //! oversized dispatches, wrong bindings.
 //!
-//! Not tested: the dispatch timeout. llvmpipe caps every loop at 65,535 iterations, so no
-//! single invocation runs long on lavapipe, and a dispatch big enough to time out would keep
-//! the software device busy for hours, which dropping the device then waits for.
+//! The timeout test's shader is long rather than endless: llvmpipe stops an invocation after
+//! 65,535 loop iterations in all, so on lavapipe the work is many invocations (about 1.5 s on
+//! 2 cores); on a real GPU each invocation's 4 × 10⁹ dependent steps take seconds.
 
 use hyper_compute::gpu::{Gpu, GpuError, GpuLimits};
 
@@ -95,4 +95,42 @@ fn mistakes_and_attacks_get_errors() {
     );
     gpu.dispatch(p, &[buf, x, y], [1, 1, 1])
         .expect("valid dispatch");
+}
+
+/// Runs for seconds on any adapter when dispatched over 2,000 workgroups (see the module docs).
+const SLOW: &str = r#"
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let slot = id.x % arrayLength(&out);
+    var x = out[slot];
+    for (var i = 0u; i < 65535u; i++) {
+        for (var j = 0u; j < 65535u; j++) {
+            x = x * 0.999999 + f32(j & 7u);
+        }
+    }
+    out[slot] = x;
+}
+"#;
+
+#[test]
+fn a_dispatch_past_its_timeout_is_an_error_and_the_gpu_refuses_more_work() {
+    let limits = GpuLimits {
+        timeout: std::time::Duration::from_millis(200),
+        ..GpuLimits::default()
+    };
+    let mut gpu = Gpu::open(limits).expect("adapter");
+    let buf = gpu.create_buffer(4).expect("buffer");
+    let p = gpu.pipeline(SLOW, "main").expect("pipeline");
+    let started = std::time::Instant::now();
+    let err = gpu.dispatch(p, &[buf], [2000, 1, 1]).expect_err("too slow");
+    assert!(matches!(err, GpuError::Timeout(_)), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(matches!(gpu.read(buf), Err(GpuError::Timeout(_))));
+    assert!(matches!(gpu.create_buffer(4), Err(GpuError::Timeout(_))));
+    // Dropping a hung GPU returns at once (its device is leaked, not waited for).
+    let dropped = std::time::Instant::now();
+    drop(gpu);
+    assert!(dropped.elapsed() < std::time::Duration::from_secs(1));
 }

@@ -31,6 +31,8 @@ pub mod fixtures {
     pub const SEARCH_EVALUATOR: &str = guest_path!("search_evaluator");
     /// Trains through `hyper:compute/tensor`, or probes its errors and quotas.
     pub const TENSOR_USER: &str = guest_path!("fixture_tensor_user");
+    /// Runs WGSL kernels through `hyper:compute/gpu`, or probes its errors and limits.
+    pub const GPU_USER: &str = guest_path!("fixture_gpu_user");
 }
 
 /// A domain folder as files (relative path, bytes), ready to be written under `$HYPER_HOME`.

@@ -457,9 +457,15 @@ impl ResearchLoop<'_> {
                 duration_ms,
                 peak_memory_bytes: report.peak_memory_bytes,
                 // The device is part of the platform a result was measured on.
-                platform: match report.tensor_device {
-                    Some(device) => format!("{} tensors={device}", crate::platform()),
-                    None => crate::platform(),
+                platform: {
+                    let mut platform = crate::platform();
+                    if let Some(device) = report.tensor_device {
+                        platform.push_str(&format!(" tensors={device}"));
+                    }
+                    if let Some(adapter) = &report.gpu_adapter {
+                        platform.push_str(&format!(" gpu={adapter}"));
+                    }
+                    platform
                 },
                 started_at,
                 finished_at: now_rfc3339(),

@@ -12,7 +12,9 @@ use crate::bindings::v0_1_0::{
 use crate::cache::content_hash;
 use crate::failure::{Failure, FailureKind};
 use crate::host::{HostState, ProgressFn, RunReport};
-use crate::policy::{grant_for, unversioned, LoadOptions, SandboxPolicy};
+use crate::policy::{grant_for, unversioned, LoadOptions, SandboxPolicy, GPU_INTERFACE};
+
+const GPU_GRANTED: &str = "GPU compute, within the call's buffer quota and dispatch timeout";
 use crate::Runtime;
 
 /// The worlds of `hyper:research` a component can target.
@@ -103,6 +105,13 @@ fn inspect_component(
         .imports(engine)
         .map(|(name, _)| {
             let verdict = match grant_for(name, options) {
+                // Granted, but only where there is a device to grant.
+                Some(_) if unversioned(name) == GPU_INTERFACE => match hyper_compute::gpu::probe() {
+                    Ok(_) => ImportVerdict::Granted(GPU_GRANTED),
+                    Err(e) => ImportVerdict::Refused(format!(
+                        "the skill imports `{GPU_INTERFACE}` but this machine has no GPU adapter ({e}); on Linux without a GPU, install mesa-vulkan-drivers for the lavapipe software adapter"
+                    )),
+                },
                 Some(why) => ImportVerdict::Granted(why),
                 None => ImportVerdict::Refused(format!(
                     "the sandbox policy does not grant `{}`",

@@ -10,6 +10,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::bindings::v0_1_0::{Evaluator, ResearchSkill, ToolSkill};
 use crate::cache::CompileCache;
+use crate::gpu::bindings::GpuUser;
 use crate::host::HostState;
 use crate::tensor::bindings::TensorUser;
 
@@ -147,7 +148,8 @@ impl Runtime {
         let linkers = Linkers {
             research: linker(&engine, |l| {
                 ResearchSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
-                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
+                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
+                GpuUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
             })?,
             evaluator: linker(&engine, |l| {
                 Evaluator::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;

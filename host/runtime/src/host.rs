@@ -36,6 +36,8 @@ pub struct RunReport {
     pub peak_memory_bytes: u64,
     /// Where the call's host tensors lived (`cpu`, `cuda`), if it used any.
     pub tensor_device: Option<&'static str>,
+    /// The GPU adapter the call used (`hyper:compute/gpu`), if it used one.
+    pub gpu_adapter: Option<String>,
 }
 
 /// `StoreLimits` plus a record of the largest memory granted (for the journal's memory column).
@@ -94,6 +96,9 @@ pub(crate) struct HostState {
     /// Host tensors of this call, made on first use.
     tensors: Option<hyper_compute::TensorStore>,
     tensor_limits: hyper_compute::Limits,
+    /// This call's GPU, opened on first use (or why it could not be).
+    gpu: Option<Result<hyper_compute::gpu::Gpu, hyper_compute::gpu::GpuError>>,
+    gpu_limits: hyper_compute::gpu::GpuLimits,
     seed: u64,
     pub(crate) limits: TrackingLimiter,
     pub(crate) stdout: MemoryOutputPipe,
@@ -164,6 +169,12 @@ impl HostState {
                 max_bytes: policy.tensor_bytes,
                 max_handles: policy.tensor_handles,
             },
+            gpu: None,
+            gpu_limits: hyper_compute::gpu::GpuLimits {
+                max_bytes: policy.gpu_bytes,
+                timeout: policy.gpu_timeout,
+                ..Default::default()
+            },
             seed,
             limits,
             stdout,
@@ -183,6 +194,20 @@ impl HostState {
             .get_or_insert_with(|| hyper_compute::TensorStore::new(limits, seed))
     }
 
+    /// This call's GPU, opened with the policy's quota and timeout on first use.
+    pub(crate) fn gpu(
+        &mut self,
+    ) -> Result<&mut hyper_compute::gpu::Gpu, hyper_compute::gpu::GpuError> {
+        let limits = self.gpu_limits;
+        match self
+            .gpu
+            .get_or_insert_with(|| hyper_compute::gpu::Gpu::open(limits))
+        {
+            Ok(gpu) => Ok(gpu),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
     pub(crate) fn report(&self) -> RunReport {
         RunReport {
             stdout: self.stdout.contents().to_vec(),
@@ -191,6 +216,11 @@ impl HostState {
             fuel_consumed: None,
             peak_memory_bytes: self.limits.peak_memory as u64,
             tensor_device: self.tensors.as_ref().map(|t| t.device_name()),
+            gpu_adapter: self
+                .gpu
+                .as_ref()
+                .and_then(|g| g.as_ref().ok())
+                .map(|g| g.adapter().to_string()),
         }
     }
 }

@@ -9,12 +9,14 @@
 //!   call gets a fresh `Store`;
 //! - [`inspect`]: a component's world, imports and exports against a policy;
 //! - [`Failure`]: every way a guest can fail, as a readable reason;
-//! - the `hyper:compute/tensor` host interface (`tensor.rs`) over `hyper-compute`.
+//! - the `hyper:compute/tensor` host interface (`tensor.rs`) over `hyper-compute`;
+//! - the `hyper:compute/gpu` host interface (`gpu.rs`) over `hyper_compute::gpu` (wgpu).
 
 pub mod bindings;
 mod cache;
 mod component;
 mod failure;
+mod gpu;
 mod host;
 mod policy;
 mod tensor;

@@ -31,6 +31,11 @@ pub struct SandboxPolicy {
     pub tensor_bytes: u64,
     /// Host tensors live at once.
     pub tensor_handles: usize,
+    /// Bytes of GPU buffers (`hyper:compute/gpu`) live at once.
+    pub gpu_bytes: u64,
+    /// How long one GPU dispatch or read-back may take. Host calls are not interrupted by
+    /// the epoch deadline, so this bounds the time a skill can spend inside one.
+    pub gpu_timeout: Duration,
 }
 
 impl Default for SandboxPolicy {
@@ -48,6 +53,8 @@ impl Default for SandboxPolicy {
             max_output_bytes: 64 << 20,
             tensor_bytes: 2 << 30,
             tensor_handles: 65_536,
+            gpu_bytes: 1 << 30,
+            gpu_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -62,6 +69,10 @@ pub(crate) const GRANTED_INTERFACES: &[(&str, &str)] = &[
     (
         "hyper:compute/tensor",
         "host tensors, within the call's memory and handle quotas",
+    ),
+    (
+        GPU_INTERFACE,
+        "GPU compute, within the call's buffer quota and dispatch timeout",
     ),
     ("wasi:io/error", "stream errors"),
     ("wasi:io/poll", "polling"),
@@ -96,6 +107,8 @@ pub(crate) const GRANTED_INTERFACES: &[(&str, &str)] = &[
         "only /data (read-only) and /scratch",
     ),
 ];
+
+pub(crate) const GPU_INTERFACE: &str = "hyper:compute/gpu";
 
 /// Strips `@version` from an import name.
 pub(crate) fn unversioned(name: &str) -> &str {
