@@ -11,6 +11,8 @@ use std::path::PathBuf;
 const GUESTS: &[(&str, &str)] = &[
     ("search-bm25", "search_bm25"),
     ("search-evaluator", "search_evaluator"),
+    ("ml-tinygpt", "ml_tinygpt"),
+    ("ml-evaluator", "ml_evaluator"),
     ("fixture-trivial", "fixture_trivial"),
     ("fixture-hostile", "fixture_hostile"),
     ("fixture-hostile-sockets", "fixture_hostile_sockets"),

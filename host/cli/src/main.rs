@@ -495,6 +495,20 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let metric_name = domain.manifest.metric.name.clone();
+    let options = LoopOptions {
+        // The skill's own progress inside a long experiment (e.g. training steps).
+        progress: show_bar.then(|| {
+            let bar = bar.clone();
+            hyper_research::ProgressHook(std::sync::Arc::new(move |step, total, metrics| {
+                let extra: Vec<String> = metrics
+                    .iter()
+                    .map(|m| format!("{}={:.4}", m.name, m.value))
+                    .collect();
+                bar.set_message(format!("step {step}/{total} {}", extra.join(" ")));
+            }))
+        }),
+        ..options
+    };
     let mut research = ResearchLoop {
         domain,
         skill,

@@ -598,7 +598,9 @@ impl TensorStore {
             .as_ref()
             .ok_or_else(|| TensorError::Grad("no gradients: call backward first".into()))?;
         match grads.get(&entry.tensor) {
-            Some(g) => Ok(g.clone()),
+            // Detached: a gradient built from tracked tensors carries the whole forward graph,
+            // and optimiser state built from it would keep every step's graph alive.
+            Some(g) => Ok(g.detach()),
             // The loss does not depend on it: a zero gradient.
             None => guarded(|| entry.tensor.zeros_like()),
         }

@@ -11,6 +11,8 @@ macro_rules! guest_path {
 pub mod builtin {
     pub const SEARCH_BM25: &[u8] = include_bytes!(guest_path!("search_bm25"));
     pub const SEARCH_EVALUATOR: &[u8] = include_bytes!(guest_path!("search_evaluator"));
+    pub const ML_TINYGPT: &[u8] = include_bytes!(guest_path!("ml_tinygpt"));
+    pub const ML_EVALUATOR: &[u8] = include_bytes!(guest_path!("ml_evaluator"));
 }
 
 /// The cargo target dir the build script builds guests in (shared, so std is built once).
@@ -31,6 +33,9 @@ pub mod fixtures {
     pub const SEARCH_EVALUATOR: &str = guest_path!("search_evaluator");
     /// Trains through `hyper:compute/tensor`, or probes its errors and quotas.
     pub const TENSOR_USER: &str = guest_path!("fixture_tensor_user");
+    /// The ML domain's official skill and evaluator.
+    pub const ML_TINYGPT: &str = guest_path!("ml_tinygpt");
+    pub const ML_EVALUATOR: &str = guest_path!("ml_evaluator");
     /// Runs WGSL kernels through `hyper:compute/gpu`, or probes its errors and limits.
     pub const GPU_USER: &str = guest_path!("fixture_gpu_user");
 }
@@ -67,5 +72,65 @@ pub const SEARCH: EmbeddedDomain = EmbeddedDomain {
     ],
 };
 
+/// The ML domain on Tiny Shakespeare: manifest, training text (the held-out text is for the
+/// evaluator only), the evaluator and the default skill.
+pub const ML: EmbeddedDomain = EmbeddedDomain {
+    name: "ml",
+    files: &[
+        (
+            "hyper-domain.toml",
+            include_bytes!("../../../domains/ml/hyper-domain.toml"),
+        ),
+        ("SOURCE.md", include_bytes!("../../../domains/ml/SOURCE.md")),
+        (
+            "data/train.txt",
+            include_bytes!("../../../domains/ml/data/train.txt"),
+        ),
+        (
+            "heldout/val.txt",
+            include_bytes!("../../../domains/ml/heldout/val.txt"),
+        ),
+        (
+            "heldout/test.txt",
+            include_bytes!("../../../domains/ml/heldout/test.txt"),
+        ),
+        ("evaluator.wasm", builtin::ML_EVALUATOR),
+        ("skills/ml-tinygpt.wasm", builtin::ML_TINYGPT),
+    ],
+};
+
+/// The ML domain on SciTLDR abstracts: the same skill and evaluator, other text.
+pub const ML_SCITLDR: EmbeddedDomain = EmbeddedDomain {
+    name: "ml-scitldr",
+    files: &[
+        (
+            "hyper-domain.toml",
+            include_bytes!("../../../domains/ml-scitldr/hyper-domain.toml"),
+        ),
+        (
+            "SOURCE.md",
+            include_bytes!("../../../domains/ml-scitldr/SOURCE.md"),
+        ),
+        (
+            "LICENSE",
+            include_bytes!("../../../domains/ml-scitldr/LICENSE"),
+        ),
+        (
+            "data/train.txt",
+            include_bytes!("../../../domains/ml-scitldr/data/train.txt"),
+        ),
+        (
+            "heldout/val.txt",
+            include_bytes!("../../../domains/ml-scitldr/heldout/val.txt"),
+        ),
+        (
+            "heldout/test.txt",
+            include_bytes!("../../../domains/ml-scitldr/heldout/test.txt"),
+        ),
+        ("evaluator.wasm", builtin::ML_EVALUATOR),
+        ("skills/ml-tinygpt.wasm", builtin::ML_TINYGPT),
+    ],
+};
+
 /// Every domain compiled into this binary.
-pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH];
+pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH, &ML, &ML_SCITLDR];

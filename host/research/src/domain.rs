@@ -30,6 +30,14 @@ pub struct Manifest {
     pub description: String,
     /// Folder (relative) mounted read-only at `/data` for skills.
     pub data: String,
+    /// Folder (relative) mounted read-only at `/data` for the evaluator only: held-out text
+    /// or judgements a skill must never read.
+    #[serde(default)]
+    pub heldout: Option<String>,
+    /// The domain name skills declare to run here (default: this domain's name), so one
+    /// skill can serve several datasets of one kind.
+    #[serde(default)]
+    pub skill_domain: Option<String>,
     /// Evaluator component (relative path).
     pub evaluator: String,
     /// Skill used when none is given (relative path).
@@ -39,6 +47,10 @@ pub struct Manifest {
     /// Free-form description of the validation/test split (the evaluator implements it).
     #[serde(default)]
     pub split: Option<toml::Table>,
+    /// Parameter values the domain pins for every experiment (e.g. a training-token budget):
+    /// a skill must declare each one, and no proposer may change it.
+    #[serde(default)]
+    pub fixed: toml::Table,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -134,6 +146,22 @@ impl Domain {
             ));
         }
         inside(&dir, &manifest.data, "data", &path)?;
+        if let Some(heldout) = &manifest.heldout {
+            inside(&dir, heldout, "heldout", &path)?;
+        }
+        for (name, value) in &manifest.fixed {
+            if !matches!(
+                value,
+                toml::Value::Integer(_)
+                    | toml::Value::Float(_)
+                    | toml::Value::String(_)
+                    | toml::Value::Boolean(_)
+            ) {
+                return Err(bad(format!(
+                    "fixed.{name} must be a number, string or boolean"
+                )));
+            }
+        }
         inside(&dir, &manifest.evaluator, "evaluator", &path)?;
         if let Some(skill) = &manifest.default_skill {
             inside(&dir, skill, "default_skill", &path)?;
@@ -180,6 +208,14 @@ impl Domain {
         &self.manifest.name
     }
 
+    /// The domain name a skill must declare to run here.
+    pub fn skill_domain(&self) -> &str {
+        self.manifest
+            .skill_domain
+            .as_deref()
+            .unwrap_or(&self.manifest.name)
+    }
+
     pub fn higher_is_better(&self) -> bool {
         self.manifest.metric.direction == "higher"
     }
@@ -212,12 +248,13 @@ impl Domain {
         }
     }
 
-    /// What the evaluator gets: no files at all (it carries its judgements), its own deadline.
+    /// What the evaluator gets: the held-out folder if the domain has one (else no files: it
+    /// carries its judgements), its own deadline.
     pub fn evaluator_policy(&self) -> SandboxPolicy {
         SandboxPolicy {
             memory_bytes: 1 << 30,
             deadline: Duration::from_secs(self.manifest.budget.evaluator_secs),
-            data_dir: None,
+            data_dir: self.manifest.heldout.as_ref().map(|h| self.dir.join(h)),
             scratch: false,
             tensor_bytes: self.tensor_bytes(),
             ..SandboxPolicy::default()

@@ -16,7 +16,7 @@ pub use domain::{Domain, DomainError, Manifest};
 pub use params::{Assignment, Space, Value};
 pub use peers::{PeerBest, PeerHypothesis, Peers, Solo};
 pub use proposer::{MixedProposer, Proposer};
-pub use research_loop::{Event, LoopOptions, ResearchLoop, Summary};
+pub use research_loop::{Event, LoopOptions, ProgressHook, ResearchLoop, Summary};
 
 /// A short description of the machine, stored with every result.
 pub fn platform() -> String {

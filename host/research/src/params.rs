@@ -21,6 +21,8 @@ pub type Assignment = BTreeMap<String, Value>;
 #[derive(Clone, Debug)]
 pub struct Space {
     pub specs: Vec<ParamSpec>,
+    /// Values the domain fixes (see [`Space::pin`]).
+    pub pins: Assignment,
 }
 
 impl Space {
@@ -58,7 +60,73 @@ impl Space {
         if specs.len() > 256 {
             return Err("more than 256 parameters".into());
         }
-        Ok(Space { specs })
+        Ok(Space {
+            specs,
+            pins: Assignment::new(),
+        })
+    }
+
+    /// Pins the parameters a domain fixes (`[fixed]` in its manifest) to one value each: the
+    /// range collapses to that value, so defaults, proposals and peers' assignments all carry
+    /// it. A fixed parameter the skill does not declare, or a value of the wrong kind or out
+    /// of the declared bounds, is an error naming it.
+    pub fn pin(&mut self, fixed: &toml::Table) -> Result<(), String> {
+        use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
+        for (name, value) in fixed {
+            let spec = self
+                .specs
+                .iter_mut()
+                .find(|s| &s.name == name)
+                .ok_or_else(|| {
+                    format!("the domain fixes `{name}`, which the skill does not declare")
+                })?;
+            let mismatch = || {
+                format!("the domain fixes `{name}` = {value}, which does not fit the skill's declaration {:?}", spec.kind)
+            };
+            let pinned = match (&spec.kind, value) {
+                (ParamKind::Int(r), toml::Value::Integer(v)) if (r.min..=r.max).contains(v) => {
+                    ParamKind::Int(IntRange {
+                        min: *v,
+                        max: *v,
+                        default: *v,
+                    })
+                }
+                (ParamKind::Float(r), toml::Value::Float(v)) if *v >= r.min && *v <= r.max => {
+                    ParamKind::Float(FloatRange {
+                        min: *v,
+                        max: *v,
+                        default: *v,
+                        log_scale: false,
+                    })
+                }
+                (ParamKind::Choice(c), toml::Value::String(v)) if c.options.contains(v) => {
+                    ParamKind::Choice(ChoiceSet {
+                        options: vec![v.clone()],
+                        default: v.clone(),
+                    })
+                }
+                (ParamKind::Flag(_), toml::Value::Boolean(v)) => ParamKind::Flag(*v),
+                _ => return Err(mismatch()),
+            };
+            let value = match &pinned {
+                ParamKind::Int(r) => Value::Int(r.default),
+                ParamKind::Float(r) => Value::Float(r.default),
+                ParamKind::Choice(c) => Value::Choice(c.default.clone()),
+                ParamKind::Flag(b) => Value::Flag(*b),
+            };
+            spec.kind = pinned;
+            self.pins.insert(name.clone(), value);
+        }
+        Ok(())
+    }
+
+    /// `a` with the domain's fixed values (a proposer may flip a fixed flag: flags have no
+    /// range to collapse).
+    pub fn fix(&self, mut a: Assignment) -> Assignment {
+        for (name, value) in &self.pins {
+            a.insert(name.clone(), value.clone());
+        }
+        a
     }
 
     pub fn defaults(&self) -> Assignment {

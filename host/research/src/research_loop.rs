@@ -28,6 +28,19 @@ pub struct LoopOptions {
     /// With peers: a proposal closer than this (the space's normalised distance, 0–1) to a
     /// parameter set another node has claimed is skipped.
     pub near_duplicate: f64,
+    /// Called with the skill's own progress reports during an experiment (step, total,
+    /// intermediate metrics: shown to people, never scored).
+    pub progress: Option<ProgressHook>,
+}
+
+/// A progress callback shared with the running skill's host calls.
+#[derive(Clone)]
+pub struct ProgressHook(pub std::sync::Arc<dyn Fn(u32, u32, &[Metric]) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHook")
+    }
 }
 
 impl Default for LoopOptions {
@@ -39,6 +52,7 @@ impl Default for LoopOptions {
             resume: true,
             adopt_every: 5,
             near_duplicate: 0.01,
+            progress: None,
         }
     }
 }
@@ -233,18 +247,25 @@ impl ResearchLoop<'_> {
             .skill
             .describe(&skill_policy)
             .map_err(|f| anyhow::anyhow!("the skill's describe() failed: {f}"))?;
-        if info.domain != self.domain.name() {
+        if info.domain != self.domain.skill_domain() {
             anyhow::bail!(
                 "skill `{}` is for domain `{}`, not `{}`",
                 info.name,
                 info.domain,
-                self.domain.name()
+                self.domain.skill_domain()
             );
         }
-        let space = Space::new(info.params.clone()).map_err(|e| {
+        let mut space = Space::new(info.params.clone()).map_err(|e| {
             anyhow::anyhow!(
                 "skill `{}` declares an invalid parameter space: {e}",
                 info.name
+            )
+        })?;
+        space.pin(&self.domain.manifest.fixed).map_err(|e| {
+            anyhow::anyhow!(
+                "skill `{}` cannot run in domain `{}`: {e}",
+                info.name,
+                self.domain.name()
             )
         })?;
         let metric = self
@@ -384,6 +405,7 @@ impl ResearchLoop<'_> {
                     (p, Some(parent.clone()))
                 }
             };
+            let params = space.fix(params);
             let point_val = point.as_ref().and_then(|(_, v, _)| *v);
             peers.claim(self.domain.name(), &skill_hash, &Space::to_json(&params));
             tried.push(params.clone());
@@ -399,7 +421,11 @@ impl ResearchLoop<'_> {
             };
             let started_at = now_rfc3339();
             let t0 = Instant::now();
-            let (outcome, report) = self.skill.run(&skill_policy, &spec, None);
+            let hook = options.progress.clone().map(|ProgressHook(f)| {
+                Box::new(move |step: u32, total: u32, metrics: &[Metric]| f(step, total, metrics))
+                    as hyper_runtime::ProgressFn
+            });
+            let (outcome, report) = self.skill.run(&skill_policy, &spec, hook);
             let scored = outcome.and_then(|artifact| self.score(&artifact));
             let duration_ms = t0.elapsed().as_millis() as u64;
             let (status, val, test, metrics, reason) = match scored {

@@ -1,0 +1,209 @@
+//! The architecture (what the evaluator rebuilds) and the training recipe (what only the skill
+//! uses), with the bounds the evaluator enforces before it allocates anything.
+
+use std::collections::HashMap;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    LayerNorm,
+    RmsNorm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Gelu,
+    Relu,
+    /// Gated: silu(x W1) * (x W3), then W2.
+    SwiGlu,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Positions {
+    /// A learned [context, width] table added to the token embeddings.
+    Learned,
+    /// Rotary embeddings on queries and keys (no parameters).
+    Rotary,
+}
+
+/// The architecture: enough to rebuild the model from its weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub depth: usize,
+    pub width: usize,
+    pub heads: usize,
+    /// Longest sequence the model was trained on (and the evaluator's window).
+    pub context: usize,
+    pub norm: Norm,
+    pub activation: Activation,
+    pub positions: Positions,
+    /// The output head is the transposed token embedding.
+    pub tied: bool,
+}
+
+/// Largest models the evaluator rebuilds (a bigger artifact is refused before allocating).
+pub const MAX_DEPTH: usize = 16;
+pub const MAX_WIDTH: usize = 1024;
+pub const MAX_CONTEXT: usize = 1024;
+
+impl Config {
+    pub fn head_dim(&self) -> usize {
+        self.width / self.heads.max(1)
+    }
+
+    /// Hidden width of the MLP: 4× for GELU/ReLU, 8/3× (to a multiple of 8) for SwiGLU, so
+    /// the three variants have about the same number of parameters.
+    pub fn hidden(&self) -> usize {
+        match self.activation {
+            Activation::SwiGlu => (8 * self.width / 3).div_ceil(8) * 8,
+            _ => 4 * self.width,
+        }
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_DEPTH).contains(&self.depth) {
+            return Err(format!("depth {} is not in 1..={MAX_DEPTH}", self.depth));
+        }
+        if !(8..=MAX_WIDTH).contains(&self.width) {
+            return Err(format!("width {} is not in 8..={MAX_WIDTH}", self.width));
+        }
+        if self.heads == 0 || self.width % self.heads != 0 || self.head_dim() % 2 != 0 {
+            return Err(format!(
+                "width {} must split into {} heads of an even size",
+                self.width, self.heads
+            ));
+        }
+        if !(2..=MAX_CONTEXT).contains(&self.context) {
+            return Err(format!("context {} is not in 2..={MAX_CONTEXT}", self.context));
+        }
+        Ok(())
+    }
+
+    /// The configuration as safetensors metadata (string pairs).
+    pub fn to_metadata(&self) -> HashMap<String, String> {
+        let mut m = HashMap::new();
+        m.insert("format".into(), "hyper-tinygpt-v1".into());
+        m.insert("depth".into(), self.depth.to_string());
+        m.insert("width".into(), self.width.to_string());
+        m.insert("heads".into(), self.heads.to_string());
+        m.insert("context".into(), self.context.to_string());
+        m.insert(
+            "norm".into(),
+            match self.norm {
+                Norm::LayerNorm => "layernorm",
+                Norm::RmsNorm => "rmsnorm",
+            }
+            .into(),
+        );
+        m.insert(
+            "activation".into(),
+            match self.activation {
+                Activation::Gelu => "gelu",
+                Activation::Relu => "relu",
+                Activation::SwiGlu => "swiglu",
+            }
+            .into(),
+        );
+        m.insert(
+            "positions".into(),
+            match self.positions {
+                Positions::Learned => "learned",
+                Positions::Rotary => "rotary",
+            }
+            .into(),
+        );
+        m.insert("tied".into(), self.tied.to_string());
+        m
+    }
+
+    /// Reads and checks a configuration from safetensors metadata.
+    pub fn from_metadata(m: &HashMap<String, String>) -> Result<Config, String> {
+        let get = |k: &str| {
+            m.get(k)
+                .map(String::as_str)
+                .ok_or_else(|| format!("metadata has no `{k}`"))
+        };
+        let num = |k: &str| -> Result<usize, String> {
+            get(k)?
+                .parse()
+                .map_err(|_| format!("metadata `{k}` is not a number"))
+        };
+        if get("format")? != "hyper-tinygpt-v1" {
+            return Err("metadata `format` is not `hyper-tinygpt-v1`".into());
+        }
+        let config = Config {
+            depth: num("depth")?,
+            width: num("width")?,
+            heads: num("heads")?,
+            context: num("context")?,
+            norm: match get("norm")? {
+                "layernorm" => Norm::LayerNorm,
+                "rmsnorm" => Norm::RmsNorm,
+                other => return Err(format!("unknown norm `{other}`")),
+            },
+            activation: match get("activation")? {
+                "gelu" => Activation::Gelu,
+                "relu" => Activation::Relu,
+                "swiglu" => Activation::SwiGlu,
+                other => return Err(format!("unknown activation `{other}`")),
+            },
+            positions: match get("positions")? {
+                "learned" => Positions::Learned,
+                "rotary" => Positions::Rotary,
+                other => return Err(format!("unknown positions `{other}`")),
+            },
+            tied: match get("tied")? {
+                "true" => true,
+                "false" => false,
+                other => return Err(format!("`tied` is `{other}`, not true or false")),
+            },
+        };
+        config.check()?;
+        Ok(config)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    Constant,
+    Linear,
+    Cosine,
+}
+
+/// How the skill trains (never seen by the evaluator).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Training tokens (predicted positions) in all: fixed by the domain.
+    pub tokens: u64,
+    pub batch: usize,
+    pub lr: f64,
+    pub schedule: Schedule,
+    /// Share of the steps spent warming the learning rate up from 0.
+    pub warmup: f64,
+    pub weight_decay: f64,
+    /// Standard deviation of the initial weights (residual projections are scaled by
+    /// 1/sqrt(2·depth)).
+    pub init_scale: f64,
+    /// Largest gradient norm (clipped above).
+    pub clip: f64,
+}
+
+impl TrainConfig {
+    pub fn steps(&self, context: usize) -> u64 {
+        (self.tokens / (self.batch * context).max(1) as u64).max(1)
+    }
+
+    /// The learning rate at `step` of `total`.
+    pub fn lr_at(&self, step: u64, total: u64) -> f64 {
+        let warm = (self.warmup * total as f64).round() as u64;
+        if step < warm {
+            return self.lr * (step + 1) as f64 / warm as f64;
+        }
+        let rest = (total - warm).max(1) as f64;
+        let progress = (step - warm) as f64 / rest;
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Linear => self.lr * (1.0 - progress).max(0.0),
+            Schedule::Cosine => self.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        }
+    }
+}

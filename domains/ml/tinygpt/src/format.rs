@@ -1,0 +1,89 @@
+//! The artifact: the weights as safetensors (little-endian f32), the architecture in its
+//! metadata. Reading checks everything before a single tensor is made: the format tag, the
+//! configuration's bounds, exactly the expected names with their shapes and dtype, and finite
+//! values.
+
+use std::collections::BTreeMap;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::backend::{Backend, Res};
+use crate::config::Config;
+use crate::model::{parameters, Model};
+
+/// Largest artifact the evaluator reads (a 16×1024 model is ~0.8 GB, far more than any
+/// budget here trains; 256 MiB leaves room for every model that fits the domain's time).
+pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;
+
+pub fn save<B: Backend>(b: &mut B, model: &Model<B::T>) -> Res<Vec<u8>> {
+    let mut tensors = Vec::new();
+    for (name, t) in &model.params {
+        let shape = b.shape(t)?;
+        let bytes: Vec<u8> = b.to_vec(t)?.iter().flat_map(|x| x.to_le_bytes()).collect();
+        tensors.push((name.clone(), shape, bytes));
+    }
+    let views = tensors
+        .iter()
+        .map(|(name, shape, bytes)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| format!("{name}: {e}"))
+        })
+        .collect::<Res<Vec<_>>>()?;
+    safetensors::serialize(views, Some(model.config.to_metadata())).map_err(|e| e.to_string())
+}
+
+/// The configuration and the raw weights of an artifact, checked against the reference
+/// architecture.
+pub fn read(bytes: &[u8]) -> Res<(Config, BTreeMap<String, (Vec<usize>, Vec<f32>)>)> {
+    if bytes.len() > MAX_ARTIFACT_BYTES {
+        return Err(format!("{} bytes is larger than {MAX_ARTIFACT_BYTES}", bytes.len()));
+    }
+    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not safetensors: {e}"))?;
+    let config = Config::from_metadata(
+        metadata
+            .metadata()
+            .as_ref()
+            .ok_or("the safetensors header has no metadata (the architecture)")?,
+    )?;
+    let file = SafeTensors::deserialize(bytes).map_err(|e| format!("not safetensors: {e}"))?;
+    let expected = parameters(&config, 0.0);
+    if file.len() != expected.len() {
+        return Err(format!(
+            "{} tensors, but this architecture has {}",
+            file.len(),
+            expected.len()
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (name, shape, _) in expected {
+        let view = file.tensor(&name).map_err(|_| format!("missing tensor `{name}`"))?;
+        if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
+            return Err(format!(
+                "tensor `{name}` is {:?} {:?}, expected F32 {shape:?}",
+                view.dtype(),
+                view.shape()
+            ));
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return Err(format!("tensor `{name}` holds a NaN or infinity"));
+        }
+        out.insert(name, (shape, values));
+    }
+    Ok((config, out))
+}
+
+/// Rebuilds the reference model from an artifact.
+pub fn load<B: Backend>(b: &mut B, bytes: &[u8]) -> Res<Model<B::T>> {
+    let (config, raw) = read(bytes)?;
+    let mut params = BTreeMap::new();
+    for (name, (shape, values)) in raw {
+        params.insert(name, b.from_f32(&values, &shape)?);
+    }
+    Ok(Model::from_params(config, params))
+}
