@@ -78,58 +78,61 @@ impl Config {
         Ok(())
     }
 
-    /// The configuration as safetensors metadata (string pairs).
+    /// The configuration as safetensors metadata: one entry, [`METADATA_KEY`] →
+    /// `depth=2 width=64 …` in a fixed order. (One entry because safetensors writes its
+    /// metadata map in hash order, and an artifact's bytes must not depend on that.)
     pub fn to_metadata(&self) -> HashMap<String, String> {
-        let mut m = HashMap::new();
-        m.insert("format".into(), "hyper-tinygpt-v1".into());
-        m.insert("depth".into(), self.depth.to_string());
-        m.insert("width".into(), self.width.to_string());
-        m.insert("heads".into(), self.heads.to_string());
-        m.insert("context".into(), self.context.to_string());
-        m.insert(
-            "norm".into(),
-            match self.norm {
-                Norm::LayerNorm => "layernorm",
-                Norm::RmsNorm => "rmsnorm",
-            }
-            .into(),
+        let norm = match self.norm {
+            Norm::LayerNorm => "layernorm",
+            Norm::RmsNorm => "rmsnorm",
+        };
+        let activation = match self.activation {
+            Activation::Gelu => "gelu",
+            Activation::Relu => "relu",
+            Activation::SwiGlu => "swiglu",
+        };
+        let positions = match self.positions {
+            Positions::Learned => "learned",
+            Positions::Rotary => "rotary",
+        };
+        let text = format!(
+            "depth={} width={} heads={} context={} norm={norm} activation={activation} positions={positions} tied={}",
+            self.depth, self.width, self.heads, self.context, self.tied
         );
-        m.insert(
-            "activation".into(),
-            match self.activation {
-                Activation::Gelu => "gelu",
-                Activation::Relu => "relu",
-                Activation::SwiGlu => "swiglu",
-            }
-            .into(),
-        );
-        m.insert(
-            "positions".into(),
-            match self.positions {
-                Positions::Learned => "learned",
-                Positions::Rotary => "rotary",
-            }
-            .into(),
-        );
-        m.insert("tied".into(), self.tied.to_string());
-        m
+        HashMap::from([(METADATA_KEY.to_string(), text)])
     }
 
     /// Reads and checks a configuration from safetensors metadata.
     pub fn from_metadata(m: &HashMap<String, String>) -> Result<Config, String> {
+        let text = m
+            .get(METADATA_KEY)
+            .ok_or_else(|| format!("metadata has no `{METADATA_KEY}` entry (the architecture)"))?;
+        let mut fields = HashMap::new();
+        for pair in text.split_whitespace() {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("architecture field `{pair}` is not key=value"))?;
+            if fields.insert(k, v).is_some() {
+                return Err(format!("architecture field `{k}` appears twice"));
+            }
+        }
+        if fields.len() != 8 {
+            return Err(format!(
+                "the architecture has {} fields, expected depth, width, heads, context, norm, activation, positions, tied",
+                fields.len()
+            ));
+        }
         let get = |k: &str| {
-            m.get(k)
-                .map(String::as_str)
-                .ok_or_else(|| format!("metadata has no `{k}`"))
+            fields
+                .get(k)
+                .copied()
+                .ok_or_else(|| format!("the architecture has no `{k}`"))
         };
         let num = |k: &str| -> Result<usize, String> {
             get(k)?
                 .parse()
-                .map_err(|_| format!("metadata `{k}` is not a number"))
+                .map_err(|_| format!("architecture `{k}` is not a number"))
         };
-        if get("format")? != "hyper-tinygpt-v1" {
-            return Err("metadata `format` is not `hyper-tinygpt-v1`".into());
-        }
         let config = Config {
             depth: num("depth")?,
             width: num("width")?,
@@ -161,6 +164,9 @@ impl Config {
         Ok(config)
     }
 }
+
+/// The safetensors metadata key holding the architecture (and naming the format version).
+pub const METADATA_KEY: &str = "hyper-tinygpt-v1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {

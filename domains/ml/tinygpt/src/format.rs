@@ -3,7 +3,7 @@
 //! configuration's bounds, exactly the expected names with their shapes and dtype, and finite
 //! values.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use safetensors::{Dtype, SafeTensors};
 
@@ -18,19 +18,30 @@ pub const MAX_ARTIFACT_BYTES: usize = 256 << 20;
 pub fn save<B: Backend>(b: &mut B, model: &Model<B::T>) -> Res<Vec<u8>> {
     let mut tensors = Vec::new();
     for (name, t) in &model.params {
-        let shape = b.shape(t)?;
-        let bytes: Vec<u8> = b.to_vec(t)?.iter().flat_map(|x| x.to_le_bytes()).collect();
-        tensors.push((name.clone(), shape, bytes));
+        tensors.push((name.clone(), b.shape(t)?, b.to_vec(t)?));
     }
+    encode(&tensors, model.config.to_metadata())
+}
+
+/// Safetensors bytes of named f32 tensors (name, shape, values) with `metadata`.
+pub fn encode(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: HashMap<String, String>,
+) -> Res<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, values)| values.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
     let views = tensors
         .iter()
-        .map(|(name, shape, bytes)| {
+        .zip(&bytes)
+        .map(|((name, shape, _), bytes)| {
             safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), bytes)
                 .map(|v| (name.clone(), v))
                 .map_err(|e| format!("{name}: {e}"))
         })
         .collect::<Res<Vec<_>>>()?;
-    safetensors::serialize(views, Some(model.config.to_metadata())).map_err(|e| e.to_string())
+    safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 
 /// The configuration and the raw weights of an artifact, checked against the reference

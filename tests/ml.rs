@@ -1,0 +1,228 @@
+//! The ML domain end to end on real components: the official skill trains a small GPT through
+//! host tensors, the evaluator rebuilds it from the safetensors artifact and measures bits per
+//! byte on text the skill cannot read; the domain pins the training budget; malformed or
+//! forged artifacts are refused with reasons.
+
+use std::collections::HashMap;
+
+use hyper_journal::{Journal, Status};
+use hyper_research::{Domain, LoopOptions, ResearchLoop};
+use hyper_runtime::{Artifact, Evaluator, Skill, Split};
+use hyper_tests::*;
+use sha2::{Digest, Sha256};
+
+fn parts(home: &std::path::Path) -> (Skill, Evaluator, Journal) {
+    let runtime = runtime();
+    let skill = Skill::load(&runtime, &read(fixtures::ML_TINYGPT)).expect("skill");
+    let evaluator = Evaluator::load(&runtime, &read(fixtures::ML_EVALUATOR)).expect("evaluator");
+    let journal = Journal::open(home.join("journal.db")).expect("journal");
+    (skill, evaluator, journal)
+}
+
+fn file(domain: &Domain, rel: &str) -> Vec<u8> {
+    std::fs::read(domain.dir.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+#[test]
+fn the_split_is_byte_exact_and_the_skill_sees_only_training_text() {
+    let (_t, home) = temp_home();
+    let domain = embedded_domain(&home, &hyper_guests::ML, &[]);
+    let mut whole = file(&domain, "data/train.txt");
+    whole.extend(file(&domain, "heldout/val.txt"));
+    whole.extend(file(&domain, "heldout/test.txt"));
+    assert_eq!(whole.len(), 1_115_394);
+    assert_eq!(
+        format!("{:x}", Sha256::digest(&whole)),
+        "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+        "train + val + test is Tiny Shakespeare's input.txt"
+    );
+    let skill_data = domain.skill_policy().data_dir.expect("skill data");
+    let names: Vec<String> = std::fs::read_dir(&skill_data)
+        .expect("data dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["train.txt"]);
+    let heldout = domain.evaluator_policy().data_dir.expect("evaluator data");
+    assert!(heldout.join("val.txt").is_file() && heldout.join("test.txt").is_file());
+    assert!(!heldout.starts_with(&skill_data) && !skill_data.starts_with(&heldout));
+}
+
+#[test]
+fn the_loop_trains_a_model_that_beats_the_unigram_baseline_on_held_out_text() {
+    let (_t, home) = temp_home();
+    // 150k tokens: seconds rather than the domain's minute, still far below unigram.
+    let domain = embedded_domain(
+        &home,
+        &hyper_guests::ML,
+        &[("train_tokens", toml::Value::Integer(150_000))],
+    );
+    let unigram = unigram_bpb(
+        &file(&domain, "data/train.txt"),
+        &file(&domain, "heldout/val.txt"),
+    );
+    assert!((4.7..4.9).contains(&unigram), "unigram {unigram}");
+    let (skill, evaluator, mut journal) = parts(&home);
+    let summary = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(2),
+            seed: 3,
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    assert_eq!(summary.crashed, 0, "{summary:?}");
+    let rows = journal.list("ml").expect("journal");
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        // The domain's budget, whatever the skill's default or the proposer's choice.
+        assert_eq!(row.params["train_tokens"], 150_000, "{}", row.params);
+        assert!(row.platform.contains("tensors=cpu"), "{}", row.platform);
+    }
+    let baseline = &rows[0];
+    assert_eq!(baseline.status, Status::Baseline);
+    let (val, test) = (
+        baseline.val.expect("val_bpb"),
+        baseline.test.expect("test_bpb"),
+    );
+    assert!(val < unigram - 0.8, "val_bpb {val} vs unigram {unigram}");
+    assert!((val - test).abs() < 0.3, "val {val} test {test}");
+    let metrics = baseline.metrics.to_string();
+    assert!(metrics.contains("params"), "{metrics}");
+}
+
+#[test]
+fn training_is_deterministic_and_the_evaluator_alone_scores() {
+    let (_t, home) = temp_home();
+    let domain = embedded_domain(&home, &hyper_guests::ML, &[]);
+    let (skill, evaluator, _) = parts(&home);
+    let skill_policy = domain.skill_policy();
+    let eval_policy = domain.evaluator_policy();
+    let info = skill.describe(&skill_policy).expect("describe");
+    let mut space = hyper_research::Space::new(info.params).expect("space");
+    space
+        .pin(&toml::toml! { train_tokens = 20000 })
+        .expect("pin");
+    let spec = hyper_runtime::ExperimentSpec {
+        domain: "ml".into(),
+        params: space.to_wit(&space.defaults()),
+        ..spec("t", 7, &[])
+    };
+    let train = || {
+        let (result, report) = skill.run(&skill_policy, &spec, None);
+        assert_eq!(report.tensor_device, Some("cpu"));
+        result.expect("trains")
+    };
+    let artifact = train();
+    assert_eq!(artifact.media_type, tinygpt::MEDIA_TYPE);
+    assert_eq!(train().bytes, artifact.bytes, "same seed, same weights");
+    // The sandbox computes exactly what the same code computes natively on the host's store.
+    let (native, _) = native::train(
+        native::default_config(),
+        &native::default_recipe(20_000),
+        &file(&domain, "data/train.txt"),
+        7,
+    );
+    assert!(native == artifact.bytes, "native and sandboxed training differ");
+    let (config, weights) = tinygpt::format::read(&artifact.bytes).expect("a valid artifact");
+    assert_eq!((config.depth, config.width, config.context), (2, 64, 64));
+    assert!(weights.contains_key("blocks.1.attn.wq"));
+
+    let score = |a: &Artifact| evaluator.score(&eval_policy, a, Split::Validation);
+    let bpb = score(&artifact).expect("scores")[0].value;
+    assert!(bpb > 0.0 && bpb < 8.0, "{bpb}");
+    assert_eq!(score(&artifact).expect("again")[0].value, bpb, "deterministic");
+
+    // Forged and malformed artifacts are refused with a reason; the host stays up.
+    let refused = |a: Artifact, why: &str| {
+        let err = score(&a).expect_err(why).to_string();
+        assert!(err.contains(why), "{err} (expected {why})");
+    };
+    refused(
+        Artifact {
+            media_type: "text/plain".into(),
+            bytes: artifact.bytes.clone(),
+        },
+        "media type",
+    );
+    refused(
+        Artifact {
+            bytes: b"not safetensors at all".to_vec(),
+            ..artifact.clone()
+        },
+        "not safetensors",
+    );
+    let rewrite = |edit: &dyn Fn(&mut HashMap<String, String>, &mut Vec<(String, Vec<usize>, Vec<f32>)>)| {
+        let (config, weights) = tinygpt::format::read(&artifact.bytes).expect("read");
+        let mut meta = config.to_metadata();
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = weights
+            .into_iter()
+            .map(|(n, (s, v))| (n, s, v))
+            .collect();
+        edit(&mut meta, &mut tensors);
+        Artifact {
+            media_type: tinygpt::MEDIA_TYPE.into(),
+            bytes: tinygpt::format::encode(&tensors, meta).expect("encode"),
+        }
+    };
+    refused(
+        rewrite(&|m, _| {
+            let key = tinygpt::config::METADATA_KEY.to_string();
+            m.insert(key.clone(), m[&key].replace("depth=2", "depth=1000"));
+        }),
+        "depth 1000",
+    );
+    refused(
+        rewrite(&|m, _| {
+            let key = tinygpt::config::METADATA_KEY.to_string();
+            m.insert(key.clone(), m[&key].replace("learned", "alibi"));
+        }),
+        "unknown positions",
+    );
+    refused(rewrite(&|_, t| { t.pop(); }), "tensors, but this architecture has");
+    refused(
+        rewrite(&|_, t| {
+            t[0].2[0] = f32::NAN;
+        }),
+        "NaN",
+    );
+    refused(
+        rewrite(&|_, t| {
+            let (name, shape, _) = t[0].clone();
+            let n: usize = shape.iter().product::<usize>() * 2;
+            t[0] = (name, vec![shape[0] * 2, shape.iter().skip(1).product()], vec![0.0; n]);
+        }),
+        "expected F32",
+    );
+    // And an honest artifact still scores afterwards.
+    assert_eq!(score(&artifact).expect("still fine")[0].value, bpb);
+}
+
+#[test]
+fn a_domain_that_fixes_an_undeclared_parameter_is_refused_by_name() {
+    let (_t, home) = temp_home();
+    let domain = embedded_domain(
+        &home,
+        &hyper_guests::ML,
+        &[("epochs", toml::Value::Integer(3))],
+    );
+    let (skill, evaluator, mut journal) = parts(&home);
+    let err = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(&LoopOptions::default(), &mut |_| {})
+    .expect_err("refused");
+    assert!(
+        err.to_string().contains("fixes `epochs`, which the skill does not declare"),
+        "{err}"
+    );
+}
