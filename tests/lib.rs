@@ -12,8 +12,15 @@ pub fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig::default()).expect("runtime")
 }
 
+/// A fixture's bytes. A benchmark binary copied to another machine (the lent GPU machine) finds
+/// its components by file name in `$HYPER_FIXTURE_DIR` instead of this checkout's build dir.
 pub fn read(path: &str) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| panic!("fixture {path}: {e}"))
+    let moved = std::env::var_os("HYPER_FIXTURE_DIR").and_then(|dir| {
+        let name = Path::new(path).file_name()?;
+        Some(Path::new(&dir).join(name))
+    });
+    let path = moved.as_deref().unwrap_or(Path::new(path));
+    std::fs::read(path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
 /// Installs the built-in search domain under `home` and returns it.
@@ -145,9 +152,8 @@ pub mod native {
         let mut b = StoreBackend::new(seed);
         let mut model =
             tinygpt::Model::init(&mut b, config, recipe.init_scale as f32).expect("init");
-        let trained =
-            tinygpt::train::train(&mut b, &mut model, recipe, text, seed, |_, _, _| {})
-                .expect("train");
+        let trained = tinygpt::train::train(&mut b, &mut model, recipe, text, seed, |_, _, _| {})
+            .expect("train");
         let bytes = tinygpt::format::save(&mut b, &model).expect("save");
         (bytes, trained.tokens)
     }

@@ -129,7 +129,10 @@ fn training_is_deterministic_and_the_evaluator_alone_scores() {
         &file(&domain, "data/train.txt"),
         7,
     );
-    assert!(native == artifact.bytes, "native and sandboxed training differ");
+    assert!(
+        native == artifact.bytes,
+        "native and sandboxed training differ"
+    );
     let (config, weights) = tinygpt::format::read(&artifact.bytes).expect("a valid artifact");
     assert_eq!((config.depth, config.width, config.context), (2, 64, 64));
     assert!(weights.contains_key("blocks.1.attn.wq"));
@@ -137,7 +140,11 @@ fn training_is_deterministic_and_the_evaluator_alone_scores() {
     let score = |a: &Artifact| evaluator.score(&eval_policy, a, Split::Validation);
     let bpb = score(&artifact).expect("scores")[0].value;
     assert!(bpb > 0.0 && bpb < 8.0, "{bpb}");
-    assert_eq!(score(&artifact).expect("again")[0].value, bpb, "deterministic");
+    assert_eq!(
+        score(&artifact).expect("again")[0].value,
+        bpb,
+        "deterministic"
+    );
 
     // Forged and malformed artifacts are refused with a reason; the host stays up.
     let refused = |a: Artifact, why: &str| {
@@ -158,19 +165,18 @@ fn training_is_deterministic_and_the_evaluator_alone_scores() {
         },
         "not safetensors",
     );
-    let rewrite = |edit: &dyn Fn(&mut HashMap<String, String>, &mut Vec<(String, Vec<usize>, Vec<f32>)>)| {
-        let (config, weights) = tinygpt::format::read(&artifact.bytes).expect("read");
-        let mut meta = config.to_metadata();
-        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = weights
-            .into_iter()
-            .map(|(n, (s, v))| (n, s, v))
-            .collect();
-        edit(&mut meta, &mut tensors);
-        Artifact {
-            media_type: tinygpt::MEDIA_TYPE.into(),
-            bytes: tinygpt::format::encode(&tensors, meta).expect("encode"),
-        }
-    };
+    let rewrite =
+        |edit: &dyn Fn(&mut HashMap<String, String>, &mut Vec<(String, Vec<usize>, Vec<f32>)>)| {
+            let (config, weights) = tinygpt::format::read(&artifact.bytes).expect("read");
+            let mut meta = config.to_metadata();
+            let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
+                weights.into_iter().map(|(n, (s, v))| (n, s, v)).collect();
+            edit(&mut meta, &mut tensors);
+            Artifact {
+                media_type: tinygpt::MEDIA_TYPE.into(),
+                bytes: tinygpt::format::encode(&tensors, meta).expect("encode"),
+            }
+        };
     refused(
         rewrite(&|m, _| {
             let key = tinygpt::config::METADATA_KEY.to_string();
@@ -185,7 +191,12 @@ fn training_is_deterministic_and_the_evaluator_alone_scores() {
         }),
         "unknown positions",
     );
-    refused(rewrite(&|_, t| { t.pop(); }), "tensors, but this architecture has");
+    refused(
+        rewrite(&|_, t| {
+            t.pop();
+        }),
+        "tensors, but this architecture has",
+    );
     refused(
         rewrite(&|_, t| {
             t[0].2[0] = f32::NAN;
@@ -196,7 +207,11 @@ fn training_is_deterministic_and_the_evaluator_alone_scores() {
         rewrite(&|_, t| {
             let (name, shape, _) = t[0].clone();
             let n: usize = shape.iter().product::<usize>() * 2;
-            t[0] = (name, vec![shape[0] * 2, shape.iter().skip(1).product()], vec![0.0; n]);
+            t[0] = (
+                name,
+                vec![shape[0] * 2, shape.iter().skip(1).product()],
+                vec![0.0; n],
+            );
         }),
         "expected F32",
     );
@@ -222,7 +237,8 @@ fn a_domain_that_fixes_an_undeclared_parameter_is_refused_by_name() {
     .run(&LoopOptions::default(), &mut |_| {})
     .expect_err("refused");
     assert!(
-        err.to_string().contains("fixes `epochs`, which the skill does not declare"),
+        err.to_string()
+            .contains("fixes `epochs`, which the skill does not declare"),
         "{err}"
     );
 }

@@ -9,7 +9,7 @@
 //! - an endless shader from a skill: the dispatch times out with an error (2 s here), the
 //!   host stays up and the next call's GPU works.
 //!
-//! The fixture is read from `HYPER_GPU_FIXTURE` if set (to run a copied binary elsewhere).
+//! To run the binary on another machine, put the fixture's `.wasm` in `$HYPER_FIXTURE_DIR`.
 
 use std::time::{Duration, Instant};
 
@@ -65,7 +65,10 @@ fn run(skill: &Skill, policy: &SandboxPolicy, case: &str, n: i64) -> (Duration, 
     let spec = spec(
         "gpu",
         1,
-        &[("case", ParamValue::Choice(case.into())), ("n", ParamValue::Int(n))],
+        &[
+            ("case", ParamValue::Choice(case.into())),
+            ("n", ParamValue::Int(n)),
+        ],
     );
     let t0 = Instant::now();
     let (result, _) = skill.run(policy, &spec, None);
@@ -98,14 +101,16 @@ fn main() {
     );
     gpu.write(ba, 0, &bytes(&a)).expect("write a");
     gpu.write(bb, 0, &bytes(&b)).expect("write b");
-    gpu.write(bd, 0, &(n as u32).to_le_bytes()).expect("write n");
+    gpu.write(bd, 0, &(n as u32).to_le_bytes())
+        .expect("write n");
     let p = gpu.pipeline(MATMUL, "main").expect("matmul pipeline");
     let groups = [(n / 16) as u32, (n / 16) as u32, 1];
     gpu.dispatch(p, &[ba, bb, bc, bd], groups).expect("warm-up");
     let times: Vec<Duration> = (0..5)
         .map(|_| {
             let t0 = Instant::now();
-            gpu.dispatch(p, &[ba, bb, bc, bd], groups).expect("dispatch");
+            gpu.dispatch(p, &[ba, bb, bc, bd], groups)
+                .expect("dispatch");
             t0.elapsed()
         })
         .collect();
@@ -127,8 +132,7 @@ fn main() {
 
     // 2. axpy from a skill and natively.
     let runtime = runtime();
-    let fixture = std::env::var("HYPER_GPU_FIXTURE").unwrap_or_else(|_| fixtures::GPU_USER.into());
-    let skill = Skill::load(&runtime, &read(&fixture)).expect("gpu fixture loads");
+    let skill = Skill::load(&runtime, &read(fixtures::GPU_USER)).expect("gpu fixture loads");
     let policy = SandboxPolicy::default();
     let elements = 1i64 << 20;
     let _ = run(&skill, &policy, "axpy", elements);

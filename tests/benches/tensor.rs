@@ -11,7 +11,10 @@
 //!   initialisation and writing the safetensors artifact; the weights come out bit-identical
 //!   (tests/ml.rs checks that).
 //!
-//! `--tokens N` sets the transformer's training tokens (default 200,000).
+//! `--tokens N` sets the transformer's training tokens (default 200,000). Built with
+//! `--features cuda`, tensors live on the GPU (`HYPER_TENSOR_DEVICE=cpu` keeps them on the
+//! CPU); to run the binary on another machine, put the fixtures' `.wasm` files in
+//! `$HYPER_FIXTURE_DIR`.
 
 use std::time::{Duration, Instant};
 
@@ -74,7 +77,10 @@ fn native_train(steps: u32) -> f32 {
 fn main() {
     let runtime = runtime();
     let skill = Skill::load(&runtime, &read(fixtures::TENSOR_USER)).expect("load");
-    println!("host tensors through the component boundary (hyper:compute/tensor, CPU)");
+    println!(
+        "host tensors through the component boundary (hyper:compute/tensor, device {})",
+        TensorStore::new(Limits::default(), 0).device_name()
+    );
 
     // 1. Per-call overhead.
     let n = 200_000i64;
@@ -128,10 +134,13 @@ fn main() {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    transformer(&runtime, tokens);
+    // `--large`: the skill's largest model (4 blocks × 128, context 128, batch 32), where each
+    // host call does more work (on a GPU the default model is launch-bound).
+    let large = std::env::args().any(|a| a == "--large");
+    transformer(&runtime, tokens, large);
 }
 
-fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64) {
+fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64, large: bool) {
     let (_t, home) = temp_home();
     let domain = embedded_domain(
         &home,
@@ -144,13 +153,23 @@ fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64) {
     let info = skill.describe(&policy).expect("describe");
     let mut space = hyper_research::Space::new(info.params).expect("space");
     space.pin(&domain.manifest.fixed).expect("pin");
+    let mut params = space.defaults();
+    let mut config = native::default_config();
+    let mut recipe = native::default_recipe(tokens);
+    if large {
+        use hyper_research::Value;
+        params.insert("depth".into(), Value::Int(4));
+        params.insert("width".into(), Value::Choice("128".into()));
+        params.insert("context".into(), Value::Int(128));
+        params.insert("batch".into(), Value::Int(32));
+        (config.depth, config.width, config.context, recipe.batch) = (4, 128, 128, 32);
+    }
     let spec = hyper_runtime::ExperimentSpec {
         domain: "ml".into(),
-        params: space.to_wit(&space.defaults()),
+        params: space.to_wit(&params),
         ..spec("bench", 11, &[])
     };
-    let recipe = native::default_recipe(tokens);
-    let trained = recipe.steps(64) * 16 * 64;
+    let trained = recipe.steps(config.context as usize) * (recipe.batch * config.context) as u64;
     let mut sandbox = Vec::new();
     let mut natively = Vec::new();
     // Alternating, so that neither side gets the warmer machine.
@@ -160,7 +179,7 @@ fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64) {
         result.expect("skill trains");
         sandbox.push(t0.elapsed());
         let t0 = Instant::now();
-        let (_, n) = native::train(native::default_config(), &recipe, &text, 11);
+        let (_, n) = native::train(config.clone(), &recipe, &text, 11);
         assert_eq!(n, trained);
         natively.push(t0.elapsed());
     }
@@ -169,7 +188,11 @@ fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64) {
         trained as f64 / median(natively).as_secs_f64(),
     );
     println!(
-        "ml-tinygpt (2×64, context 64, batch 16), {trained} tokens: {a:.0} tokens/s in the sandbox, {b:.0} natively: {:.2}x   (target ≥ 0.9x)",
+        "ml-tinygpt ({}×{}, context {}, batch {}), {trained} tokens: {a:.0} tokens/s in the sandbox, {b:.0} natively: {:.2}x   (target ≥ 0.9x)",
+        config.depth,
+        config.width,
+        config.context,
+        recipe.batch,
         a / b
     );
 }

@@ -156,10 +156,33 @@ fn bytes_of(shape: &[usize], dtype: DType) -> Result<u64> {
         .ok_or_else(|| TensorError::Shape(format!("shape {shape:?} is too large")))
 }
 
+/// Where stores put their tensors: the CPU, or with the `cuda` feature the first CUDA GPU
+/// when there is one (`HYPER_TENSOR_DEVICE=cpu` keeps them on the CPU). Chosen once per
+/// process: a CUDA context costs far more to create than a call lasts.
+pub fn default_device() -> Device {
+    static DEVICE: std::sync::OnceLock<Device> = std::sync::OnceLock::new();
+    DEVICE
+        .get_or_init(|| {
+            let wanted = std::env::var("HYPER_TENSOR_DEVICE").unwrap_or_default();
+            #[cfg(feature = "cuda")]
+            if wanted != "cpu" {
+                if let Ok(device) = Device::new_cuda(0) {
+                    return device;
+                }
+            }
+            let _ = wanted;
+            Device::Cpu
+        })
+        .clone()
+}
+
 impl TensorStore {
+    /// A store on [`default_device`]. Initial values (`randn`, `uniform`) come from the
+    /// store's own generator on the host, so they are the same bits on every device; results
+    /// of GPU kernels need not be bit-identical to the CPU's.
     pub fn new(limits: Limits, seed: u64) -> Self {
         TensorStore {
-            device: Device::Cpu,
+            device: default_device(),
             limits,
             entries: HashMap::new(),
             next: 1,

@@ -4,7 +4,10 @@
 //! reloads the weights and measures bits per byte on text this skill cannot read.
 //!
 //! `train_tokens` is declared like any parameter, but the domain pins it (`[fixed]` in
-//! `hyper-domain.toml`) so every experiment trains on the same number of tokens.
+//! `hyper-domain.toml`) so every experiment trains on the same number of tokens. With the
+//! token count fixed, time grows with the model: the ranges keep the largest model here
+//! (4 blocks × 128 wide, context 128) within about 8× the default's minute on 2 cores, and
+//! the domain's deadline stops anything slower.
 
 use hyper_sdk::prelude::*;
 use tinygpt::host::HostTensors;
@@ -67,21 +70,91 @@ impl Skill for TinyGpt {
     fn info() -> SkillInfo {
         SkillInfo::new("ml-tinygpt", "0.1.0", "ml")
             .describe("a small byte-level GPT trained through host tensors")
-            .param(ParamSpec::int("depth", "transformer blocks", 1, 6, 2))
-            .param(ParamSpec::choice("width", "model width", &["32", "64", "96", "128", "192"], "64"))
-            .param(ParamSpec::choice("heads", "attention heads (width must split evenly)", &["1", "2", "4", "8"], "4"))
-            .param(ParamSpec::int("context", "sequence length in bytes", 16, 256, 64))
-            .param(ParamSpec::log_float("lr", "peak learning rate (AdamW)", 1e-4, 3e-2, 3e-3))
-            .param(ParamSpec::choice("schedule", "learning-rate decay after warmup", &["cosine", "linear", "constant"], "cosine"))
-            .param(ParamSpec::float("warmup", "share of steps warming up", 0.0, 0.3, 0.05))
-            .param(ParamSpec::float("weight_decay", "AdamW weight decay", 0.0, 0.3, 0.01))
-            .param(ParamSpec::int("batch", "sequences per step", 4, 64, 16))
-            .param(ParamSpec::log_float("init_scale", "standard deviation of initial weights", 0.005, 0.2, 0.02))
-            .param(ParamSpec::choice("norm", "normalisation", &["layernorm", "rmsnorm"], "layernorm"))
-            .param(ParamSpec::choice("activation", "MLP activation", &["gelu", "relu", "swiglu"], "gelu"))
-            .param(ParamSpec::choice("positions", "position encoding", &["learned", "rotary"], "learned"))
-            .param(ParamSpec::flag("tied", "output head shares the token embedding", false))
-            .param(ParamSpec::int("train_tokens", "training tokens (fixed by the domain)", 1_000, 100_000_000, 1_000_000))
+            .param(ParamSpec::int("depth", "transformer blocks", 1, 4, 2))
+            .param(ParamSpec::choice(
+                "width",
+                "model width",
+                &["32", "48", "64", "96", "128"],
+                "64",
+            ))
+            .param(ParamSpec::choice(
+                "heads",
+                "attention heads (width must split evenly)",
+                &["1", "2", "4", "8"],
+                "4",
+            ))
+            .param(ParamSpec::int(
+                "context",
+                "sequence length in bytes",
+                32,
+                128,
+                64,
+            ))
+            .param(ParamSpec::log_float(
+                "lr",
+                "peak learning rate (AdamW)",
+                1e-4,
+                3e-2,
+                3e-3,
+            ))
+            .param(ParamSpec::choice(
+                "schedule",
+                "learning-rate decay after warmup",
+                &["cosine", "linear", "constant"],
+                "cosine",
+            ))
+            .param(ParamSpec::float(
+                "warmup",
+                "share of steps warming up",
+                0.0,
+                0.3,
+                0.05,
+            ))
+            .param(ParamSpec::float(
+                "weight_decay",
+                "AdamW weight decay",
+                0.0,
+                0.3,
+                0.01,
+            ))
+            .param(ParamSpec::int("batch", "sequences per step", 8, 32, 16))
+            .param(ParamSpec::log_float(
+                "init_scale",
+                "standard deviation of initial weights",
+                0.005,
+                0.2,
+                0.02,
+            ))
+            .param(ParamSpec::choice(
+                "norm",
+                "normalisation",
+                &["layernorm", "rmsnorm"],
+                "layernorm",
+            ))
+            .param(ParamSpec::choice(
+                "activation",
+                "MLP activation",
+                &["gelu", "relu", "swiglu"],
+                "gelu",
+            ))
+            .param(ParamSpec::choice(
+                "positions",
+                "position encoding",
+                &["learned", "rotary"],
+                "learned",
+            ))
+            .param(ParamSpec::flag(
+                "tied",
+                "output head shares the token embedding",
+                false,
+            ))
+            .param(ParamSpec::int(
+                "train_tokens",
+                "training tokens (fixed by the domain)",
+                1_000,
+                100_000_000,
+                1_000_000,
+            ))
     }
 
     fn run(experiment: &Experiment) -> Result<Artifact, Error> {
@@ -98,13 +171,29 @@ impl Skill for TinyGpt {
         let recipe = recipe(p)?;
         let text = data::read("train.txt")?;
         let mut b = HostTensors;
-        let mut model = Model::init(&mut b, config, recipe.init_scale as f32).map_err(failed("init"))?;
+        let mut model =
+            Model::init(&mut b, config, recipe.init_scale as f32).map_err(failed("init"))?;
         let every = (recipe.steps(model.config.context) / 20).max(1);
-        let trained = tinygpt::train::train(&mut b, &mut model, &recipe, &text, experiment.seed, |step, total, loss| {
-            if step % every == 0 || step == total {
-                progress::report(step as u32, total as u32, &[Metric::new("train_loss", f64::from(loss), Direction::LowerIsBetter)]);
-            }
-        })
+        let trained = tinygpt::train::train(
+            &mut b,
+            &mut model,
+            &recipe,
+            &text,
+            experiment.seed,
+            |step, total, loss| {
+                if step % every == 0 || step == total {
+                    progress::report(
+                        step as u32,
+                        total as u32,
+                        &[Metric::new(
+                            "train_loss",
+                            f64::from(loss),
+                            Direction::LowerIsBetter,
+                        )],
+                    );
+                }
+            },
+        )
         .map_err(failed("training"))?;
         log::info(&format!(
             "trained {} steps, {} tokens, loss {:.3} -> {:.3}, {} parameters on {}",

@@ -34,7 +34,8 @@ impl Evaluator for MlEvaluator {
             Split::Test => "test.txt",
         })?;
         let mut b = HostTensors;
-        let mut model = tinygpt::format::load(&mut b, &artifact.bytes).map_err(Error::BadArtifact)?;
+        let mut model =
+            tinygpt::format::load(&mut b, &artifact.bytes).map_err(Error::BadArtifact)?;
         let bpb = model
             .bits_per_byte(&mut b, &text, BATCH)
             .map_err(Error::Failed)?;
@@ -45,7 +46,11 @@ impl Evaluator for MlEvaluator {
                 tinygpt::model::parameter_count(&model.config) as f64,
                 Direction::LowerIsBetter,
             ),
-            Metric::new("context", model.config.context as f64, Direction::HigherIsBetter),
+            Metric::new(
+                "context",
+                model.config.context as f64,
+                Direction::HigherIsBetter,
+            ),
             Metric::new("bytes", text.len() as f64, Direction::HigherIsBetter),
         ])
     }

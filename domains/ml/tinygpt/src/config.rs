@@ -73,7 +73,10 @@ impl Config {
             ));
         }
         if !(2..=MAX_CONTEXT).contains(&self.context) {
-            return Err(format!("context {} is not in 2..={MAX_CONTEXT}", self.context));
+            return Err(format!(
+                "context {} is not in 2..={MAX_CONTEXT}",
+                self.context
+            ));
         }
         Ok(())
     }
@@ -211,5 +214,79 @@ impl TrainConfig {
             Schedule::Linear => self.lr * (1.0 - progress).max(0.0),
             Schedule::Cosine => self.lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config {
+            depth: 2,
+            width: 64,
+            heads: 4,
+            context: 64,
+            norm: Norm::RmsNorm,
+            activation: Activation::SwiGlu,
+            positions: Positions::Rotary,
+            tied: true,
+        }
+    }
+
+    #[test]
+    fn metadata_round_trips_and_bad_fields_are_named() {
+        let c = config();
+        assert_eq!(Config::from_metadata(&c.to_metadata()), Ok(c.clone()));
+        let with = |from: &str, to: &str| {
+            let mut m = c.to_metadata();
+            let v = m[METADATA_KEY].replace(from, to);
+            m.insert(METADATA_KEY.into(), v);
+            Config::from_metadata(&m).expect_err(to)
+        };
+        assert!(with("width=64", "width=63").contains("heads"));
+        assert!(with("depth=2", "depth=99").contains("depth 99"));
+        assert!(with("tied=true", "tied=yes").contains("tied"));
+        assert!(with("depth=2", "depth=2 depth=3").contains("twice"));
+        assert!(with(" norm=rmsnorm", "").contains("7 fields"));
+        assert!(Config::from_metadata(&HashMap::new()).is_err());
+    }
+
+    #[test]
+    fn swiglu_keeps_the_mlp_about_as_large() {
+        let mut c = config();
+        assert_eq!(c.hidden(), 176); // 8·64/3 = 170.7, rounded up to a multiple of 8
+        c.activation = Activation::Gelu;
+        assert_eq!(c.hidden(), 256);
+    }
+
+    #[test]
+    fn schedules_warm_up_then_decay() {
+        let r = TrainConfig {
+            tokens: 64_000,
+            batch: 10,
+            lr: 1.0,
+            schedule: Schedule::Cosine,
+            warmup: 0.1,
+            weight_decay: 0.0,
+            init_scale: 0.02,
+            clip: 1.0,
+        };
+        let total = r.steps(64);
+        assert_eq!(total, 100);
+        assert!((r.lr_at(0, total) - 0.1).abs() < 1e-12);
+        assert!((r.lr_at(9, total) - 1.0).abs() < 1e-12);
+        assert!((r.lr_at(10, total) - 1.0).abs() < 1e-12);
+        assert!(r.lr_at(99, total) < 0.001);
+        let linear = TrainConfig {
+            schedule: Schedule::Linear,
+            ..r.clone()
+        };
+        assert!((linear.lr_at(55, total) - 0.5).abs() < 1e-12);
+        let constant = TrainConfig {
+            schedule: Schedule::Constant,
+            ..r
+        };
+        assert_eq!(constant.lr_at(99, total), 1.0);
     }
 }

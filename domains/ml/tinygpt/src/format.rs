@@ -48,9 +48,13 @@ pub fn encode(
 /// architecture.
 pub fn read(bytes: &[u8]) -> Res<(Config, BTreeMap<String, (Vec<usize>, Vec<f32>)>)> {
     if bytes.len() > MAX_ARTIFACT_BYTES {
-        return Err(format!("{} bytes is larger than {MAX_ARTIFACT_BYTES}", bytes.len()));
+        return Err(format!(
+            "{} bytes is larger than {MAX_ARTIFACT_BYTES}",
+            bytes.len()
+        ));
     }
-    let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(|e| format!("not safetensors: {e}"))?;
+    let (_, metadata) =
+        SafeTensors::read_metadata(bytes).map_err(|e| format!("not safetensors: {e}"))?;
     let config = Config::from_metadata(
         metadata
             .metadata()
@@ -68,7 +72,9 @@ pub fn read(bytes: &[u8]) -> Res<(Config, BTreeMap<String, (Vec<usize>, Vec<f32>
     }
     let mut out = BTreeMap::new();
     for (name, shape, _) in expected {
-        let view = file.tensor(&name).map_err(|_| format!("missing tensor `{name}`"))?;
+        let view = file
+            .tensor(&name)
+            .map_err(|_| format!("missing tensor `{name}`"))?;
         if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
             return Err(format!(
                 "tensor `{name}` is {:?} {:?}, expected F32 {shape:?}",
@@ -97,4 +103,64 @@ pub fn load<B: Backend>(b: &mut B, bytes: &[u8]) -> Res<Model<B::T>> {
         params.insert(name, b.from_f32(&values, &shape)?);
     }
     Ok(Model::from_params(config, params))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Activation, Norm, Positions};
+
+    #[test]
+    fn reading_checks_names_shapes_and_values() {
+        let config = Config {
+            depth: 1,
+            width: 8,
+            heads: 2,
+            context: 4,
+            norm: Norm::LayerNorm,
+            activation: Activation::Relu,
+            positions: Positions::Learned,
+            tied: false,
+        };
+        let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = parameters(&config, 0.02)
+            .into_iter()
+            .map(|(n, s, _)| {
+                let len = s.iter().product();
+                (n, s, vec![0.5; len])
+            })
+            .collect();
+        let bytes = encode(&tensors, config.to_metadata()).expect("encode");
+        let (read_config, weights) = read(&bytes).expect("valid");
+        assert_eq!(read_config, config);
+        assert_eq!(weights.len(), tensors.len());
+        // Deterministic bytes: the same model encodes identically.
+        assert_eq!(
+            encode(&tensors, config.to_metadata()).expect("again"),
+            bytes
+        );
+
+        let mut extra = tensors.clone();
+        extra.push(("bonus".into(), vec![1], vec![1.0]));
+        assert!(
+            read(&encode(&extra, config.to_metadata()).unwrap_or_default())
+                .expect_err("extra")
+                .contains("tensors, but")
+        );
+        let mut renamed = tensors.clone();
+        renamed[0].0 = "tok_embedding".into();
+        assert!(
+            read(&encode(&renamed, config.to_metadata()).unwrap_or_default())
+                .expect_err("renamed")
+                .contains("missing tensor")
+        );
+        let mut infinite = tensors;
+        infinite[1].2[0] = f32::INFINITY;
+        assert!(
+            read(&encode(&infinite, config.to_metadata()).unwrap_or_default())
+                .expect_err("inf")
+                .contains("NaN or infinity")
+        );
+        assert!(read(&bytes[..bytes.len() / 2]).is_err());
+        assert!(read(&[]).is_err());
+    }
 }

@@ -124,7 +124,8 @@ impl<T> Model<T> {
             }
             let rotary = if self.config.positions == Positions::Rotary {
                 let half = self.config.head_dim() / 2;
-                let (mut cos, mut sin) = (Vec::with_capacity(t * half), Vec::with_capacity(t * half));
+                let (mut cos, mut sin) =
+                    (Vec::with_capacity(t * half), Vec::with_capacity(t * half));
                 for pos in 0..t {
                     for i in 0..half {
                         let freq = 10_000f64.powf(-(i as f64) / half as f64);
@@ -177,7 +178,13 @@ impl<T> Model<T> {
     }
 
     /// Logits [batch·t, 256] for `ids` (batch rows of t bytes, row-major).
-    pub fn logits<B: Backend<T = T>>(&mut self, b: &mut B, ids: &[u32], batch: usize, t: usize) -> Res<T> {
+    pub fn logits<B: Backend<T = T>>(
+        &mut self,
+        b: &mut B,
+        ids: &[u32],
+        batch: usize,
+        t: usize,
+    ) -> Res<T> {
         let config = self.config.clone();
         if t == 0 || t > config.context || ids.len() != batch * t {
             return Err(format!(
@@ -245,7 +252,13 @@ impl<T> Model<T> {
 
     /// Mean cross-entropy (nats) of predicting each next byte of `windows` (batch rows of
     /// t + 1 bytes).
-    pub fn loss<B: Backend<T = T>>(&mut self, b: &mut B, windows: &[u8], batch: usize, t: usize) -> Res<T> {
+    pub fn loss<B: Backend<T = T>>(
+        &mut self,
+        b: &mut B,
+        windows: &[u8],
+        batch: usize,
+        t: usize,
+    ) -> Res<T> {
         let (ids, targets) = inputs_and_targets(windows, batch, t)?;
         let logits = self.logits(b, &ids, batch, t)?;
         b.cross_entropy(&logits, &targets)
@@ -254,7 +267,12 @@ impl<T> Model<T> {
     /// Bits per byte of predicting `text` after its first byte: the text is cut into
     /// non-overlapping windows of `context + 1` bytes (consecutive windows share one byte),
     /// each predicted from its own start, `batch` windows at a time.
-    pub fn bits_per_byte<B: Backend<T = T>>(&mut self, b: &mut B, text: &[u8], batch: usize) -> Res<f64> {
+    pub fn bits_per_byte<B: Backend<T = T>>(
+        &mut self,
+        b: &mut B,
+        text: &[u8],
+        batch: usize,
+    ) -> Res<f64> {
         let ctx = self.config.context;
         if text.len() < 2 {
             return Err("text too short to score".into());
@@ -290,7 +308,11 @@ impl<T> Model<T> {
 /// Splits batch rows of t + 1 bytes into model inputs and next-byte targets.
 pub fn inputs_and_targets(windows: &[u8], batch: usize, t: usize) -> Res<(Vec<u32>, Vec<u32>)> {
     if windows.len() != batch * (t + 1) {
-        return Err(format!("{} bytes are not {batch} windows of {}", windows.len(), t + 1));
+        return Err(format!(
+            "{} bytes are not {batch} windows of {}",
+            windows.len(),
+            t + 1
+        ));
     }
     let mut ids = Vec::with_capacity(batch * t);
     let mut targets = Vec::with_capacity(batch * t);

@@ -48,7 +48,10 @@ pub fn train<B: Backend>(
 ) -> Res<Trained> {
     let t = model.config.context;
     if data.len() < t + 2 {
-        return Err(format!("{} bytes of training text is shorter than one window", data.len()));
+        return Err(format!(
+            "{} bytes of training text is shorter than one window",
+            data.len()
+        ));
     }
     for v in model.variables() {
         b.make_variable(v)?;
@@ -66,13 +69,23 @@ pub fn train<B: Backend>(
         let loss = model.loss(b, &windows, recipe.batch, t)?;
         last = b.scalar(&loss)?;
         if !last.is_finite() {
-            return Err(format!("the loss diverged at step {step} (lr {})", recipe.lr));
+            return Err(format!(
+                "the loss diverged at step {step} (lr {})",
+                recipe.lr
+            ));
         }
         first.get_or_insert(last);
         b.backward(&loss)?;
         let vars = model.variables();
         b.clip_grad_norm(&vars, recipe.clip)?;
-        b.adamw_step(&vars, recipe.lr_at(step, steps), 0.9, 0.95, 1e-8, recipe.weight_decay)?;
+        b.adamw_step(
+            &vars,
+            recipe.lr_at(step, steps),
+            0.9,
+            0.95,
+            1e-8,
+            recipe.weight_decay,
+        )?;
         progress(step + 1, steps, last);
     }
     Ok(Trained {
