@@ -215,7 +215,7 @@ pub mod native {
     impl Backend for StoreBackend {
         type T = StoreTensor;
 
-        fn from_f32(&mut self, data: &[f32], shape: &[usize]) -> Res<StoreTensor> {
+        fn upload(&mut self, data: &[f32], shape: &[usize]) -> Res<StoreTensor> {
             self.make(|s| s.from_f32(data, shape))
         }
         fn randn(&mut self, shape: &[usize], std: f32) -> Res<StoreTensor> {

@@ -11,6 +11,11 @@ use hyper_runtime::{Artifact, Evaluator, Skill, Split};
 use hyper_tests::*;
 use sha2::{Digest, Sha256};
 
+/// A tensor as the artifact format stores it: name, shape, values.
+type Named = (String, Vec<usize>, Vec<f32>);
+/// A change to an artifact's metadata and tensors.
+type Edit = dyn Fn(&mut HashMap<String, String>, &mut Vec<Named>);
+
 fn parts(home: &std::path::Path) -> (Skill, Evaluator, Journal) {
     let runtime = runtime();
     let skill = Skill::load(&runtime, &read(fixtures::ML_TINYGPT)).expect("skill");
@@ -165,18 +170,17 @@ fn training_is_deterministic_and_the_evaluator_alone_scores() {
         },
         "not safetensors",
     );
-    let rewrite =
-        |edit: &dyn Fn(&mut HashMap<String, String>, &mut Vec<(String, Vec<usize>, Vec<f32>)>)| {
-            let (config, weights) = tinygpt::format::read(&artifact.bytes).expect("read");
-            let mut meta = config.to_metadata();
-            let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
-                weights.into_iter().map(|(n, (s, v))| (n, s, v)).collect();
-            edit(&mut meta, &mut tensors);
-            Artifact {
-                media_type: tinygpt::MEDIA_TYPE.into(),
-                bytes: tinygpt::format::encode(&tensors, meta).expect("encode"),
-            }
-        };
+    let rewrite = |edit: &Edit| {
+        let (config, weights) = tinygpt::format::read(&artifact.bytes).expect("read");
+        let mut meta = config.to_metadata();
+        let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> =
+            weights.into_iter().map(|(n, (s, v))| (n, s, v)).collect();
+        edit(&mut meta, &mut tensors);
+        Artifact {
+            media_type: tinygpt::MEDIA_TYPE.into(),
+            bytes: tinygpt::format::encode(&tensors, meta).expect("encode"),
+        }
+    };
     refused(
         rewrite(&|m, _| {
             let key = tinygpt::config::METADATA_KEY.to_string();

@@ -35,7 +35,10 @@ pub struct LoopOptions {
 
 /// A progress callback shared with the running skill's host calls.
 #[derive(Clone)]
-pub struct ProgressHook(pub std::sync::Arc<dyn Fn(u32, u32, &[Metric]) + Send + Sync>);
+pub struct ProgressHook(pub std::sync::Arc<ProgressCallback>);
+
+/// (step, total, intermediate metrics) from a running skill.
+pub type ProgressCallback = dyn Fn(u32, u32, &[Metric]) + Send + Sync;
 
 impl std::fmt::Debug for ProgressHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

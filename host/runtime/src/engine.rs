@@ -153,7 +153,8 @@ impl Runtime {
             })?,
             evaluator: linker(&engine, |l| {
                 Evaluator::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
-                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
+                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
+                GpuUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
             })?,
             tool: linker(&engine, |l| {
                 ToolSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)

@@ -21,7 +21,7 @@ pub enum Op {
 pub trait Backend {
     type T;
 
-    fn from_f32(&mut self, data: &[f32], shape: &[usize]) -> Res<Self::T>;
+    fn upload(&mut self, data: &[f32], shape: &[usize]) -> Res<Self::T>;
     /// Normal(0, std) from the backend's seeded generator.
     fn randn(&mut self, shape: &[usize], std: f32) -> Res<Self::T>;
     fn zeros(&mut self, shape: &[usize]) -> Res<Self::T>;

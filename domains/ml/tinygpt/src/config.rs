@@ -66,7 +66,10 @@ impl Config {
         if !(8..=MAX_WIDTH).contains(&self.width) {
             return Err(format!("width {} is not in 8..={MAX_WIDTH}", self.width));
         }
-        if self.heads == 0 || self.width % self.heads != 0 || self.head_dim() % 2 != 0 {
+        if self.heads == 0
+            || !self.width.is_multiple_of(self.heads)
+            || !self.head_dim().is_multiple_of(2)
+        {
             return Err(format!(
                 "width {} must split into {} heads of an even size",
                 self.width, self.heads

@@ -44,9 +44,12 @@ pub fn encode(
     safetensors::serialize(views, Some(metadata)).map_err(|e| e.to_string())
 }
 
+/// Weights by name: shape and values.
+pub type RawWeights = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// The configuration and the raw weights of an artifact, checked against the reference
 /// architecture.
-pub fn read(bytes: &[u8]) -> Res<(Config, BTreeMap<String, (Vec<usize>, Vec<f32>)>)> {
+pub fn read(bytes: &[u8]) -> Res<(Config, RawWeights)> {
     if bytes.len() > MAX_ARTIFACT_BYTES {
         return Err(format!(
             "{} bytes is larger than {MAX_ARTIFACT_BYTES}",
@@ -100,7 +103,7 @@ pub fn load<B: Backend>(b: &mut B, bytes: &[u8]) -> Res<Model<B::T>> {
     let (config, raw) = read(bytes)?;
     let mut params = BTreeMap::new();
     for (name, (shape, values)) in raw {
-        params.insert(name, b.from_f32(&values, &shape)?);
+        params.insert(name, b.upload(&values, &shape)?);
     }
     Ok(Model::from_params(config, params))
 }

@@ -26,7 +26,7 @@ fn err(e: wit::TensorError) -> String {
 impl Backend for HostTensors {
     type T = Tensor;
 
-    fn from_f32(&mut self, data: &[f32], shape: &[usize]) -> Res<Tensor> {
+    fn upload(&mut self, data: &[f32], shape: &[usize]) -> Res<Tensor> {
         Tensor::from_list(data, &dims(shape)).map_err(err)
     }
     fn randn(&mut self, shape: &[usize], std: f32) -> Res<Tensor> {

@@ -134,12 +134,12 @@ impl<T> Model<T> {
                         sin.push(angle.sin() as f32);
                     }
                 }
-                Some((b.from_f32(&cos, &[t, half])?, b.from_f32(&sin, &[t, half])?))
+                Some((b.upload(&cos, &[t, half])?, b.upload(&sin, &[t, half])?))
             } else {
                 None
             };
             let consts = Consts {
-                mask: b.from_f32(&mask, &[t, t])?,
+                mask: b.upload(&mask, &[t, t])?,
                 rotary,
             };
             self.consts.insert(t, consts);
