@@ -25,7 +25,11 @@ pub struct EvaluatorExport<T>(core::marker::PhantomData<T>);
 impl<T: Evaluator> Guest for EvaluatorExport<T> {
     fn describe() -> metric::MetricInfo {
         let info = T::info();
-        metric::MetricInfo { name: info.name, direction: info.direction, description: info.description }
+        metric::MetricInfo {
+            name: info.name,
+            direction: info.direction,
+            description: info.description,
+        }
     }
 
     fn score(artifact: Artifact, split: Split) -> Result<Vec<Metric>, Error> {

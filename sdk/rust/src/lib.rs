@@ -82,13 +82,20 @@ pub const SCRATCH_DIR: &str = "/scratch";
 
 impl Artifact {
     pub fn new(media_type: impl Into<String>, bytes: Vec<u8>) -> Self {
-        Artifact { media_type: media_type.into(), bytes }
+        Artifact {
+            media_type: media_type.into(),
+            bytes,
+        }
     }
 }
 
 impl Metric {
     pub fn new(name: impl Into<String>, value: f64, direction: Direction) -> Self {
-        Metric { name: name.into(), value, direction }
+        Metric {
+            name: name.into(),
+            value,
+            direction,
+        }
     }
 }
 
@@ -154,10 +161,10 @@ pub use tool::*;
 /// Everything a skill usually needs.
 pub mod prelude {
     pub use crate::{data, log, Artifact, Direction, Error, Metric, ParamSpec, Params, Split};
-    #[cfg(feature = "evaluator")]
-    pub use crate::{register_evaluator, Evaluator, MetricInfo};
     #[cfg(feature = "research")]
     pub use crate::{progress, register_skill, Experiment, Skill, SkillInfo};
+    #[cfg(feature = "evaluator")]
+    pub use crate::{register_evaluator, Evaluator, MetricInfo};
     #[cfg(feature = "tool")]
     pub use crate::{register_tool, Tool, ToolInfo};
 }

@@ -9,22 +9,67 @@ pub struct ParamSpec;
 
 impl ParamSpec {
     /// An integer in `min..=max`.
-    pub fn int(name: &str, description: &str, min: i64, max: i64, default: i64) -> crate::bindings::hyper::research::types::ParamSpec {
-        spec(name, description, ParamKind::Int(IntRange { min, max, default }))
+    pub fn int(
+        name: &str,
+        description: &str,
+        min: i64,
+        max: i64,
+        default: i64,
+    ) -> crate::bindings::hyper::research::types::ParamSpec {
+        spec(
+            name,
+            description,
+            ParamKind::Int(IntRange { min, max, default }),
+        )
     }
 
     /// A float in `min..=max`, mutated additively.
-    pub fn float(name: &str, description: &str, min: f64, max: f64, default: f64) -> crate::bindings::hyper::research::types::ParamSpec {
-        spec(name, description, ParamKind::Float(FloatRange { min, max, default, log_scale: false }))
+    pub fn float(
+        name: &str,
+        description: &str,
+        min: f64,
+        max: f64,
+        default: f64,
+    ) -> crate::bindings::hyper::research::types::ParamSpec {
+        spec(
+            name,
+            description,
+            ParamKind::Float(FloatRange {
+                min,
+                max,
+                default,
+                log_scale: false,
+            }),
+        )
     }
 
     /// A positive float in `min..=max`, mutated multiplicatively (learning rates and such).
-    pub fn log_float(name: &str, description: &str, min: f64, max: f64, default: f64) -> crate::bindings::hyper::research::types::ParamSpec {
-        spec(name, description, ParamKind::Float(FloatRange { min, max, default, log_scale: true }))
+    pub fn log_float(
+        name: &str,
+        description: &str,
+        min: f64,
+        max: f64,
+        default: f64,
+    ) -> crate::bindings::hyper::research::types::ParamSpec {
+        spec(
+            name,
+            description,
+            ParamKind::Float(FloatRange {
+                min,
+                max,
+                default,
+                log_scale: true,
+            }),
+        )
     }
 
     /// One of `options`.
-    pub fn choice(name: &str, description: &str, options: &[&str], default: &str) -> crate::bindings::hyper::research::types::ParamSpec {
+    pub fn choice(
+        name: &str,
+        description: &str,
+        options: &[&str],
+        default: &str,
+    ) -> crate::bindings::hyper::research::types::ParamSpec {
         spec(
             name,
             description,
@@ -36,12 +81,20 @@ impl ParamSpec {
     }
 
     /// An on/off switch.
-    pub fn flag(name: &str, description: &str, default: bool) -> crate::bindings::hyper::research::types::ParamSpec {
+    pub fn flag(
+        name: &str,
+        description: &str,
+        default: bool,
+    ) -> crate::bindings::hyper::research::types::ParamSpec {
         spec(name, description, ParamKind::Flag(default))
     }
 }
 
-fn spec(name: &str, description: &str, kind: ParamKind) -> crate::bindings::hyper::research::types::ParamSpec {
+fn spec(
+    name: &str,
+    description: &str,
+    kind: ParamKind,
+) -> crate::bindings::hyper::research::types::ParamSpec {
     crate::bindings::hyper::research::types::ParamSpec {
         name: name.to_string(),
         description: description.to_string(),

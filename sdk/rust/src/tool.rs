@@ -23,7 +23,12 @@ pub struct ToolExport<T>(core::marker::PhantomData<T>);
 impl<T: Tool> Guest for ToolExport<T> {
     fn describe() -> tool::ToolInfo {
         let info = T::info();
-        tool::ToolInfo { name: info.name, version: info.version, task: info.task, description: info.description }
+        tool::ToolInfo {
+            name: info.name,
+            version: info.version,
+            task: info.task,
+            description: info.description,
+        }
     }
 
     fn call(input: Vec<u8>) -> Result<Vec<u8>, Error> {

@@ -45,9 +45,15 @@ impl Skill for SearchBm25 {
         let docs = bm25::parse_docs(&docs);
         let queries = bm25::parse_queries(&queries);
         if docs.is_empty() || queries.is_empty() {
-            return Err(Error::Data("no documents or no queries in the data directory".into()));
+            return Err(Error::Data(
+                "no documents or no queries in the data directory".into(),
+            ));
         }
-        log::info(&format!("indexing {} documents, {} queries", docs.len(), queries.len()));
+        log::info(&format!(
+            "indexing {} documents, {} queries",
+            docs.len(),
+            queries.len()
+        ));
         let index = bm25::Index::build(&docs, &options);
         let total = queries.len() as u32;
         let mut run = String::new();

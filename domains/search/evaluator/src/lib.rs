@@ -37,7 +37,10 @@ impl Evaluator for SearchEvaluator {
             )));
         }
         if artifact.bytes.len() > MAX_RUN_BYTES {
-            return Err(Error::BadArtifact(format!("run of {} bytes exceeds {MAX_RUN_BYTES}", artifact.bytes.len())));
+            return Err(Error::BadArtifact(format!(
+                "run of {} bytes exceeds {MAX_RUN_BYTES}",
+                artifact.bytes.len()
+            )));
         }
         let text = std::str::from_utf8(&artifact.bytes)
             .map_err(|e| Error::BadArtifact(format!("run is not UTF-8: {e}")))?;

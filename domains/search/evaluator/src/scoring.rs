@@ -23,7 +23,11 @@ impl Judgements {
             let q: u32 = fields[0].parse().map_err(|_| bad())?;
             let d: u32 = fields[1].parse().map_err(|_| bad())?;
             let code: i32 = fields[2].parse().map_err(|_| bad())?;
-            let gain = if (1..=4).contains(&code) { (5 - code) as u32 } else { 0 };
+            let gain = if (1..=4).contains(&code) {
+                (5 - code) as u32
+            } else {
+                0
+            };
             map.entry(q).or_default().insert(d, gain);
         }
         Ok(Judgements(map))
@@ -48,10 +52,16 @@ impl Run {
             if fields.len() != 4 {
                 return Err(bad("expected 4 fields `qid docid rank score`"));
             }
-            let q: u32 = fields[0].parse().map_err(|_| bad("query id is not a number"))?;
-            let d: u32 = fields[1].parse().map_err(|_| bad("document id is not a number"))?;
+            let q: u32 = fields[0]
+                .parse()
+                .map_err(|_| bad("query id is not a number"))?;
+            let d: u32 = fields[1]
+                .parse()
+                .map_err(|_| bad("document id is not a number"))?;
             let rank: u32 = fields[2].parse().map_err(|_| bad("rank is not a number"))?;
-            let score: f64 = fields[3].parse().map_err(|_| bad("score is not a number"))?;
+            let score: f64 = fields[3]
+                .parse()
+                .map_err(|_| bad("score is not a number"))?;
             if !(1..=MAX_QUERY).contains(&q) {
                 return Err(bad("query id out of range 1..=225"));
             }
@@ -105,20 +115,44 @@ pub fn evaluate(judgements: &Judgements, run: &Run, in_split: impl Fn(u32) -> bo
         let ranked = run.0.get(&q).unwrap_or(&empty);
         ndcg += ndcg_at(judged, ranked, 10);
         ap += average_precision(judged, ranked, relevant);
-        p10 += ranked.iter().take(10).filter(|d| judged.get(d).copied().unwrap_or(0) > 0).count() as f64 / 10.0;
+        p10 += ranked
+            .iter()
+            .take(10)
+            .filter(|d| judged.get(d).copied().unwrap_or(0) > 0)
+            .count() as f64
+            / 10.0;
         n += 1;
     }
     let mean = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
-    Scores { ndcg10: mean(ndcg), map: mean(ap), p10: mean(p10), queries: n }
+    Scores {
+        ndcg10: mean(ndcg),
+        map: mean(ap),
+        p10: mean(p10),
+        queries: n,
+    }
 }
 
 pub fn ndcg_at(judged: &HashMap<u32, u32>, ranked: &[u32], k: usize) -> f64 {
     let discount = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = ranked.iter().take(k).enumerate().map(|(i, d)| judged.get(d).copied().unwrap_or(0) as f64 * discount(i)).sum();
+    let dcg: f64 = ranked
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, d)| judged.get(d).copied().unwrap_or(0) as f64 * discount(i))
+        .sum();
     let mut ideal: Vec<u32> = judged.values().copied().filter(|&g| g > 0).collect();
     ideal.sort_unstable_by(|a, b| b.cmp(a));
-    let idcg: f64 = ideal.iter().take(k).enumerate().map(|(i, &g)| g as f64 * discount(i)).sum();
-    if idcg == 0.0 { 0.0 } else { dcg / idcg }
+    let idcg: f64 = ideal
+        .iter()
+        .take(k)
+        .enumerate()
+        .map(|(i, &g)| g as f64 * discount(i))
+        .sum();
+    if idcg == 0.0 {
+        0.0
+    } else {
+        dcg / idcg
+    }
 }
 
 fn average_precision(judged: &HashMap<u32, u32>, ranked: &[u32], relevant: usize) -> f64 {

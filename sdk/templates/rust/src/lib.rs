@@ -8,7 +8,13 @@ impl Skill for Shortest {
     fn info() -> SkillInfo {
         SkillInfo::new("shortest", "0.1.0", "search")
             .describe("ranks the shortest documents first, whatever the query")
-            .param(ParamSpec::int("depth", "documents returned per query", 1, 100, 10))
+            .param(ParamSpec::int(
+                "depth",
+                "documents returned per query",
+                1,
+                100,
+                10,
+            ))
     }
 
     fn run(experiment: &Experiment) -> Result<Artifact, Error> {
@@ -26,7 +32,10 @@ impl Skill for Shortest {
             }
         }
         log::info("done");
-        Ok(Artifact::new("text/tab-separated-values; profile=trec-run", run.into_bytes()))
+        Ok(Artifact::new(
+            "text/tab-separated-values; profile=trec-run",
+            run.into_bytes(),
+        ))
     }
 }
 
