@@ -46,6 +46,24 @@ pub fn search_domain_with_budget(home: &Path, experiment_secs: u64, memory_mib: 
     Domain::load(&domain.dir).expect("reload domain")
 }
 
+/// A skill and an evaluator loaded from fixture paths, and a fresh journal under `home`: what
+/// a research loop needs besides its domain.
+pub fn loop_parts(
+    home: &Path,
+    skill: &str,
+    evaluator: &str,
+) -> (
+    hyper_runtime::Skill,
+    hyper_runtime::Evaluator,
+    hyper_journal::Journal,
+) {
+    let runtime = runtime();
+    let skill = hyper_runtime::Skill::load(&runtime, &read(skill)).expect("skill");
+    let evaluator = hyper_runtime::Evaluator::load(&runtime, &read(evaluator)).expect("evaluator");
+    let journal = hyper_journal::Journal::open(home.join("journal.db")).expect("journal");
+    (skill, evaluator, journal)
+}
+
 pub fn spec(id: &str, seed: u64, params: &[(&str, ParamValue)]) -> ExperimentSpec {
     ExperimentSpec {
         id: id.into(),

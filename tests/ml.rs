@@ -17,11 +17,7 @@ type Named = (String, Vec<usize>, Vec<f32>);
 type Edit = dyn Fn(&mut HashMap<String, String>, &mut Vec<Named>);
 
 fn parts(home: &std::path::Path) -> (Skill, Evaluator, Journal) {
-    let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::ML_TINYGPT)).expect("skill");
-    let evaluator = Evaluator::load(&runtime, &read(fixtures::ML_EVALUATOR)).expect("evaluator");
-    let journal = Journal::open(home.join("journal.db")).expect("journal");
-    (skill, evaluator, journal)
+    loop_parts(home, fixtures::ML_TINYGPT, fixtures::ML_EVALUATOR)
 }
 
 fn file(domain: &Domain, rel: &str) -> Vec<u8> {

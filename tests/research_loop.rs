@@ -8,12 +8,7 @@ use hyper_tests::*;
 
 /// A skill from `path`, the search evaluator and a fresh journal under `home`.
 fn parts(home: &std::path::Path, path: &str) -> (Skill, Evaluator, Journal) {
-    let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(path)).expect("skill");
-    let evaluator =
-        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
-    let journal = Journal::open(home.join("journal.db")).expect("journal");
-    (skill, evaluator, journal)
+    loop_parts(home, path, fixtures::SEARCH_EVALUATOR)
 }
 
 #[test]
