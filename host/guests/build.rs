@@ -13,6 +13,8 @@ const GUESTS: &[(&str, &str)] = &[
     ("search-evaluator", "search_evaluator"),
     ("ml-tinygpt", "ml_tinygpt"),
     ("ml-evaluator", "ml_evaluator"),
+    ("finance-timing", "finance_timing"),
+    ("finance-evaluator", "finance_evaluator"),
     ("fixture-trivial", "fixture_trivial"),
     ("fixture-hostile", "fixture_hostile"),
     ("fixture-hostile-sockets", "fixture_hostile_sockets"),

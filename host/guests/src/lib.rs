@@ -13,6 +13,8 @@ pub mod builtin {
     pub const SEARCH_EVALUATOR: &[u8] = include_bytes!(guest_path!("search_evaluator"));
     pub const ML_TINYGPT: &[u8] = include_bytes!(guest_path!("ml_tinygpt"));
     pub const ML_EVALUATOR: &[u8] = include_bytes!(guest_path!("ml_evaluator"));
+    pub const FINANCE_TIMING: &[u8] = include_bytes!(guest_path!("finance_timing"));
+    pub const FINANCE_EVALUATOR: &[u8] = include_bytes!(guest_path!("finance_evaluator"));
 }
 
 /// The cargo target dir the build script builds guests in (shared, so std is built once).
@@ -36,6 +38,9 @@ pub mod fixtures {
     /// The ML domain's official skill and evaluator.
     pub const ML_TINYGPT: &str = guest_path!("ml_tinygpt");
     pub const ML_EVALUATOR: &str = guest_path!("ml_evaluator");
+    /// The finance domain's official skill and evaluator.
+    pub const FINANCE_TIMING: &str = guest_path!("finance_timing");
+    pub const FINANCE_EVALUATOR: &str = guest_path!("finance_evaluator");
     /// Runs WGSL kernels through `hyper:compute/gpu`, or probes its errors and limits.
     pub const GPU_USER: &str = guest_path!("fixture_gpu_user");
 }
@@ -132,5 +137,31 @@ pub const ML_SCITLDR: EmbeddedDomain = EmbeddedDomain {
     ],
 };
 
+/// The finance domain: the S&P Composite series (skills see the years before 1960, the
+/// evaluator all of it), the walk-forward evaluator and the timing skill.
+pub const FINANCE: EmbeddedDomain = EmbeddedDomain {
+    name: "finance",
+    files: &[
+        (
+            "hyper-domain.toml",
+            include_bytes!("../../../domains/finance/hyper-domain.toml"),
+        ),
+        (
+            "SOURCE.md",
+            include_bytes!("../../../domains/finance/SOURCE.md"),
+        ),
+        (
+            "data/train.csv",
+            include_bytes!("../../../domains/finance/data/train.csv"),
+        ),
+        (
+            "heldout/sp500.csv",
+            include_bytes!("../../../domains/finance/heldout/sp500.csv"),
+        ),
+        ("evaluator.wasm", builtin::FINANCE_EVALUATOR),
+        ("skills/finance-timing.wasm", builtin::FINANCE_TIMING),
+    ],
+};
+
 /// Every domain compiled into this binary.
-pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH, &ML, &ML_SCITLDR];
+pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH, &ML, &ML_SCITLDR, &FINANCE];
