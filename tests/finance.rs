@@ -99,3 +99,97 @@ fn malformed_or_forward_looking_strategies_are_refused() {
         assert!(err.contains(why), "{err} (expected {why})");
     }
 }
+
+/// Kenneth French's files from the shared data folder (not shipped; `$HYPER_SHARED_DATA`
+/// overrides where to look).
+fn french_dir() -> std::path::PathBuf {
+    let candidates = [
+        std::env::var("HYPER_SHARED_DATA").unwrap_or_default(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data").to_string(),
+        "/work/shared/data".to_string(),
+    ];
+    candidates
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|d| std::path::Path::new(d).join("french-data-library"))
+        .find(|d| d.join("F-F_Research_Data_Factors.CSV").is_file())
+        .unwrap_or_else(|| {
+            panic!("french-data-library not found under {candidates:?}: set HYPER_SHARED_DATA")
+        })
+}
+
+#[test]
+fn industry_rotation_runs_on_data_the_user_supplies() {
+    let (_t, home) = temp_home();
+    let domain = embedded_domain(&home, &hyper_guests::FINANCE_INDUSTRIES, &[]);
+    let (skill, evaluator, mut journal) = loop_parts(
+        &home,
+        fixtures::FINANCE_ROTATION,
+        fixtures::FINANCE_EVALUATOR,
+    );
+    // Without the files: a clear error naming them and where they go, before any experiment.
+    let err = ResearchLoop {
+        domain: domain.clone(),
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(&LoopOptions::default(), &mut |_| {})
+    .expect_err("no data yet")
+    .to_string();
+    assert!(
+        err.contains("F-F_Research_Data_Factors.CSV")
+            && err.contains("12_Industry_Portfolios.CSV")
+            && err.contains("heldout"),
+        "{err}"
+    );
+    assert!(journal
+        .list("finance-industries")
+        .expect("journal")
+        .is_empty());
+
+    for file in [
+        "F-F_Research_Data_Factors.CSV",
+        "12_Industry_Portfolios.CSV",
+    ] {
+        std::fs::copy(
+            french_dir().join(file),
+            domain.dir.join("heldout").join(file),
+        )
+        .expect("copy");
+    }
+    let (skill, evaluator, _) = loop_parts(
+        &home,
+        fixtures::FINANCE_ROTATION,
+        fixtures::FINANCE_EVALUATOR,
+    );
+    let summary = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(10),
+            seed: 2,
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    assert_eq!(
+        (summary.experiments, summary.crashed),
+        (10, 0),
+        "{summary:?}"
+    );
+    let baseline = summary.baseline.as_ref().expect("baseline");
+    let (val, test) = (baseline.val.expect("val"), baseline.test.expect("test"));
+    // Momentum across industries, 1960-1999 and 2000-2024: Sharpe well inside (0, 1.5).
+    assert!(
+        (0.0..1.5).contains(&val) && (-0.5..1.5).contains(&test),
+        "{val} {test}"
+    );
+    let metrics = baseline.metrics.to_string();
+    assert!(metrics.contains("passive_sharpe"), "{metrics}");
+}

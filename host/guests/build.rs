@@ -15,6 +15,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("ml-evaluator", "ml_evaluator"),
     ("finance-timing", "finance_timing"),
     ("finance-evaluator", "finance_evaluator"),
+    ("finance-rotation", "finance_rotation"),
     ("fixture-trivial", "fixture_trivial"),
     ("fixture-hostile", "fixture_hostile"),
     ("fixture-hostile-sockets", "fixture_hostile_sockets"),

@@ -108,7 +108,13 @@ fn run_for_a_time_budget() {
     // The budget stops new experiments; the one running finishes (a few hundred ms here).
     assert!(start.elapsed() < Duration::from_secs(60));
     let domains = ok(tmp.path(), &["domains"]);
-    for name in ["search", "ml", "ml-scitldr", "finance"] {
+    for name in [
+        "search",
+        "ml",
+        "ml-scitldr",
+        "finance",
+        "finance-industries",
+    ] {
         assert!(
             domains
                 .lines()

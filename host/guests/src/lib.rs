@@ -15,6 +15,7 @@ pub mod builtin {
     pub const ML_EVALUATOR: &[u8] = include_bytes!(guest_path!("ml_evaluator"));
     pub const FINANCE_TIMING: &[u8] = include_bytes!(guest_path!("finance_timing"));
     pub const FINANCE_EVALUATOR: &[u8] = include_bytes!(guest_path!("finance_evaluator"));
+    pub const FINANCE_ROTATION: &[u8] = include_bytes!(guest_path!("finance_rotation"));
 }
 
 /// The cargo target dir the build script builds guests in (shared, so std is built once).
@@ -41,6 +42,7 @@ pub mod fixtures {
     /// The finance domain's official skill and evaluator.
     pub const FINANCE_TIMING: &str = guest_path!("finance_timing");
     pub const FINANCE_EVALUATOR: &str = guest_path!("finance_evaluator");
+    pub const FINANCE_ROTATION: &str = guest_path!("finance_rotation");
     /// Runs WGSL kernels through `hyper:compute/gpu`, or probes its errors and limits.
     pub const GPU_USER: &str = guest_path!("fixture_gpu_user");
 }
@@ -163,5 +165,31 @@ pub const FINANCE: EmbeddedDomain = EmbeddedDomain {
     ],
 };
 
+/// Industry rotation on Kenneth French's portfolios: everything but the data, which the user
+/// supplies (no open license).
+pub const FINANCE_INDUSTRIES: EmbeddedDomain = EmbeddedDomain {
+    name: "finance-industries",
+    files: &[
+        (
+            "hyper-domain.toml",
+            include_bytes!("../../../domains/finance-industries/hyper-domain.toml"),
+        ),
+        (
+            "SOURCE.md",
+            include_bytes!("../../../domains/finance-industries/SOURCE.md"),
+        ),
+        (
+            "data/README.md",
+            include_bytes!("../../../domains/finance-industries/data/README.md"),
+        ),
+        (
+            "heldout/README.md",
+            include_bytes!("../../../domains/finance-industries/heldout/README.md"),
+        ),
+        ("evaluator.wasm", builtin::FINANCE_EVALUATOR),
+        ("skills/finance-rotation.wasm", builtin::FINANCE_ROTATION),
+    ],
+};
+
 /// Every domain compiled into this binary.
-pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH, &ML, &ML_SCITLDR, &FINANCE];
+pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH, &ML, &ML_SCITLDR, &FINANCE, &FINANCE_INDUSTRIES];

@@ -34,6 +34,10 @@ pub struct Manifest {
     /// or judgements a skill must never read.
     #[serde(default)]
     pub heldout: Option<String>,
+    /// Files that must be in `heldout` before the domain can run (data a user supplies,
+    /// e.g. because its license forbids shipping it).
+    #[serde(default)]
+    pub requires: Vec<String>,
     /// The domain name skills declare to run here (default: this domain's name), so one
     /// skill can serve several datasets of one kind.
     #[serde(default)]
@@ -149,6 +153,14 @@ impl Domain {
         if let Some(heldout) = &manifest.heldout {
             inside(&dir, heldout, "heldout", &path)?;
         }
+        if !manifest.requires.is_empty() && manifest.heldout.is_none() {
+            return Err(bad(
+                "`requires` names files in `heldout`, which is not set".into()
+            ));
+        }
+        for file in &manifest.requires {
+            inside(&dir, file, "requires", &path)?;
+        }
         for (name, value) in &manifest.fixed {
             if !matches!(
                 value,
@@ -206,6 +218,34 @@ impl Domain {
 
     pub fn name(&self) -> &str {
         &self.manifest.name
+    }
+
+    /// Checks that the user-supplied files the domain `requires` are in place, naming each
+    /// missing one and where it belongs.
+    pub fn check_required(&self) -> Result<(), DomainError> {
+        let Some(heldout) = &self.manifest.heldout else {
+            return Ok(());
+        };
+        let dir = self.dir.join(heldout);
+        let missing: Vec<&str> = self
+            .manifest
+            .requires
+            .iter()
+            .filter(|f| !dir.join(f).is_file())
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(DomainError::Manifest {
+            path: dir.display().to_string(),
+            message: format!(
+                "domain `{}` needs {} here (not shipped; see {}): copy the file(s) into this folder",
+                self.name(),
+                missing.join(" and "),
+                dir.join("README.md").display()
+            ),
+        })
     }
 
     /// The domain name a skill must declare to run here.

@@ -245,6 +245,7 @@ impl ResearchLoop<'_> {
         observer: &mut dyn FnMut(&Event),
     ) -> anyhow::Result<Summary> {
         let started = Instant::now();
+        self.domain.check_required()?;
         let skill_policy = self.domain.skill_policy();
         let info = self
             .skill
