@@ -1,33 +1,39 @@
 //! The finance domain's official skill. It sees the S&P Composite rows before 1960 at
-//! `/data/train.csv`, fits its CAPE thresholds there (quantiles of the training years' CAPE),
-//! and returns a strategy the evaluator runs walk-forward on the later years. It never
-//! computes or reports a Sharpe ratio itself.
+//! `/data/train.csv`, fits its CAPE and dividend-yield thresholds there (quantiles of the
+//! training years' values), and returns a strategy the evaluator runs walk-forward on the
+//! later years. It never computes or reports a Sharpe ratio itself.
 
 use hyper_sdk::prelude::*;
 
 struct FinanceTiming;
 
-/// CAPE values of the training rows (column 10; 0 means missing).
-fn training_cape(csv: &str) -> Result<Vec<f64>, Error> {
+/// One derived value per training row, sorted, without missing values (0). `value` gets the
+/// row's nine numbers after the date: SP500, Dividend, Earnings, CPI, Long rate, Real price,
+/// Real dividend, Real earnings, PE10.
+fn training_values(csv: &str, value: impl Fn(&[f64]) -> f64) -> Result<Vec<f64>, Error> {
     let mut out = Vec::new();
     for (i, line) in csv.lines().enumerate().skip(1) {
-        let field = line
+        let fields = line
             .split(',')
-            .nth(9)
-            .ok_or_else(|| Error::Data(format!("train.csv row {}: no PE10 column", i + 1)))?;
-        let v: f64 = field.trim().parse().map_err(|_| {
-            Error::Data(format!(
-                "train.csv row {}: PE10 `{field}` is not a number",
-                i + 1
-            ))
-        })?;
-        if v > 0.0 {
+            .skip(1)
+            .map(|f| f.trim().parse::<f64>())
+            .collect::<Result<Vec<f64>, _>>()
+            .map_err(|_| Error::Data(format!("train.csv row {}: not all numbers", i + 1)))?;
+        if fields.len() != 9 {
+            return Err(Error::Data(format!(
+                "train.csv row {}: {} numbers, expected 9",
+                i + 1,
+                fields.len()
+            )));
+        }
+        let v = value(&fields);
+        if v.is_finite() && v > 0.0 {
             out.push(v);
         }
     }
     if out.len() < 12 {
         return Err(Error::Data(
-            "train.csv has fewer than 12 CAPE values".into(),
+            "train.csv has fewer than 12 usable rows".into(),
         ));
     }
     out.sort_by(f64::total_cmp);
@@ -39,10 +45,23 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
+/// Thresholds at two quantiles (kept apart if they coincide).
+fn thresholds(values: &[f64], low_q: f64, high_q: f64) -> (f64, f64) {
+    let (lo, hi) = (quantile(values, low_q), quantile(values, high_q));
+    if lo < hi {
+        (lo, hi)
+    } else {
+        (lo, lo + 0.01)
+    }
+}
+
 impl Skill for FinanceTiming {
     fn info() -> SkillInfo {
+        let q = |name: &str, what: &str, lo: f64, hi: f64, default: f64| {
+            ParamSpec::float(name, what, lo, hi, default)
+        };
         SkillInfo::new("finance-timing", "0.1.0", "finance")
-            .describe("stock/bond timing from momentum, trend and CAPE")
+            .describe("stock/bond timing from momentum, trend, CAPE and dividend yield")
             .param(ParamSpec::int(
                 "momentum_months",
                 "stocks when the price rose over this many months (0: off)",
@@ -58,19 +77,38 @@ impl Skill for FinanceTiming {
                 10,
             ))
             .param(ParamSpec::flag("cape", "use CAPE valuation", true))
-            .param(ParamSpec::float(
+            .param(q(
                 "cape_low_q",
                 "training-years CAPE quantile at or below which CAPE votes fully for stocks",
                 0.05,
                 0.5,
                 0.3,
             ))
-            .param(ParamSpec::float(
+            .param(q(
                 "cape_high_q",
                 "quantile at or above which CAPE votes for bonds",
                 0.5,
                 0.95,
                 0.8,
+            ))
+            .param(ParamSpec::flag(
+                "dividend_yield",
+                "use the dividend yield (a high yield votes for stocks)",
+                false,
+            ))
+            .param(q(
+                "dy_low_q",
+                "training-years dividend-yield quantile at or below which it votes for bonds",
+                0.05,
+                0.5,
+                0.2,
+            ))
+            .param(q(
+                "dy_high_q",
+                "quantile at or above which it votes fully for stocks",
+                0.5,
+                0.95,
+                0.7,
             ))
             .param(ParamSpec::choice(
                 "sizing",
@@ -78,7 +116,7 @@ impl Skill for FinanceTiming {
                 &["linear", "binary"],
                 "linear",
             ))
-            .param(ParamSpec::float(
+            .param(q(
                 "vol_target",
                 "annualised volatility to scale stocks down to (0: off)",
                 0.0,
@@ -92,7 +130,7 @@ impl Skill for FinanceTiming {
                 24,
                 12,
             ))
-            .param(ParamSpec::float(
+            .param(q(
                 "band",
                 "no-trade band: keep last month's weight within this",
                 0.0,
@@ -103,22 +141,21 @@ impl Skill for FinanceTiming {
 
     fn run(experiment: &Experiment) -> Result<Artifact, Error> {
         let p = &experiment.params;
+        let csv = data::read_to_string("train.csv")?;
         let (cape_low, cape_high) = if p.flag("cape")? {
-            let cape = training_cape(&data::read_to_string("train.csv")?)?;
-            let (lo, hi) = (
-                quantile(&cape, p.float("cape_low_q")?),
-                quantile(&cape, p.float("cape_high_q")?),
-            );
-            if lo < hi {
-                (lo, hi)
-            } else {
-                (lo, lo + 1.0)
-            }
+            let cape = training_values(&csv, |f| f[8])?;
+            thresholds(&cape, p.float("cape_low_q")?, p.float("cape_high_q")?)
+        } else {
+            (0.0, 0.0)
+        };
+        let (dy_low, dy_high) = if p.flag("dividend_yield")? {
+            let dy = training_values(&csv, |f| 100.0 * f[1] / f[0])?;
+            thresholds(&dy, p.float("dy_low_q")?, p.float("dy_high_q")?)
         } else {
             (0.0, 0.0)
         };
         let spec = format!(
-            r#"{{"version":1,"momentum_months":{},"trend_months":{},"cape_low":{cape_low},"cape_high":{cape_high},"sizing":"{}","vol_target":{},"vol_months":{},"band":{}}}"#,
+            r#"{{"version":1,"momentum_months":{},"trend_months":{},"cape_low":{cape_low},"cape_high":{cape_high},"dy_low":{dy_low},"dy_high":{dy_high},"sizing":"{}","vol_target":{},"vol_months":{},"band":{}}}"#,
             p.int("momentum_months")?,
             p.int("trend_months")?,
             p.choice("sizing")?,

@@ -90,6 +90,12 @@ pub struct Spec {
     pub cape_low: f64,
     #[serde(default)]
     pub cape_high: f64,
+    /// Dividend-yield valuation (percent, trailing annual dividend / price): weight 0 at or
+    /// below `dy_low`, 1 at or above `dy_high`, linear between (both 0: off).
+    #[serde(default)]
+    pub dy_low: f64,
+    #[serde(default)]
+    pub dy_high: f64,
     /// `binary`: all in stocks when the signals' average is at least 1/2, else bonds;
     /// `linear`: the average is the weight.
     pub sizing: String,
@@ -130,6 +136,15 @@ impl Spec {
                 && self.cape_low < self.cape_high)
         {
             return Err("cape_low must be positive and below cape_high".into());
+        }
+        let dy_on = self.dy_low != 0.0 || self.dy_high != 0.0;
+        if dy_on
+            && !(self.dy_low.is_finite()
+                && self.dy_high.is_finite()
+                && 0.0 <= self.dy_low
+                && self.dy_low < self.dy_high)
+        {
+            return Err("dy_low must be non-negative and below dy_high".into());
         }
         if !(0.0..=1.0).contains(&self.vol_target) || !(0.0..=0.5).contains(&self.band) {
             return Err("vol_target must be in 0..=1 and band in 0..=0.5".into());
@@ -177,6 +192,10 @@ pub fn weight_at(spec: &Spec, history: &[Month], previous: f64) -> f64 {
             None => 0.5,
         };
         votes.push(v);
+    }
+    if spec.dy_low != 0.0 || spec.dy_high != 0.0 {
+        let dy = 100.0 * last.dividend / last.price;
+        votes.push(((dy - spec.dy_low) / (spec.dy_high - spec.dy_low)).clamp(0.0, 1.0));
     }
     let score = if votes.is_empty() {
         1.0

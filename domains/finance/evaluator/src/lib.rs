@@ -106,6 +106,8 @@ fn steps(strategy: &Strategy) -> Result<(Vec<backtest::Step>, Vec<backtest::Step
                 trend_months: 0,
                 cape_low: 0.0,
                 cape_high: 0.0,
+                dy_low: 0.0,
+                dy_high: 0.0,
                 sizing: "linear".into(),
                 vol_target: 0.0,
                 vol_months: 12,
@@ -216,7 +218,7 @@ mod tests {
     fn weights_never_depend_on_the_month_they_are_for_or_later() {
         let months = parse_csv(include_str!("../../heldout/sp500.csv")).expect("data");
         let spec: Spec = serde_json::from_str(
-            r#"{"version":1,"momentum_months":12,"trend_months":10,"cape_low":12,"cape_high":25,"sizing":"linear","vol_target":0.12,"vol_months":12,"band":0.02}"#,
+            r#"{"version":1,"momentum_months":12,"trend_months":10,"cape_low":12,"cape_high":25,"dy_low":2,"dy_high":6,"sizing":"linear","vol_target":0.12,"vol_months":12,"band":0.02}"#,
         )
         .expect("spec");
         let before = run(&spec, &months);
@@ -362,6 +364,10 @@ mod tests {
                 "cape_low",
             ),
             (r#"{"version":1,"sizing":"linear","band":0.9}"#, "band"),
+            (
+                r#"{"version":1,"sizing":"linear","dy_low":5,"dy_high":2}"#,
+                "dy_low",
+            ),
             (
                 r#"{"version":1,"sizing":"linear","vol_months":1}"#,
                 "vol_months",
