@@ -54,6 +54,34 @@ fn the_loop_scores_strategies_walk_forward_and_journals_both_periods() {
     let best = summary.best.as_ref().expect("best");
     let baseline = summary.baseline.as_ref().expect("baseline");
     assert!(best.val >= baseline.val);
+
+    // The report agrees with the loop: same best, a lineage from the baseline, parameter
+    // effects, and the validation/test gap.
+    let report = hyper_research::report::markdown("finance", &rows, None);
+    assert_eq!(
+        hyper_research::report::best(&rows).map(|r| &r.id),
+        Some(&best.id)
+    );
+    let chain = hyper_research::report::lineage(&rows, best);
+    assert_eq!(chain.first().map(|r| &r.id), Some(&baseline.id));
+    assert_eq!(chain.last().map(|r| &r.id), Some(&best.id));
+    for section in [
+        "## Best configuration",
+        "## Validation vs test",
+        "## Parameter effects",
+        "## What did not work",
+    ] {
+        assert!(report.contains(section), "{report}");
+    }
+    assert!(report.contains("| momentum_months |"), "{report}");
+    let effects = hyper_research::report::effects(&rows);
+    assert!(effects.iter().all(|e| e.n >= 1 && e.sd >= 0.0));
+    let svg = hyper_research::report::svg(&rows).expect("plot");
+    assert_eq!(
+        svg.matches("<circle").count(),
+        12 + 1,
+        "12 points + the legend's"
+    );
 }
 
 #[test]

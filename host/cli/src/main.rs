@@ -52,6 +52,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A markdown report of a domain's journal: the best configuration and its lineage, each
+    /// parameter's effect, what did not work, validation vs test; with --out, also an SVG
+    /// plot of the metric over experiments beside it.
+    Report {
+        domain: String,
+        /// Write the report to this file (and the plot beside it, same name with .svg)
+        /// instead of printing the markdown.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
     /// Export a domain's journal.
     Export {
         domain: String,
@@ -311,6 +321,7 @@ fn run(cli: Cli) -> Result<()> {
     let home = home_dir(cli.home)?;
     match cli.command {
         Command::Run(args) => cmd_run(&home, args),
+        Command::Report { domain, out } => cmd_report(&home, &domain, out.as_deref()),
         Command::Results {
             domain,
             limit,
@@ -647,6 +658,36 @@ fn print_summary(s: &Summary) {
         }
         None => println!("best        none: every experiment crashed"),
     }
+}
+
+fn cmd_report(home: &Path, domain: &str, out: Option<&Path>) -> Result<()> {
+    let journal = open_journal(home)?;
+    let records = journal.list(domain)?;
+    let Some(out) = out else {
+        print!(
+            "{}",
+            hyper_research::report::markdown(domain, &records, None)
+        );
+        return Ok(());
+    };
+    let svg_path = out.with_extension("svg");
+    let plot = match hyper_research::report::svg(&records) {
+        Ok(svg) => {
+            std::fs::write(&svg_path, svg)
+                .with_context(|| format!("writing {}", svg_path.display()))?;
+            svg_path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        }
+        Err(_) => None,
+    };
+    let text = hyper_research::report::markdown(domain, &records, plot.as_deref());
+    std::fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    match plot {
+        Some(_) => eprintln!("wrote {} and {}", out.display(), svg_path.display()),
+        None => eprintln!("wrote {} (nothing scored to plot)", out.display()),
+    }
+    Ok(())
 }
 
 fn cmd_results(home: &Path, domain: &str, limit: Option<usize>, json: bool) -> Result<()> {

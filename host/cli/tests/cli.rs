@@ -92,6 +92,34 @@ fn run_results_and_export_agree_with_the_journal() {
         ],
     );
     assert_eq!(std::fs::read_to_string(out).expect("file"), tsv);
+
+    // The report names the same best experiment, and writes its plot beside it.
+    let best_id = summary["best"]["id"].as_str().expect("best id");
+    let printed = ok(home, &["report", "search"]);
+    assert!(
+        printed.contains(&format!("`{best_id}`: ndcg@10 **{best:.4}**")),
+        "{printed}"
+    );
+    let report = tmp.path().join("report.md");
+    ok(
+        home,
+        &[
+            "report",
+            "search",
+            "--out",
+            report.to_str().expect("utf-8 path"),
+        ],
+    );
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        text.contains("![ndcg@10 over experiments](report.svg)"),
+        "{text}"
+    );
+    let svg = std::fs::read_to_string(tmp.path().join("report.svg")).expect("plot");
+    assert!(
+        svg.starts_with("<svg") && svg.matches("<circle").count() >= 20,
+        "{svg}"
+    );
 }
 
 #[test]

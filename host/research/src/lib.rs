@@ -10,6 +10,7 @@ pub mod domain;
 pub mod params;
 pub mod peers;
 pub mod proposer;
+pub mod report;
 mod research_loop;
 
 pub use domain::{Domain, DomainError, Manifest};
