@@ -242,3 +242,70 @@ fn a_domain_that_fixes_an_undeclared_parameter_is_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_noisy_metric_gets_a_floor_and_new_bests_are_confirmed_on_another_seed() {
+    let (_t, home) = temp_home();
+    let domain = embedded_domain(
+        &home,
+        &hyper_guests::ML,
+        &[("train_tokens", toml::Value::Integer(30_000))],
+    );
+    let (skill, evaluator, mut journal) = parts(&home);
+    let summary = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(9),
+            seed: 8,
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    let rows = journal.list("ml").expect("journal");
+    // Training from other seeds gives other weights: the floor is their spread.
+    let floor = summary.noise_floor.expect("floor");
+    let vals: Vec<f64> = rows[..3].iter().map(|r| r.val.expect("val")).collect();
+    assert!(floor > 0.0, "{vals:?}");
+    let mean = vals.iter().sum::<f64>() / 3.0;
+    let sd = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    assert!((floor - sd).abs() < 1e-12, "{floor} vs {sd}");
+    for r in &rows {
+        match r.status {
+            Status::Keep => {
+                let c = &r.metrics["confirmation"];
+                let confirmed = c["validation"].as_f64().expect("confirmation val");
+                assert!(
+                    rows.iter()
+                        .any(|x| x.status == Status::Confirm
+                            && x.id == c["id"].as_str().unwrap_or(""))
+                );
+                assert!(confirmed.is_finite());
+            }
+            Status::Discard => {
+                let reason = r.reason.as_deref().unwrap_or("");
+                assert!(
+                    reason.is_empty()
+                        || reason.contains("noise floor")
+                        || reason.starts_with("did not hold")
+                        || reason.starts_with("not confirmed"),
+                    "{reason}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        summary.kept
+            + summary.discarded
+            + summary.noise
+            + 1
+            + rows.iter().filter(|r| r.status == Status::Confirm).count() as u32,
+        rows.len() as u32
+    );
+}

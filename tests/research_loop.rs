@@ -48,11 +48,47 @@ fn twenty_experiments_on_cranfield_match_or_beat_the_baseline() {
     // BM25 on Cranfield: the literature reports NDCG@10 of about 0.35-0.45.
     assert!((0.35..=0.45).contains(&b), "baseline NDCG@10 {b}");
     assert!(v >= b, "best {v} below baseline {b}");
-    assert_eq!(summary.kept + summary.discarded + 1, 20);
-
     let rows = journal.list("search").expect("list");
     assert_eq!(rows.len(), 20);
     assert_eq!(rows[0].status, Status::Baseline);
+    // The baseline's parameters twice more with other seeds: the noise floor.
+    assert_eq!(summary.noise, 2);
+    for r in &rows[1..3] {
+        assert_eq!(r.status, Status::Noise);
+        assert_eq!(
+            (&r.params, r.parent.as_deref()),
+            (&rows[0].params, Some(rows[0].id.as_str()))
+        );
+        assert_ne!(r.seed, rows[0].seed);
+    }
+    let floor = summary.noise_floor.expect("a floor from three runs");
+    assert!(floor >= 0.0);
+    // Every new best beat the one before by more than the floor and held on a confirmation
+    // run (its own record, parented on the candidate).
+    let confirms: Vec<_> = rows
+        .iter()
+        .filter(|r| r.status == Status::Confirm)
+        .collect();
+    assert_eq!(
+        summary.kept + summary.discarded + summary.noise + confirms.len() as u32 + 1,
+        20
+    );
+    for c in &confirms {
+        let candidate = rows
+            .iter()
+            .find(|r| Some(r.id.as_str()) == c.parent.as_deref())
+            .expect("candidate");
+        assert_eq!(candidate.params, c.params);
+        assert_eq!(candidate.metrics["confirmation"]["id"], c.id.as_str());
+    }
+    if floor == 0.0 {
+        assert!(confirms.is_empty(), "no confirmation needed without noise");
+    }
+    eprintln!(
+        "noise floor {floor}, {} confirmation runs, {} confirmed",
+        confirms.len(),
+        summary.confirmed
+    );
     assert!(rows
         .iter()
         .all(|r| r.val.is_some() && r.test.is_some() && r.skill_hash == summary.skill_hash));

@@ -155,6 +155,10 @@ struct RunArgs {
     /// Start from the skill's defaults even if the journal has a best for this skill.
     #[arg(long)]
     fresh: bool,
+    /// Repeat the baseline this many times with other seeds to measure the noise floor a new
+    /// best must clear (and then hold on a confirmation run); 0 turns both off.
+    #[arg(long, default_value_t = 2)]
+    noise_runs: u32,
     /// Print the summary as JSON (no progress bar).
     #[arg(long)]
     json: bool,
@@ -489,6 +493,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
         time: args.time,
         seed: args.seed,
         resume: !args.fresh,
+        noise_runs: args.noise_runs,
         ..LoopOptions::default()
     };
     let show_bar = !args.json && std::io::stderr().is_terminal();
@@ -625,6 +630,14 @@ fn print_summary(s: &Summary) {
         s.crashed,
         s.elapsed_ms as f64 / 1000.0
     );
+    if let Some(floor) = s.noise_floor {
+        println!(
+            "noise       floor {floor:.4} (sd of the baseline over {} seeds)   new bests confirmed {}   not held {}",
+            s.noise + 1,
+            s.confirmed,
+            s.unconfirmed
+        );
+    }
     if let Some(b) = &s.baseline {
         println!(
             "baseline    {} validation {:.4}   test {:.4}",

@@ -33,6 +33,10 @@ pub enum Status {
     Discard,
     /// The skill or its artifact failed; `reason` says how.
     Crash,
+    /// The baseline's parameters again with another seed: measures the metric's noise floor.
+    Noise,
+    /// A candidate's parameters again with another seed: a new best must hold here too.
+    Confirm,
 }
 
 impl Status {
@@ -42,6 +46,8 @@ impl Status {
             Status::Keep => "keep",
             Status::Discard => "discard",
             Status::Crash => "crash",
+            Status::Noise => "noise",
+            Status::Confirm => "confirm",
         }
     }
 
@@ -51,6 +57,8 @@ impl Status {
             "keep" => Status::Keep,
             "discard" => Status::Discard,
             "crash" => Status::Crash,
+            "noise" => Status::Noise,
+            "confirm" => Status::Confirm,
             _ => return None,
         })
     }
@@ -110,7 +118,7 @@ CREATE TABLE IF NOT EXISTS experiments (
     val               REAL,
     test              REAL,
     metrics           TEXT NOT NULL,
-    status            TEXT NOT NULL CHECK (status IN ('baseline', 'keep', 'discard', 'crash')),
+    status            TEXT NOT NULL CHECK (status IN ('baseline', 'keep', 'discard', 'crash', 'noise', 'confirm')),
     reason            TEXT,
     duration_ms       INTEGER NOT NULL,
     peak_memory_bytes INTEGER NOT NULL,
@@ -130,6 +138,41 @@ CREATE TRIGGER IF NOT EXISTS experiments_append_only_delete BEFORE DELETE ON exp
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 ";
 
+/// Journals written before the `noise` and `confirm` statuses existed have a CHECK that
+/// refuses them; SQLite cannot change a CHECK in place, so the table is copied into the new
+/// schema in one transaction (all or nothing: a kill -9 midway leaves the old table intact).
+fn migrate_status_check(conn: &Connection) -> Result<()> {
+    let sql: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'experiments'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if !sql.is_some_and(|s| !s.contains("'noise'")) {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "BEGIN IMMEDIATE;
+         DROP TRIGGER IF EXISTS experiments_append_only_update;
+         DROP TRIGGER IF EXISTS experiments_append_only_delete;
+         DROP INDEX IF EXISTS experiments_domain;
+         ALTER TABLE experiments RENAME TO experiments_before_noise;",
+    )?;
+    let copied = conn.execute_batch(SCHEMA).and_then(|_| {
+        conn.execute_batch(
+            "INSERT INTO experiments SELECT * FROM experiments_before_noise;
+                 DROP TABLE experiments_before_noise;
+                 COMMIT;",
+        )
+    });
+    if let Err(e) = copied {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 const COLUMNS: &str = "seq, id, run_id, domain, skill_name, skill_hash, evaluator_hash, params, seed, parent, \
     metric_name, direction, val, test, metrics, status, reason, duration_ms, peak_memory_bytes, platform, \
     started_at, finished_at";
@@ -146,6 +189,7 @@ impl Journal {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: a committed transaction survives power loss too, not only a killed process.
         conn.pragma_update(None, "synchronous", "FULL")?;
+        migrate_status_check(&conn)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Journal { conn })
     }
@@ -300,7 +344,7 @@ impl Journal {
         let order = if direction == "lower" { "ASC" } else { "DESC" };
         let mut rows = self.query(
             &format!(
-                "WHERE domain = ?1 AND skill_hash = ?2 AND val IS NOT NULL AND status != 'crash' ORDER BY val {order}, seq ASC LIMIT 1"
+                "WHERE domain = ?1 AND skill_hash = ?2 AND val IS NOT NULL AND status IN ('baseline', 'keep') ORDER BY val {order}, seq ASC LIMIT 1"
             ),
             params![domain, skill_hash],
         )?;
@@ -364,7 +408,8 @@ pub fn write_tsv(
             .unwrap_or_else(|| "0.000000".into());
         let status = match r.status {
             Status::Baseline | Status::Keep => "keep",
-            Status::Discard => "discard",
+            // autoresearch's TSV knows keep/discard/crash: repeats are not new configurations.
+            Status::Discard | Status::Noise | Status::Confirm => "discard",
             Status::Crash => "crash",
         };
         let mut description = describe_params(&r.params);
@@ -443,6 +488,39 @@ mod tests {
         assert_eq!(all[0].seed, u64::MAX);
         assert_eq!(j.best("search", "abc").unwrap().unwrap().id, "b");
         assert!(j.best("search", "other").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_journal_from_before_noise_statuses_is_migrated_without_losing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        {
+            // The schema as sessions 1-2 wrote it.
+            let old = SCHEMA.replace(", 'noise', 'confirm'", "");
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&old).unwrap();
+            let mut j = Journal { conn };
+            j.append(&record("a", Some(0.3), Status::Baseline)).unwrap();
+            j.append(&record("b", Some(0.4), Status::Keep)).unwrap();
+            assert!(j.append(&record("n", Some(0.31), Status::Noise)).is_err());
+        }
+        let mut j = Journal::open(&path).unwrap();
+        j.append(&record("n", Some(0.31), Status::Noise)).unwrap();
+        j.append(&record("c", Some(0.9), Status::Confirm)).unwrap();
+        let all = j.list("search").unwrap();
+        let ids: Vec<&str> = all.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "n", "c"]);
+        assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        // Repeats never count as the best, and the table is still append-only.
+        assert_eq!(j.best("search", "abc").unwrap().unwrap().id, "b");
+        assert!(j.conn.execute("DELETE FROM experiments", []).is_err());
+        assert_eq!(j.integrity_check().unwrap(), "ok");
+        drop(j);
+        // Opening again is a no-op.
+        assert_eq!(
+            Journal::open(&path).unwrap().list("search").unwrap().len(),
+            4
+        );
     }
 
     #[test]

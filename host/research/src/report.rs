@@ -25,11 +25,14 @@ fn higher(records: &[Record]) -> bool {
     records.first().is_none_or(|r| r.direction == "higher")
 }
 
-/// The best scored record on validation (the earliest of equals, as the loop keeps it).
+/// The best record the loop kept (baseline or keep) on validation, the earliest of equals.
 pub fn best(records: &[Record]) -> Option<&Record> {
     let up = higher(records);
     let mut best: Option<(&Record, f64)> = None;
-    for r in records {
+    for r in records
+        .iter()
+        .filter(|r| matches!(r.status, Status::Baseline | Status::Keep))
+    {
         let Some(v) = r.val.filter(|v| v.is_finite()) else {
             continue;
         };

@@ -31,6 +31,11 @@ pub struct LoopOptions {
     /// Called with the skill's own progress reports during an experiment (step, total,
     /// intermediate metrics: shown to people, never scored).
     pub progress: Option<ProgressHook>,
+    /// After the baseline, run its parameters this many more times with other seeds: the
+    /// spread of the metric (sample sd) is the noise floor. A new best must beat the best by
+    /// more than the floor, and (when the floor is above 0) hold on a confirmation run with
+    /// another seed.
+    pub noise_runs: u32,
 }
 
 /// A progress callback shared with the running skill's host calls.
@@ -56,6 +61,7 @@ impl Default for LoopOptions {
             adopt_every: 5,
             near_duplicate: 0.01,
             progress: None,
+            noise_runs: 2,
         }
     }
 }
@@ -98,6 +104,14 @@ pub struct Summary {
     pub from_hypotheses: u32,
     /// Times the loop adopted a better result from the swarm as its starting point.
     pub adopted: u32,
+    /// Repeats of the baseline with other seeds (status `noise`).
+    pub noise: u32,
+    /// Sample sd of the metric over the baseline and its repeats (None before two scored).
+    pub noise_floor: Option<f64>,
+    /// Candidates that beat the best by more than the floor and held on their confirmation
+    /// run, and those that did not hold.
+    pub confirmed: u32,
+    pub unconfirmed: u32,
     pub baseline: Option<Record>,
     pub best: Option<Record>,
     pub elapsed_ms: u64,
@@ -131,6 +145,15 @@ fn metrics_json(metrics: &[Metric]) -> serde_json::Value {
 }
 
 impl ResearchLoop<'_> {
+    /// Better than `best` by more than `floor`.
+    fn beats(&self, candidate: f64, best: f64, floor: f64) -> bool {
+        if self.domain.higher_is_better() {
+            candidate > best + floor
+        } else {
+            candidate < best - floor
+        }
+    }
+
     fn better(&self, candidate: f64, best: f64) -> bool {
         if self.domain.higher_is_better() {
             candidate > best
@@ -305,8 +328,15 @@ impl ResearchLoop<'_> {
             .as_ref()
             .and_then(|r| space.from_json(&r.params).map(|a| (r.clone(), a)));
         let mut tried: Vec<Assignment> = Vec::new();
+        // The baseline's metric and its repeats': their spread is the noise floor.
+        let mut noise_vals: Vec<f64> = Vec::new();
         if options.resume {
             for r in self.journal.list(self.domain.name())? {
+                if r.skill_hash == skill_hash
+                    && matches!(r.status, Status::Baseline | Status::Noise)
+                {
+                    noise_vals.extend(r.val.filter(|v| v.is_finite()));
+                }
                 if r.skill_hash == skill_hash {
                     if let Some(a) = space.from_json(&r.params) {
                         tried.push(a);
@@ -336,6 +366,10 @@ impl ResearchLoop<'_> {
             skipped_claimed: 0,
             from_hypotheses: 0,
             adopted: 0,
+            noise: 0,
+            noise_floor: None,
+            confirmed: 0,
+            unconfirmed: 0,
             baseline: None,
             best: best.as_ref().map(|(r, _)| r.clone()),
             elapsed_ms: 0,
@@ -345,6 +379,11 @@ impl ResearchLoop<'_> {
         let mut heeded = std::collections::HashSet::new();
         let evaluator_hash = self.evaluator.hash().to_string();
         let mut index: u32 = 0;
+        let mut noise_left: u32 = 0;
+        // A candidate that beat the best by more than the noise floor, waiting for its
+        // confirmation run: (record not yet journalled, its parameters, the best it beat).
+        let mut pending: Option<(Record, Assignment, Option<f64>)> = None;
+        summary.noise_floor = noise_floor(&noise_vals);
         loop {
             if options.experiments.is_some_and(|n| index >= n)
                 || options.time.is_some_and(|t| started.elapsed() >= t)
@@ -352,7 +391,18 @@ impl ResearchLoop<'_> {
                 break;
             }
             let is_baseline = best.is_none() && summary.baseline.is_none() && index == 0;
-            if options.adopt_every > 0 && index > 0 && index.is_multiple_of(options.adopt_every) {
+            let kind = if pending.is_some() {
+                Kind::Confirm
+            } else if noise_left > 0 {
+                Kind::Noise
+            } else {
+                Kind::Proposal
+            };
+            if kind == Kind::Proposal
+                && options.adopt_every > 0
+                && index > 0
+                && index.is_multiple_of(options.adopt_every)
+            {
                 if let Some(theirs) = peers.best(self.domain.name(), &skill_hash, &evaluator_hash) {
                     let ours = adopted
                         .as_ref()
@@ -376,12 +426,25 @@ impl ResearchLoop<'_> {
                 (_, Some((r, a))) => Some((r.id.clone(), r.val, a)),
                 (None, None) => None,
             };
-            let (params, parent) = match &point {
+            let (params, parent) = match (&kind, &point) {
+                (Kind::Confirm, _) => match &pending {
+                    Some((candidate, params, _)) => (params.clone(), Some(candidate.id.clone())),
+                    None => (space.defaults(), None),
+                },
+                (Kind::Noise, _) => match &summary.baseline {
+                    Some(b) => (
+                        space
+                            .from_json(&b.params)
+                            .unwrap_or_else(|| space.defaults()),
+                        Some(b.id.clone()),
+                    ),
+                    None => (space.defaults(), None),
+                },
                 // The baseline always runs the defaults, even if a peer ran them too: it is
                 // this platform's reference point.
-                None if index == 0 => (space.defaults(), None),
+                (_, None) if index == 0 => (space.defaults(), None),
                 // The baseline crashed: explore from the defaults instead of repeating them.
-                None => {
+                (_, None) => {
                     let defaults = space.defaults();
                     let p = self.next_params(
                         options,
@@ -395,7 +458,7 @@ impl ResearchLoop<'_> {
                     );
                     (p, None)
                 }
-                Some((parent, _, assignment)) => {
+                (_, Some((parent, _, assignment))) => {
                     let p = self.next_params(
                         options,
                         &space,
@@ -411,8 +474,11 @@ impl ResearchLoop<'_> {
             };
             let params = space.fix(params);
             let point_val = point.as_ref().and_then(|(_, v, _)| *v);
-            peers.claim(self.domain.name(), &skill_hash, &Space::to_json(&params));
-            tried.push(params.clone());
+            if kind == Kind::Proposal {
+                peers.claim(self.domain.name(), &skill_hash, &Space::to_json(&params));
+                tried.push(params.clone());
+            }
+            let floor = summary.noise_floor.unwrap_or(0.0);
             let id = format!("{run_id}-{index:04}");
             let seed = derive_seed(options.seed, u64::from(index));
             observer(&Event::ExperimentStarted { index, id: &id });
@@ -434,13 +500,21 @@ impl ResearchLoop<'_> {
             let duration_ms = t0.elapsed().as_millis() as u64;
             let (status, val, test, metrics, reason) = match scored {
                 Ok((val, test, metrics)) => {
-                    let status = match point_val {
-                        _ if is_baseline => Status::Baseline,
-                        None => Status::Keep,
-                        Some(b) if self.better(val, b) => Status::Keep,
-                        Some(_) => Status::Discard,
+                    let (status, reason) = match (kind, point_val) {
+                        (Kind::Noise, _) => (Status::Noise, None),
+                        (Kind::Confirm, _) => (Status::Confirm, None),
+                        _ if is_baseline => (Status::Baseline, None),
+                        (_, None) => (Status::Keep, None),
+                        (_, Some(b)) if self.beats(val, b, floor) => (Status::Keep, None),
+                        (_, Some(b)) if self.better(val, b) => (
+                            Status::Discard,
+                            Some(format!(
+                                "beat the best ({b}) by less than the noise floor ({floor:.4})"
+                            )),
+                        ),
+                        (_, Some(_)) => (Status::Discard, None),
                     };
-                    (status, Some(val), Some(test), metrics, None)
+                    (status, Some(val), Some(test), metrics, reason)
                 }
                 Err(failure) => {
                     let mut reason = failure.reason.clone();
@@ -500,30 +574,121 @@ impl ResearchLoop<'_> {
                 started_at,
                 finished_at: now_rfc3339(),
             };
-            // Committed before the loop moves on: a crash after this line loses nothing.
-            let seq = self.journal.append(&record)?;
-            let record = Record { seq, ..record };
+            index += 1;
+            // A new best above a measured noise floor waits for its confirmation run.
+            if status == Status::Keep && floor > 0.0 && kind == Kind::Proposal {
+                pending = Some((record, params, point_val));
+                continue;
+            }
+            let mut records = Vec::with_capacity(2);
+            if kind == Kind::Confirm {
+                if let Some((mut candidate, candidate_params, beaten)) = pending.take() {
+                    let held = val.is_some_and(|v| beaten.is_none_or(|b| self.beats(v, b, floor)));
+                    if let Some(metrics) = candidate.metrics.as_object_mut() {
+                        metrics.insert(
+                            "confirmation".into(),
+                            serde_json::json!({ "id": record.id, "seed": record.seed, "validation": val, "test": test }),
+                        );
+                    }
+                    if held {
+                        summary.confirmed += 1;
+                    } else {
+                        summary.unconfirmed += 1;
+                        candidate.status = Status::Discard;
+                        candidate.reason = Some(format!(
+                            "did not hold: the confirmation run `{}` (another seed) gave {} where it needed to beat {} by more than the noise floor {floor:.4}",
+                            record.id,
+                            val.map(|v| format!("{v:.4}")).unwrap_or_else(|| "a crash".into()),
+                            beaten.map(|b| format!("{b:.4}")).unwrap_or_else(|| "nothing".into()),
+                        ));
+                    }
+                    records.push((candidate, candidate_params));
+                }
+            }
+            if status == Status::Noise {
+                noise_vals.extend(val);
+                summary.noise_floor = noise_floor(&noise_vals);
+            }
+            records.push((record, params));
+            for (record, params) in records {
+                // Committed before the loop moves on: a crash after this line loses nothing.
+                let seq = self.journal.append(&record)?;
+                let record = Record { seq, ..record };
+                summary.experiments += 1;
+                match record.status {
+                    Status::Baseline => {
+                        summary.baseline = Some(record.clone());
+                        if options.noise_runs > 0 && record.val.is_some() {
+                            noise_vals.extend(record.val);
+                            noise_left = options.noise_runs;
+                        }
+                    }
+                    Status::Keep => summary.kept += 1,
+                    Status::Discard => summary.discarded += 1,
+                    Status::Crash => summary.crashed += 1,
+                    Status::Noise => summary.noise += 1,
+                    Status::Confirm => {}
+                }
+                if kind == Kind::Noise {
+                    noise_left = noise_left.saturating_sub(1);
+                }
+                if matches!(record.status, Status::Baseline | Status::Keep) {
+                    // A keep beats the adopted point too, so the local best takes over from it.
+                    adopted = None;
+                    best = Some((record.clone(), params));
+                    summary.best = Some(record.clone());
+                }
+                observer(&Event::ExperimentFinished {
+                    index: index - 1,
+                    record: &record,
+                    best: best.as_ref().map(|(r, _)| r),
+                });
+            }
+        }
+        // The budget ended between a candidate and its confirmation: it stays unconfirmed.
+        if let Some((mut candidate, _, _)) = pending.take() {
+            candidate.status = Status::Discard;
+            candidate.reason =
+                Some("not confirmed: the budget ended before its confirmation run".into());
+            let seq = self.journal.append(&candidate)?;
+            let candidate = Record { seq, ..candidate };
             summary.experiments += 1;
-            match status {
-                Status::Baseline => summary.baseline = Some(record.clone()),
-                Status::Keep => summary.kept += 1,
-                Status::Discard => summary.discarded += 1,
-                Status::Crash => summary.crashed += 1,
-            }
-            if matches!(status, Status::Baseline | Status::Keep) {
-                // A keep beats the adopted point too, so the local best takes over from it.
-                adopted = None;
-                best = Some((record.clone(), params));
-                summary.best = Some(record.clone());
-            }
+            summary.discarded += 1;
+            summary.unconfirmed += 1;
             observer(&Event::ExperimentFinished {
-                index,
-                record: &record,
+                index: index.saturating_sub(1),
+                record: &candidate,
                 best: best.as_ref().map(|(r, _)| r),
             });
-            index += 1;
         }
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
     }
+}
+
+/// What one experiment of the loop is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A new point from the proposer (or a hypothesis, or the baseline).
+    Proposal,
+    /// The baseline's parameters with another seed.
+    Noise,
+    /// The pending candidate's parameters with another seed.
+    Confirm,
+}
+
+/// Sample standard deviation of the baseline's metric over seeds (None before two values).
+fn noise_floor(vals: &[f64]) -> Option<f64> {
+    if vals.len() < 2 {
+        return None;
+    }
+    let n = vals.len() as f64;
+    let mean = vals.iter().sum::<f64>() / n;
+    let sd = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    // Differences in the last bits (a sum taken in another order) are not noise.
+    Some(if sd <= 1e-9 * mean.abs().max(1.0) {
+        0.0
+    } else {
+        sd
+    })
 }

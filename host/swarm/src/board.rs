@@ -541,6 +541,11 @@ impl Board {
             if r.record.skill_hash != skill_hash || r.record.evaluator_hash != evaluator_hash {
                 continue;
             }
+            // Only results their loop kept: a seed-lucky repeat or an unconfirmed candidate
+            // is not a point to climb from.
+            if !matches!(r.record.status.as_str(), "baseline" | "keep") {
+                continue;
+            }
             let better = match best.and_then(|b| b.record.val) {
                 None => true,
                 Some(bv) if r.record.direction == "lower" => v < bv,

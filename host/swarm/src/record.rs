@@ -163,7 +163,8 @@ impl SignedResult {
             ));
         }
         if !["higher", "lower"].contains(&r.direction.as_str())
-            || !["baseline", "keep", "discard", "crash"].contains(&r.status.as_str())
+            || !["baseline", "keep", "discard", "crash", "noise", "confirm"]
+                .contains(&r.status.as_str())
         {
             return Err(RecordError::Malformed("direction or status".into()));
         }
