@@ -17,21 +17,7 @@ fn the_loop_scores_strategies_walk_forward_and_journals_both_periods() {
     assert_eq!(names, ["train.csv"], "skills see the training years only");
     let (skill, evaluator, mut journal) =
         loop_parts(&home, fixtures::FINANCE_TIMING, fixtures::FINANCE_EVALUATOR);
-    let summary = ResearchLoop {
-        domain,
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run(
-        &LoopOptions {
-            experiments: Some(12),
-            seed: 5,
-            ..LoopOptions::default()
-        },
-        &mut |_| {},
-    )
-    .expect("loop");
+    let summary = run_loop(domain, skill, evaluator, &mut journal, 12, 5).expect("loop");
     assert_eq!(
         (summary.experiments, summary.crashed),
         (12, 0),
@@ -191,21 +177,7 @@ fn industry_rotation_runs_on_data_the_user_supplies() {
         fixtures::FINANCE_ROTATION,
         fixtures::FINANCE_EVALUATOR,
     );
-    let summary = ResearchLoop {
-        domain,
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run(
-        &LoopOptions {
-            experiments: Some(10),
-            seed: 2,
-            ..LoopOptions::default()
-        },
-        &mut |_| {},
-    )
-    .expect("loop");
+    let summary = run_loop(domain, skill, evaluator, &mut journal, 10, 2).expect("loop");
     assert_eq!(
         (summary.experiments, summary.crashed),
         (10, 0),

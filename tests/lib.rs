@@ -64,6 +64,32 @@ pub fn loop_parts(
     (skill, evaluator, journal)
 }
 
+/// Runs a research loop for `experiments` experiments from `seed` (defaults otherwise),
+/// observing nothing.
+pub fn run_loop(
+    domain: Domain,
+    skill: hyper_runtime::Skill,
+    evaluator: hyper_runtime::Evaluator,
+    journal: &mut hyper_journal::Journal,
+    experiments: u32,
+    seed: u64,
+) -> anyhow::Result<hyper_research::Summary> {
+    hyper_research::ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal,
+    }
+    .run(
+        &hyper_research::LoopOptions {
+            experiments: Some(experiments),
+            seed,
+            ..hyper_research::LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+}
+
 pub fn spec(id: &str, seed: u64, params: &[(&str, ParamValue)]) -> ExperimentSpec {
     ExperimentSpec {
         id: id.into(),

@@ -63,21 +63,7 @@ fn the_loop_trains_a_model_that_beats_the_unigram_baseline_on_held_out_text() {
     );
     assert!((4.7..4.9).contains(&unigram), "unigram {unigram}");
     let (skill, evaluator, mut journal) = parts(&home);
-    let summary = ResearchLoop {
-        domain,
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run(
-        &LoopOptions {
-            experiments: Some(2),
-            seed: 3,
-            ..LoopOptions::default()
-        },
-        &mut |_| {},
-    )
-    .expect("loop");
+    let summary = run_loop(domain, skill, evaluator, &mut journal, 2, 3).expect("loop");
     assert_eq!(summary.crashed, 0, "{summary:?}");
     let rows = journal.list("ml").expect("journal");
     assert_eq!(rows.len(), 2);
@@ -252,21 +238,7 @@ fn a_noisy_metric_gets_a_floor_and_new_bests_are_confirmed_on_another_seed() {
         &[("train_tokens", toml::Value::Integer(30_000))],
     );
     let (skill, evaluator, mut journal) = parts(&home);
-    let summary = ResearchLoop {
-        domain,
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run(
-        &LoopOptions {
-            experiments: Some(9),
-            seed: 8,
-            ..LoopOptions::default()
-        },
-        &mut |_| {},
-    )
-    .expect("loop");
+    let summary = run_loop(domain, skill, evaluator, &mut journal, 9, 8).expect("loop");
     let rows = journal.list("ml").expect("journal");
     // Training from other seeds gives other weights: the floor is their spread.
     let floor = summary.noise_floor.expect("floor");

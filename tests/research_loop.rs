@@ -108,21 +108,8 @@ fn hostile_skill_crashes_are_journaled_and_the_loop_goes_on() {
     let (_t, home) = temp_home();
     let domain = search_domain_with_budget(&home, 1, 64);
     let (skill, evaluator, mut journal) = parts(&home, fixtures::HOSTILE);
-    let summary = ResearchLoop {
-        domain,
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run(
-        &LoopOptions {
-            experiments: Some(14),
-            seed: 5,
-            ..LoopOptions::default()
-        },
-        &mut |_| {},
-    )
-    .expect("the loop itself must not fail");
+    let summary = run_loop(domain, skill, evaluator, &mut journal, 14, 5)
+        .expect("the loop itself must not fail");
     assert_eq!(summary.experiments, 14);
     let rows = journal.list("search").expect("list");
     assert_eq!(rows.len(), 14);
