@@ -73,7 +73,9 @@ fn run_results_and_export_agree_with_the_journal() {
         assert_eq!(cols[0], &row.skill_hash[..12]);
         assert_eq!(cols[1], format!("{:.6}", row.val.expect("val")));
         let status = match row.status {
-            hyper_journal::Status::Discard => "discard",
+            hyper_journal::Status::Discard
+            | hyper_journal::Status::Noise
+            | hyper_journal::Status::Confirm => "discard",
             hyper_journal::Status::Crash => "crash",
             _ => "keep",
         };
