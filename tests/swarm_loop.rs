@@ -80,11 +80,14 @@ fn research(
     (summary, journal.list("search").expect("rows"))
 }
 
+/// Loop options for these tests: no noise runs, so that every experiment after the baseline
+/// is a proposal (the tests follow proposals one by one).
 fn options(seed: u64, experiments: u32, adopt_every: u32) -> LoopOptions {
     LoopOptions {
         experiments: Some(experiments),
         seed,
         adopt_every,
+        noise_runs: 0,
         ..LoopOptions::default()
     }
 }
