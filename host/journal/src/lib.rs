@@ -149,7 +149,7 @@ fn migrate_status_check(conn: &Connection) -> Result<()> {
             |r| r.get(0),
         )
         .optional()?;
-    if !sql.is_some_and(|s| !s.contains("'noise'")) {
+    if sql.is_none_or(|s| s.contains("'noise'")) {
         return Ok(());
     }
     conn.execute_batch(
