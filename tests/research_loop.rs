@@ -203,3 +203,42 @@ fn the_documented_minimal_skill_builds_and_runs() {
     // Ranking the shortest documents first ignores the query: far below BM25, but scored.
     assert!((0.0..0.1).contains(&val), "{val}");
 }
+
+#[test]
+fn the_novelty_proposer_explores_more_of_the_space() {
+    let run = |proposer| {
+        let (_t, home) = temp_home();
+        let domain = search_domain(&home);
+        let (skill, evaluator, mut journal) = parts(&home, fixtures::SEARCH_BM25);
+        ResearchLoop {
+            domain,
+            skill,
+            evaluator,
+            journal: &mut journal,
+        }
+        .run(
+            &LoopOptions {
+                experiments: Some(20),
+                seed: 2,
+                noise_runs: 0,
+                proposer,
+                ..LoopOptions::default()
+            },
+            &mut |_| {},
+        )
+        .expect("loop")
+    };
+    let mixed = run(hyper_research::ProposerKind::Mixed);
+    let novelty = run(hyper_research::ProposerKind::Novelty);
+    assert_eq!((mixed.crashed, novelty.crashed), (0, 0));
+    assert!(
+        novelty.coverage > mixed.coverage,
+        "novelty {} vs mixed {}",
+        novelty.coverage,
+        mixed.coverage
+    );
+    eprintln!(
+        "coverage: mixed {:.3}, novelty {:.3}",
+        mixed.coverage, novelty.coverage
+    );
+}

@@ -159,9 +159,19 @@ struct RunArgs {
     /// best must clear (and then hold on a confirmation run); 0 turns both off.
     #[arg(long, default_value_t = 2)]
     noise_runs: u32,
+    /// How to choose new parameters: `mixed` (hill-climbing with random jumps) or `novelty`
+    /// (the same, but at most half the proposals near the current best).
+    #[arg(long, value_enum, default_value_t = ProposerArg::Mixed)]
+    proposer: ProposerArg,
     /// Print the summary as JSON (no progress bar).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ProposerArg {
+    Mixed,
+    Novelty,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -494,6 +504,10 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
         seed: args.seed,
         resume: !args.fresh,
         noise_runs: args.noise_runs,
+        proposer: match args.proposer {
+            ProposerArg::Mixed => hyper_research::ProposerKind::Mixed,
+            ProposerArg::Novelty => hyper_research::ProposerKind::Novelty,
+        },
         ..LoopOptions::default()
     };
     let show_bar = !args.json && std::io::stderr().is_terminal();
@@ -629,6 +643,10 @@ fn print_summary(s: &Summary) {
         s.discarded,
         s.crashed,
         s.elapsed_ms as f64 / 1000.0
+    );
+    println!(
+        "explored    {:.0}% of the declared space (cells of each parameter visited)",
+        100.0 * s.coverage
     );
     if let Some(floor) = s.noise_floor {
         println!(

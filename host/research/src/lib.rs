@@ -16,8 +16,8 @@ mod research_loop;
 pub use domain::{Domain, DomainError, Manifest};
 pub use params::{Assignment, Space, Value};
 pub use peers::{PeerBest, PeerHypothesis, Peers, Solo};
-pub use proposer::{MixedProposer, Proposer};
-pub use research_loop::{Event, LoopOptions, ProgressHook, ResearchLoop, Summary};
+pub use proposer::{MixedProposer, NoveltyProposer, Proposer};
+pub use research_loop::{Event, LoopOptions, ProgressHook, ProposerKind, ResearchLoop, Summary};
 
 /// A short description of the machine, stored with every result.
 pub fn platform() -> String {

@@ -131,6 +131,134 @@ impl Proposer for MixedProposer {
     }
 }
 
+impl MixedProposer {
+    /// A uniformly random point of the space.
+    pub fn random_point(&mut self, space: &Space) -> Assignment {
+        space
+            .specs
+            .iter()
+            .map(|s| (s.name.clone(), self.random_value(&s.kind)))
+            .collect()
+    }
+}
+
+/// How much of the declared space a set of assignments has visited, in [0, 1]: per parameter,
+/// the share of its cells seen (numbers: 5 equal bins, on a log scale where declared;
+/// choices: each option; flags: both values), averaged over parameters. Pinned parameters
+/// (one possible value) count as fully explored.
+pub fn coverage(space: &Space, tried: &[Assignment]) -> f64 {
+    if space.specs.is_empty() {
+        return 1.0;
+    }
+    const BINS: usize = 5;
+    let mut total = 0.0;
+    for spec in &space.specs {
+        let cell = |v: &Value| -> Option<usize> {
+            match (&spec.kind, v) {
+                (ParamKind::Int(r), Value::Int(x)) if r.max > r.min => {
+                    Some((((x - r.min) as f64 / (r.max - r.min) as f64) * BINS as f64) as usize)
+                }
+                (ParamKind::Float(r), Value::Float(x)) if r.max > r.min => {
+                    let t = if r.log_scale {
+                        (x / r.min).ln() / (r.max / r.min).ln()
+                    } else {
+                        (x - r.min) / (r.max - r.min)
+                    };
+                    Some((t * BINS as f64) as usize)
+                }
+                (ParamKind::Choice(c), Value::Choice(x)) => c.options.iter().position(|o| o == x),
+                (ParamKind::Flag(_), Value::Flag(b)) => Some(usize::from(*b)),
+                _ => None,
+            }
+        };
+        let cells = match &spec.kind {
+            ParamKind::Int(r) if r.max > r.min => BINS.min((r.max - r.min + 1) as usize),
+            ParamKind::Float(r) if r.max > r.min => BINS,
+            ParamKind::Choice(c) => c.options.len(),
+            ParamKind::Flag(_) => 2,
+            _ => {
+                total += 1.0;
+                continue;
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        for a in tried {
+            if let Some(c) = a.get(&spec.name).and_then(cell) {
+                seen.insert(c.min(cells - 1));
+            }
+        }
+        total += seen.len() as f64 / cells as f64;
+    }
+    total / space.specs.len() as f64
+}
+
+/// Hill-climbing like [`MixedProposer`], but it counts how many of its proposals land near
+/// the current best (normalised distance below `near_radius`) and never lets that share
+/// exceed `max_near_share`: past it, the next proposal is the random point farthest from
+/// everything tried (best of 32 draws). This keeps a search from collapsing onto one
+/// neighbourhood of the space.
+pub struct NoveltyProposer {
+    inner: MixedProposer,
+    pub near_radius: f64,
+    pub max_near_share: f64,
+    near: u32,
+    total: u32,
+}
+
+impl NoveltyProposer {
+    pub fn new(seed: u64) -> Self {
+        NoveltyProposer {
+            inner: MixedProposer::new(seed),
+            near_radius: 0.1,
+            max_near_share: 0.5,
+            near: 0,
+            total: 0,
+        }
+    }
+
+    /// Share of this proposer's proposals so far that landed near the best of their time.
+    pub fn near_share(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            f64::from(self.near) / f64::from(self.total)
+        }
+    }
+}
+
+impl Proposer for NoveltyProposer {
+    fn propose(&mut self, space: &Space, best: &Assignment, tried: &[Assignment]) -> Assignment {
+        let mut candidate = self.inner.propose(space, best, tried);
+        let is_near = |c: &Assignment| space.distance(c, best) < self.near_radius;
+        if is_near(&candidate)
+            && f64::from(self.near + 1) / f64::from(self.total + 1) > self.max_near_share
+        {
+            let farthest = |p: &Assignment| {
+                tried
+                    .iter()
+                    .chain(std::iter::once(best))
+                    .map(|t| space.distance(p, t))
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let mut chosen = self.inner.random_point(space);
+            let mut score = farthest(&chosen);
+            for _ in 0..31 {
+                let p = self.inner.random_point(space);
+                let d = farthest(&p);
+                if d > score {
+                    (chosen, score) = (p, d);
+                }
+            }
+            candidate = chosen;
+        }
+        self.total += 1;
+        if is_near(&candidate) {
+            self.near += 1;
+        }
+        candidate
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +322,39 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn the_novelty_proposer_caps_its_share_near_the_best_and_explores_more() {
+        let space = space();
+        let best = space.defaults();
+        let near = |a: &Assignment| space.distance(a, &best) < 0.1;
+        let mut mixed = MixedProposer::new(3);
+        let mut novel = NoveltyProposer::new(3);
+        novel.max_near_share = 0.2;
+        let (mut tried_m, mut tried_n) = (vec![best.clone()], vec![best.clone()]);
+        for _ in 0..100 {
+            let m = mixed.propose(&space, &best, &tried_m);
+            tried_m.push(m);
+            let n = novel.propose(&space, &best, &tried_n);
+            assert!(
+                space.from_json(&Space::to_json(&n)).is_some(),
+                "out of bounds: {n:?}"
+            );
+            tried_n.push(n);
+        }
+        let share = |t: &[Assignment]| t[1..].iter().filter(|a| near(a)).count() as f64 / 100.0;
+        // Hill-climbing one parameter at a time often stays near the best; novelty never more
+        // than its cap.
+        assert!(share(&tried_m) > 0.3, "mixed {}", share(&tried_m));
+        assert!(share(&tried_n) <= 0.21, "novelty {}", share(&tried_n));
+        assert!((novel.near_share() - share(&tried_n)).abs() < 1e-9);
+        let (cm, cn) = (coverage(&space, &tried_m), coverage(&space, &tried_n));
+        assert!(cn >= cm && cn > 0.9, "coverage mixed {cm} novelty {cn}");
+        assert_eq!(
+            coverage(&space, &[best.clone()]),
+            (0.2 + 0.2 + 0.5 + 0.5) / 4.0
+        );
     }
 
     #[test]

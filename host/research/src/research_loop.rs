@@ -10,7 +10,7 @@ use hyper_runtime::{
 use crate::domain::Domain;
 use crate::params::{Assignment, Space};
 use crate::peers::{Peers, Solo};
-use crate::proposer::{MixedProposer, Proposer};
+use crate::proposer::{coverage, MixedProposer, NoveltyProposer, Proposer};
 
 #[derive(Clone, Debug)]
 pub struct LoopOptions {
@@ -36,6 +36,19 @@ pub struct LoopOptions {
     /// more than the floor, and (when the floor is above 0) hold on a confirmation run with
     /// another seed.
     pub noise_runs: u32,
+    /// How new points are chosen.
+    pub proposer: ProposerKind,
+}
+
+/// The proposers a loop can use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProposerKind {
+    /// Hill-climbing from the best with random jumps.
+    #[default]
+    Mixed,
+    /// Hill-climbing that spends at most half its proposals near the current best.
+    Novelty,
 }
 
 /// A progress callback shared with the running skill's host calls.
@@ -62,6 +75,7 @@ impl Default for LoopOptions {
             near_duplicate: 0.01,
             progress: None,
             noise_runs: 2,
+            proposer: ProposerKind::Mixed,
         }
     }
 }
@@ -112,6 +126,9 @@ pub struct Summary {
     /// run, and those that did not hold.
     pub confirmed: u32,
     pub unconfirmed: u32,
+    /// Share of the declared space the proposals of this run visited (see
+    /// [`crate::proposer::coverage`]).
+    pub coverage: f64,
     pub baseline: Option<Record>,
     pub best: Option<Record>,
     pub elapsed_ms: u64,
@@ -210,7 +227,7 @@ impl ResearchLoop<'_> {
         space: &Space,
         base: &Assignment,
         tried: &[Assignment],
-        proposer: &mut MixedProposer,
+        proposer: &mut dyn Proposer,
         peers: &mut dyn Peers,
         heeded: &mut std::collections::HashSet<String>,
         summary: &mut Summary,
@@ -351,7 +368,10 @@ impl ResearchLoop<'_> {
             planned: options.experiments,
         });
 
-        let mut proposer = MixedProposer::new(options.seed);
+        let mut proposer: Box<dyn Proposer> = match options.proposer {
+            ProposerKind::Mixed => Box::new(MixedProposer::new(options.seed)),
+            ProposerKind::Novelty => Box::new(NoveltyProposer::new(options.seed)),
+        };
         let mut summary = Summary {
             run_id: run_id.clone(),
             domain: self.domain.name().to_string(),
@@ -370,6 +390,7 @@ impl ResearchLoop<'_> {
             noise_floor: None,
             confirmed: 0,
             unconfirmed: 0,
+            coverage: 0.0,
             baseline: None,
             best: best.as_ref().map(|(r, _)| r.clone()),
             elapsed_ms: 0,
@@ -451,7 +472,7 @@ impl ResearchLoop<'_> {
                         &space,
                         &defaults,
                         &tried,
-                        &mut proposer,
+                        proposer.as_mut(),
                         peers,
                         &mut heeded,
                         &mut summary,
@@ -464,7 +485,7 @@ impl ResearchLoop<'_> {
                         &space,
                         assignment,
                         &tried,
-                        &mut proposer,
+                        proposer.as_mut(),
                         peers,
                         &mut heeded,
                         &mut summary,
@@ -661,6 +682,7 @@ impl ResearchLoop<'_> {
                 best: best.as_ref().map(|(r, _)| r),
             });
         }
+        summary.coverage = coverage(&space, &tried);
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
     }
