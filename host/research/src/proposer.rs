@@ -352,7 +352,7 @@ mod tests {
         let (cm, cn) = (coverage(&space, &tried_m), coverage(&space, &tried_n));
         assert!(cn >= cm && cn > 0.9, "coverage mixed {cm} novelty {cn}");
         assert_eq!(
-            coverage(&space, &[best.clone()]),
+            coverage(&space, std::slice::from_ref(&best)),
             (0.2 + 0.2 + 0.5 + 0.5) / 4.0
         );
     }
