@@ -242,3 +242,149 @@ fn the_novelty_proposer_explores_more_of_the_space() {
         mixed.coverage, novelty.coverage
     );
 }
+
+/// A local stand-in for an OpenAI-compatible endpoint (the one thing that cannot run here):
+/// answers each `POST /v1/chat/completions` with the next of `answers` as the message content
+/// and keeps every request body.
+fn chat_server(answers: Vec<String>) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for (stream, content) in listener.incoming().zip(answers) {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let (mut line, mut length, mut chunked) = (String::new(), 0usize, false);
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).expect("request line");
+            loop {
+                line.clear();
+                reader.read_line(&mut line).expect("header");
+                if line.trim().is_empty() {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().expect("length");
+                }
+                chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("body");
+            while chunked {
+                line.clear();
+                reader.read_line(&mut line).expect("chunk size");
+                let size = usize::from_str_radix(line.trim(), 16).expect("hex size");
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk).expect("chunk");
+                body.extend_from_slice(&chunk[..size]);
+                chunked = size > 0;
+            }
+            log.lock()
+                .expect("log")
+                .push(format!("{request_line}{}", String::from_utf8_lossy(&body)));
+            let reply = serde_json::json!({
+                "id": "x", "object": "chat.completion", "model": "test-model",
+                "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+            })
+            .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn an_llm_proposer_is_asked_with_the_history_and_its_bad_answers_fall_back() {
+    let (url, seen) = chat_server(vec![
+        // A fenced JSON object: taken.
+        "```json\n{\"k1\": 1.7, \"b\": 0.4}\n```".into(),
+        // Out of the declared range: refused, the hill-climber answers.
+        "{\"k1\": 99}".into(),
+        // Not JSON at all: refused too.
+        "I would try a larger k1.".into(),
+    ]);
+    let (_t, home) = temp_home();
+    let domain = search_domain(&home);
+    let (skill, evaluator, mut journal) = parts(&home, fixtures::SEARCH_BM25);
+    let summary = ResearchLoop {
+        domain,
+        skill,
+        evaluator,
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(4),
+            seed: 1,
+            noise_runs: 0,
+            proposer: hyper_research::ProposerKind::Llm(hyper_research::llm::LlmConfig {
+                url,
+                model: "test-model".into(),
+                api_key: Some("secret".into()),
+                timeout: std::time::Duration::from_secs(10),
+            }),
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    assert_eq!((summary.experiments, summary.crashed), (4, 0));
+    let rows = journal.list("search").expect("rows");
+    assert_eq!(rows[1].params["k1"], 1.7);
+    assert_eq!(rows[1].params["b"], 0.4);
+    assert_eq!(
+        rows[1].params["stemmer"], rows[0].params["stemmer"],
+        "unnamed values come from the best"
+    );
+    for r in &rows[2..] {
+        let k1 = r.params["k1"].as_f64().expect("k1");
+        assert!(
+            (0.1..=3.0).contains(&k1),
+            "the fallback stays in bounds: {k1}"
+        );
+    }
+    let requests = seen.lock().expect("log").clone();
+    assert_eq!(requests.len(), 3);
+    assert!(
+        requests[0].starts_with("POST /v1/chat/completions"),
+        "{}",
+        requests[0]
+    );
+    let body = |r: &str| -> serde_json::Value {
+        serde_json::from_str(r.split_once('\n').map(|(_, b)| b).unwrap_or("")).expect("a JSON body")
+    };
+    let first = body(&requests[0]);
+    assert_eq!(first["model"], "test-model");
+    let question = first["messages"][1]["content"]
+        .as_str()
+        .expect("user message");
+    assert!(
+        question.contains("\"k1\"") && question.contains("term-frequency saturation"),
+        "{question}"
+    );
+    // The second question carries the history: the baseline and the first proposal, scored.
+    let second = body(&requests[1]);
+    let context: serde_json::Value = serde_json::from_str(
+        second["messages"][1]["content"]
+            .as_str()
+            .expect("user message"),
+    )
+    .expect("json");
+    let history = context["history_newest_first"].as_array().expect("history");
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["params"]["k1"], 1.7);
+    assert_eq!(history[0]["metric"].as_f64(), rows[1].val);
+    assert!(!summary
+        .best
+        .expect("best")
+        .params
+        .to_string()
+        .contains("99"));
+}

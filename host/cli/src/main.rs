@@ -159,10 +159,18 @@ struct RunArgs {
     /// best must clear (and then hold on a confirmation run); 0 turns both off.
     #[arg(long, default_value_t = 2)]
     noise_runs: u32,
-    /// How to choose new parameters: `mixed` (hill-climbing with random jumps) or `novelty`
-    /// (the same, but at most half the proposals near the current best).
+    /// How to choose new parameters: `mixed` (hill-climbing with random jumps), `novelty`
+    /// (the same, but at most half the proposals near the current best) or `llm` (ask an
+    /// OpenAI-compatible chat endpoint, see --llm-url; the API key comes from
+    /// $HYPER_LLM_API_KEY).
     #[arg(long, value_enum, default_value_t = ProposerArg::Mixed)]
     proposer: ProposerArg,
+    /// Base URL of the chat endpoint for `--proposer llm`, e.g. http://127.0.0.1:8080/v1.
+    #[arg(long)]
+    llm_url: Option<String>,
+    /// Model name sent to the chat endpoint.
+    #[arg(long, default_value = "gpt-4o-mini")]
+    llm_model: String,
     /// Print the summary as JSON (no progress bar).
     #[arg(long)]
     json: bool,
@@ -172,6 +180,7 @@ struct RunArgs {
 enum ProposerArg {
     Mixed,
     Novelty,
+    Llm,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -507,6 +516,15 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
         proposer: match args.proposer {
             ProposerArg::Mixed => hyper_research::ProposerKind::Mixed,
             ProposerArg::Novelty => hyper_research::ProposerKind::Novelty,
+            ProposerArg::Llm => hyper_research::ProposerKind::Llm(hyper_research::llm::LlmConfig {
+                url: args
+                    .llm_url
+                    .clone()
+                    .context("--proposer llm needs --llm-url (an OpenAI-compatible endpoint)")?,
+                model: args.llm_model.clone(),
+                api_key: std::env::var("HYPER_LLM_API_KEY").ok(),
+                timeout: Duration::from_secs(60),
+            }),
         },
         ..LoopOptions::default()
     };

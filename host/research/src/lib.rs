@@ -7,6 +7,7 @@
 //! appends every experiment to the journal before moving on.
 
 pub mod domain;
+pub mod llm;
 pub mod params;
 pub mod peers;
 pub mod proposer;

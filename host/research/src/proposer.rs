@@ -15,6 +15,10 @@ fn round4(x: f64) -> f64 {
 pub trait Proposer {
     /// The next assignment to try, given the current best and everything tried so far.
     fn propose(&mut self, space: &Space, best: &Assignment, tried: &[Assignment]) -> Assignment;
+
+    /// What an experiment scored (None: it crashed); proposers that learn from the history
+    /// keep it.
+    fn observe(&mut self, _params: &Assignment, _metric: Option<f64>) {}
 }
 
 /// Hill-climbing from the best (mutating one or two parameters) most of the time, and a

@@ -41,7 +41,7 @@ pub struct LoopOptions {
 }
 
 /// The proposers a loop can use.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProposerKind {
     /// Hill-climbing from the best with random jumps.
@@ -49,6 +49,8 @@ pub enum ProposerKind {
     Mixed,
     /// Hill-climbing that spends at most half its proposals near the current best.
     Novelty,
+    /// Ask an OpenAI-compatible chat endpoint (falling back to `Mixed` when it fails).
+    Llm(crate::llm::LlmConfig),
 }
 
 /// A progress callback shared with the running skill's host calls.
@@ -368,9 +370,12 @@ impl ResearchLoop<'_> {
             planned: options.experiments,
         });
 
-        let mut proposer: Box<dyn Proposer> = match options.proposer {
+        let mut proposer: Box<dyn Proposer> = match &options.proposer {
             ProposerKind::Mixed => Box::new(MixedProposer::new(options.seed)),
             ProposerKind::Novelty => Box::new(NoveltyProposer::new(options.seed)),
+            ProposerKind::Llm(config) => {
+                Box::new(crate::llm::LlmProposer::new(config.clone(), options.seed))
+            }
         };
         let mut summary = Summary {
             run_id: run_id.clone(),
@@ -596,6 +601,7 @@ impl ResearchLoop<'_> {
                 finished_at: now_rfc3339(),
             };
             index += 1;
+            proposer.observe(&params, val);
             // A new best above a measured noise floor waits for its confirmation run.
             if status == Status::Keep && floor > 0.0 && kind == Kind::Proposal {
                 pending = Some((record, params, point_val));
