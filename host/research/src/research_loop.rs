@@ -632,6 +632,9 @@ impl ResearchLoop<'_> {
                     records.push((candidate, candidate_params));
                 }
             }
+            if kind == Kind::Noise {
+                noise_left = noise_left.saturating_sub(1);
+            }
             if status == Status::Noise {
                 noise_vals.extend(val);
                 summary.noise_floor = noise_floor(&noise_vals);
@@ -655,9 +658,6 @@ impl ResearchLoop<'_> {
                     Status::Crash => summary.crashed += 1,
                     Status::Noise => summary.noise += 1,
                     Status::Confirm => {}
-                }
-                if kind == Kind::Noise {
-                    noise_left = noise_left.saturating_sub(1);
                 }
                 if matches!(record.status, Status::Baseline | Status::Keep) {
                     // A keep beats the adopted point too, so the local best takes over from it.

@@ -13,8 +13,6 @@ use crate::cache::content_hash;
 use crate::failure::{Failure, FailureKind};
 use crate::host::{HostState, ProgressFn, RunReport};
 use crate::policy::{grant_for, unversioned, LoadOptions, SandboxPolicy, GPU_INTERFACE};
-
-const GPU_GRANTED: &str = "GPU compute, within the call's buffer quota and dispatch timeout";
 use crate::Runtime;
 
 /// The worlds of `hyper:research` a component can target.
@@ -106,8 +104,8 @@ fn inspect_component(
         .map(|(name, _)| {
             let verdict = match grant_for(name, options) {
                 // Granted, but only where there is a device to grant.
-                Some(_) if unversioned(name) == GPU_INTERFACE => match hyper_compute::gpu::probe() {
-                    Ok(_) => ImportVerdict::Granted(GPU_GRANTED),
+                Some(why) if unversioned(name) == GPU_INTERFACE => match hyper_compute::gpu::probe() {
+                    Ok(_) => ImportVerdict::Granted(why),
                     Err(e) => ImportVerdict::Refused(format!(
                         "the skill imports `{GPU_INTERFACE}` but this machine has no GPU adapter ({e}); on Linux without a GPU, install mesa-vulkan-drivers for the lavapipe software adapter"
                     )),
