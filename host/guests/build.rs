@@ -16,6 +16,11 @@ const GUESTS: &[(&str, &str)] = &[
     ("finance-timing", "finance_timing"),
     ("finance-evaluator", "finance_evaluator"),
     ("finance-rotation", "finance_rotation"),
+    ("forge-json", "forge_json"),
+    ("forge-csv", "forge_csv"),
+    ("forge-url", "forge_url"),
+    ("forge-html", "forge_html"),
+    ("forge-format", "forge_format"),
     ("fixture-trivial", "fixture_trivial"),
     ("fixture-hostile", "fixture_hostile"),
     ("fixture-hostile-sockets", "fixture_hostile_sockets"),
@@ -24,6 +29,7 @@ const GUESTS: &[(&str, &str)] = &[
     ("fixture-large", "fixture_large"),
     ("fixture-tensor-user", "fixture_tensor_user"),
     ("fixture-gpu-user", "fixture_gpu_user"),
+    ("fixture-hostile-tool", "fixture_hostile_tool"),
 ];
 
 /// A build failure as cargo shows it: the message, not a panic's backtrace.

@@ -13,6 +13,7 @@ use hyper_research::{domain, Domain, Event, LoopOptions, ResearchLoop, Summary};
 use hyper_runtime::{Evaluator, ImportVerdict, Runtime, RuntimeConfig, Skill};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod forge;
 mod node;
 mod scaffold;
 mod skill;
@@ -79,6 +80,9 @@ enum Command {
     /// Work with skills: install, list, pack, publish, inspect...
     #[command(subcommand)]
     Skill(SkillCommand),
+    /// The skill forge: test tool skills on conformance suites (json, csv, url, html, formats).
+    #[command(subcommand)]
+    Forge(forge::ForgeCommand),
     /// Run a node: research the given domains and share results with peers (libp2p).
     Node(node::NodeArgs),
     /// Peers connected to the running node.
@@ -455,6 +459,7 @@ fn run(cli: Cli) -> Result<()> {
         } => node::hypothesize(&home, &domain, &set, skill, &note, json),
         Command::Hypotheses { domain, json } => node::hypotheses(&home, &domain, json),
         Command::Trust(command) => skill::trust(&home, command),
+        Command::Forge(command) => forge::run(&home, command),
     }
 }
 

@@ -221,6 +221,19 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
             "is not NAME=VALUE",
         ),
         (&["peers"], "no node is running"),
+        (
+            &["forge", "test", "forge-json", "--task", "yaml-parse"],
+            "no forge task `yaml-parse`",
+        ),
+        (
+            &["forge", "test", "/etc/hostname", "--task", "json-parse"],
+            "the tool cannot be loaded",
+        ),
+        (
+            &["forge", "test", "forge-json", "--task", "json-parse", "--case-secs", "0"],
+            "--case-secs must be above 0",
+        ),
+        (&["forge", "board", "--task", "nope"], "no forge task `nope`"),
     ];
     for (args, words) in cases {
         let out = hyper(home, args);
@@ -645,6 +658,37 @@ fn a_tool_skill_from_its_template() {
         tool.call(&policy, br#"{"a": [1, 2]}"#).0.expect("call"),
         br#"{"a": [1, 2]}"#
     );
+    // The forge runs the installed echo tool on the JSON suite: echoing accepts every y_
+    // document with its own value, and wrongly accepts every n_ one.
+    let report: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &["forge", "test", "json-echo", "--task", "json-parse", "--json"],
+    ))
+    .expect("json");
+    assert_eq!((report["passed"].as_u64(), report["failed"].as_u64()), (Some(95), Some(188)));
+    assert_eq!(report["tool_name"], "json-echo");
+    let failures = report["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter(|c| c["verdict"] == "fail")
+        .collect::<Vec<_>>();
+    assert!(failures.iter().all(|c| c["id"].as_str().is_some_and(|id| id.starts_with("n_"))
+        && c["reason"].as_str().is_some_and(|r| r.starts_with("accepted, should refuse"))));
+    // The official tool tops the task's board; the echo tool is below it.
+    let text = ok(&home, &["forge", "test", "forge-json", "--task", "json-parse"]);
+    assert!(text.contains("283/283 passed (100.00%)"), "{text}");
+    assert!(text.contains("5 accepted, 30 refused"), "{text}");
+    let board = ok(&home, &["forge", "board", "--task", "json-parse"]);
+    let lines: Vec<&str> = board.lines().collect();
+    assert!(lines[0].contains("forge-json@0.1.0") && lines[0].contains("1.0000"), "{board}");
+    assert!(lines[1].contains("json-echo@0.1.0") && lines[1].contains("0.3357"), "{board}");
+    // Per-case failures, printed one per line.
+    let text = ok(&home, &["forge", "test", "forge-url", "--task", "url-parse", "--show", "3"]);
+    assert!(text.contains("passed") && text.lines().filter(|l| l.starts_with("FAIL ")).count() == 3, "{text}");
+    let tasks: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["forge", "tasks", "--json"])).expect("json");
+    assert_eq!(tasks.as_array().map(Vec::len), Some(5));
     // Other languages say so instead of writing something that does not build.
     let out = hyper(
         &home,

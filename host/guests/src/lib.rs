@@ -16,7 +16,22 @@ pub mod builtin {
     pub const FINANCE_TIMING: &[u8] = include_bytes!(guest_path!("finance_timing"));
     pub const FINANCE_EVALUATOR: &[u8] = include_bytes!(guest_path!("finance_evaluator"));
     pub const FINANCE_ROTATION: &[u8] = include_bytes!(guest_path!("finance_rotation"));
+    pub const FORGE_JSON: &[u8] = include_bytes!(guest_path!("forge_json"));
+    pub const FORGE_CSV: &[u8] = include_bytes!(guest_path!("forge_csv"));
+    pub const FORGE_URL: &[u8] = include_bytes!(guest_path!("forge_url"));
+    pub const FORGE_HTML: &[u8] = include_bytes!(guest_path!("forge_html"));
+    pub const FORGE_FORMAT: &[u8] = include_bytes!(guest_path!("forge_format"));
 }
+
+/// The skill forge's official tool skills (name, component), one per task, in the binary so
+/// that `hyper forge test forge-json --task json-parse` works anywhere.
+pub const FORGE_TOOLS: &[(&str, &[u8])] = &[
+    ("forge-json", builtin::FORGE_JSON),
+    ("forge-csv", builtin::FORGE_CSV),
+    ("forge-url", builtin::FORGE_URL),
+    ("forge-html", builtin::FORGE_HTML),
+    ("forge-format", builtin::FORGE_FORMAT),
+];
 
 /// The cargo target dir the build script builds guests in (shared, so std is built once).
 pub const GUEST_TARGET_DIR: &str = env!("HYPER_GUEST_TARGET_DIR");
@@ -45,6 +60,14 @@ pub mod fixtures {
     pub const FINANCE_ROTATION: &str = guest_path!("finance_rotation");
     /// Runs WGSL kernels through `hyper:compute/gpu`, or probes its errors and limits.
     pub const GPU_USER: &str = guest_path!("fixture_gpu_user");
+    /// The skill forge's official tools.
+    pub const FORGE_JSON: &str = guest_path!("forge_json");
+    pub const FORGE_CSV: &str = guest_path!("forge_csv");
+    pub const FORGE_URL: &str = guest_path!("forge_url");
+    pub const FORGE_HTML: &str = guest_path!("forge_html");
+    pub const FORGE_FORMAT: &str = guest_path!("forge_format");
+    /// A json-parse tool that hangs, panics or exhausts memory on some inputs.
+    pub const HOSTILE_TOOL: &str = guest_path!("fixture_hostile_tool");
 }
 
 /// A domain folder as files (relative path, bytes), ready to be written under `$HYPER_HOME`.
