@@ -281,3 +281,27 @@ fn a_noisy_metric_gets_a_floor_and_new_bests_are_confirmed_on_another_seed() {
         rows.len() as u32
     );
 }
+
+/// The second ML dataset runs end to end too: the same skill and evaluator on SciTLDR
+/// abstracts (the skill declares `ml`; the domain accepts it through `skill_domain`).
+#[test]
+fn ml_scitldr_runs_end_to_end_on_its_own_text() {
+    let (_t, home) = temp_home();
+    let domain = embedded_domain(
+        &home,
+        &hyper_guests::ML_SCITLDR,
+        &[("train_tokens", toml::Value::Integer(100_000))],
+    );
+    assert_eq!(domain.skill_domain(), "ml");
+    let unigram = unigram_bpb(
+        &file(&domain, "data/train.txt"),
+        &file(&domain, "heldout/val.txt"),
+    );
+    let (skill, evaluator, mut journal) = parts(&home);
+    let summary = run_loop(domain, skill, evaluator, &mut journal, 1, 1).expect("loop");
+    assert_eq!((summary.experiments, summary.crashed), (1, 0), "{summary:?}");
+    let baseline = summary.baseline.as_ref().expect("baseline");
+    let val = baseline.val.expect("bpb");
+    assert!(val < unigram - 0.5, "val_bpb {val} vs unigram {unigram}");
+    assert!(baseline.test.is_some());
+}

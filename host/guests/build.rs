@@ -11,6 +11,9 @@ use std::path::PathBuf;
 const GUESTS: &[(&str, &str)] = &[
     ("search-bm25", "search_bm25"),
     ("search-evaluator", "search_evaluator"),
+    ("cisi-evaluator", "cisi_evaluator"),
+    ("tldr-evaluator", "tldr_evaluator"),
+    ("tldr-extractive", "tldr_extractive"),
     ("ml-tinygpt", "ml_tinygpt"),
     ("ml-evaluator", "ml_evaluator"),
     ("finance-timing", "finance_timing"),

@@ -13,6 +13,7 @@ use hyper_research::{domain, Domain, Event, LoopOptions, ResearchLoop, Summary};
 use hyper_runtime::{Evaluator, ImportVerdict, Runtime, RuntimeConfig, Skill};
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod cause;
 mod forge;
 mod node;
 mod scaffold;
@@ -72,7 +73,7 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
-    /// List installed domains.
+    /// List installed domains: built-in ones and causes, with their evaluator pins.
     Domains {
         #[arg(long)]
         json: bool,
@@ -80,6 +81,9 @@ enum Command {
     /// Work with skills: install, list, pack, publish, inspect...
     #[command(subcommand)]
     Skill(SkillCommand),
+    /// Causes: start, build, install or remove a community-defined research domain.
+    #[command(subcommand)]
+    Domain(cause::DomainCommand),
     /// The skill forge: test tool skills on conformance suites (json, csv, url, html, formats).
     #[command(subcommand)]
     Forge(forge::ForgeCommand),
@@ -359,33 +363,8 @@ fn run(cli: Cli) -> Result<()> {
             format,
             output,
         } => cmd_export(&home, &domain, format, output),
-        Command::Domains { json } => {
-            install_builtin(&home)?;
-            let names = Domain::installed(&home)?;
-            if json {
-                let list: Vec<_> = names
-                    .iter()
-                    .filter_map(|n| Domain::find(&home, n).ok())
-                    .map(|d| serde_json::json!({"name": d.name(), "description": d.manifest.description, "metric": d.manifest.metric.name, "direction": d.manifest.metric.direction, "path": d.dir}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                for n in names {
-                    match Domain::find(&home, &n) {
-                        Ok(d) => println!(
-                            "{:<12} {} ({} {}) {}",
-                            n,
-                            d.manifest.description,
-                            d.manifest.metric.name,
-                            d.manifest.metric.direction,
-                            d.dir.display()
-                        ),
-                        Err(e) => println!("{n:<12} (broken: {e})"),
-                    }
-                }
-            }
-            Ok(())
-        }
+        Command::Domains { json } => cause::list(&home, json),
+        Command::Domain(command) => cause::run(&home, command),
         Command::Skill(SkillCommand::Inspect { file, json }) => cmd_inspect(&home, &file, json),
         Command::Skill(SkillCommand::Install(args)) => {
             skill::install(&home, &runtime(&home)?, args)

@@ -259,6 +259,14 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
 }
 
 fn build_rust(dir: &Path, out: &Path) -> Result<()> {
+    // Share one target dir between skills (std is compiled once) when asked to.
+    let target_dir = std::env::var_os("HYPER_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("target"));
+    build_rust_in(dir, out, &target_dir)
+}
+
+fn build_rust_in(dir: &Path, out: &Path, target_dir: &Path) -> Result<()> {
     let cargo_toml: toml::Table =
         toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml"))?)?;
     let crate_name = cargo_toml
@@ -268,19 +276,146 @@ fn build_rust(dir: &Path, out: &Path) -> Result<()> {
         .context("Cargo.toml has no package name")?
         .to_string();
     let toolchain = hyper_toolchain::rust::Toolchain::detect("rustc")?;
-    // Share one target dir between skills (std is compiled once) when asked to.
-    let target_dir = std::env::var_os("HYPER_GUEST_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.join("target"));
-    std::fs::create_dir_all(&target_dir)?;
+    std::fs::create_dir_all(target_dir)?;
     toolchain.build(
         dir,
         None,
-        &target_dir,
+        target_dir,
         &target_dir.join("hyper-wasm-config.toml"),
         false,
     )?;
-    let built = hyper_toolchain::rust::output(&target_dir, &crate_name);
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let built = hyper_toolchain::rust::output(target_dir, &crate_name);
     std::fs::copy(&built, out).with_context(|| format!("copying {}", built.display()))?;
     Ok(())
+}
+
+const DOMAIN_TEMPLATE: &[(&str, &str)] = &[
+    (
+        "hyper-domain.toml",
+        include_str!("../../../sdk/templates/domain/hyper-domain.toml"),
+    ),
+    ("README.md", include_str!("../../../sdk/templates/domain/README.md")),
+    ("SOURCE.md", include_str!("../../../sdk/templates/domain/SOURCE.md")),
+    (
+        "data/questions.tsv",
+        include_str!("../../../sdk/templates/domain/data/questions.tsv"),
+    ),
+    (
+        "heldout/answers.tsv",
+        include_str!("../../../sdk/templates/domain/heldout/answers.tsv"),
+    ),
+    (
+        "evaluator/src/lib.rs",
+        include_str!("../../../sdk/templates/domain/evaluator.rs"),
+    ),
+    (
+        "skill/src/lib.rs",
+        include_str!("../../../sdk/templates/domain/skill.rs"),
+    ),
+];
+
+fn guest_cargo_toml(name: &str, features: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n\
+         [dependencies]\nhyper-sdk = {{ path = \"../hyper-sdk\"{features} }}\n\n[workspace]\n\n\
+         [profile.release]\nopt-level = 3\ncodegen-units = 1\nlto = true\npanic = \"abort\"\ndebug = false\nstrip = \"debuginfo\"\n"
+    )
+}
+
+/// `hyper domain new`: a cause folder that builds, installs and runs as it is (a toy
+/// arithmetic cause), with the evaluator and a starter skill as Rust crates sharing one
+/// vendored SDK. Refuses to touch an existing non-empty folder.
+pub fn new_domain(name: &str, metric: &str, higher_is_better: bool, dir: &Path) -> Result<()> {
+    if !valid_name(name) {
+        bail!("domain name `{name}` must start with a-z and use only a-z, 0-9 and -");
+    }
+    if metric.is_empty()
+        || !metric
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_@.".contains(c))
+    {
+        bail!("metric name `{metric}` must be ASCII letters, digits, -, _, @ or .");
+    }
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} already exists and is not empty", dir.display());
+    }
+    let (direction, variant) = if higher_is_better {
+        ("higher", "HigherIsBetter")
+    } else {
+        ("lower", "LowerIsBetter")
+    };
+    for (rel, text) in DOMAIN_TEMPLATE {
+        let text = text
+            .replace("{{name}}", name)
+            .replace("{{metric}}", metric)
+            .replace("{{direction}}", direction)
+            .replace("{{direction_variant}}", variant);
+        write(dir, rel, &text)?;
+    }
+    write(
+        dir,
+        "evaluator/Cargo.toml",
+        &guest_cargo_toml(
+            &format!("{name}-evaluator"),
+            ", default-features = false, features = [\"evaluator\"]",
+        ),
+    )?;
+    write(dir, "skill/Cargo.toml", &guest_cargo_toml(&format!("{name}-starter"), ""))?;
+    for (file, text) in WIT {
+        write(dir, &format!("wit/{file}"), text)?;
+    }
+    for (file, text) in RUST_SDK {
+        let text = text.replace("../../wit/since_v0.1.0", "../wit");
+        write(dir, &format!("hyper-sdk/{file}"), &text)?;
+    }
+    write(
+        dir,
+        ".gitignore",
+        "/target\n/evaluator.wasm\n/skills\n",
+    )?;
+    Ok(())
+}
+
+/// `hyper domain build`: evaluator/ -> evaluator.wasm, skill/ (if present) -> the manifest's
+/// default skill. Returns the components built.
+pub fn build_domain(dir: &Path) -> Result<Vec<PathBuf>> {
+    let domain = hyper_research::Domain::load(dir)?;
+    let target_dir = std::env::var_os("HYPER_GUEST_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("target"));
+    let mut built = Vec::new();
+    let mut jobs = vec![(dir.join("evaluator"), domain.evaluator_path())];
+    if let Some(skill) = domain.default_skill_path() {
+        if dir.join("skill/Cargo.toml").is_file() {
+            jobs.push((dir.join("skill"), skill));
+        }
+    }
+    for (src, out) in jobs {
+        if !src.join("Cargo.toml").is_file() {
+            bail!(
+                "{} has no Cargo.toml: build the component yourself and put it at {}",
+                src.display(),
+                out.display()
+            );
+        }
+        let started = Instant::now();
+        let spinner = crate::spinner(&format!("building {}", src.display()));
+        let result = build_rust_in(&src, &out, &target_dir);
+        spinner.finish_and_clear();
+        result?;
+        eprintln!(
+            "built {} in {:.1}s",
+            out.display(),
+            started.elapsed().as_secs_f64()
+        );
+        built.push(out);
+    }
+    Ok(built)
 }

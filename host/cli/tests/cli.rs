@@ -144,6 +144,8 @@ fn run_for_a_time_budget() {
         "ml-scitldr",
         "finance",
         "finance-industries",
+        "cisi",
+        "tldr",
     ] {
         assert!(
             domains
@@ -984,4 +986,87 @@ fn a_killed_node_loses_nothing_and_peers_share_skills_and_hypotheses() {
         node.kill().expect("kill");
         let _ = node.wait();
     }
+}
+
+/// A cause from nothing: `domain new` → `domain build` → `domain install` (evaluator checked
+/// in the sandbox, pinned) → `run` → `domains`; then the ways an install or a pin can go
+/// wrong, each with a clear error.
+#[test]
+fn a_cause_from_new_to_run_pinned_by_its_evaluator_hash() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("arith");
+    let dir_s = dir.to_str().expect("utf-8");
+    ok(&home, &["domain", "new", "arith", "--dir", dir_s]);
+    let out = Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args(["domain", "build", dir_s])
+        .env("HYPER_HOME", &home)
+        .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
+        .output()
+        .expect("build");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Not installed yet.
+    let out = hyper(&home, &["run", "arith"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no domain `arith`"));
+    let installed: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["domain", "install", dir_s, "--json"])).expect("json");
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(
+        std::fs::read(dir.join("evaluator.wasm")).expect("evaluator"),
+    ));
+    assert_eq!(installed["evaluator_sha256"], sha.as_str());
+    // Only what the manifest names was copied: no sources, no build outputs.
+    let target = home.join("domains/arith");
+    assert!(target.join("heldout/answers.tsv").is_file());
+    assert!(!target.join("evaluator").exists() && !target.join("target").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["run", "arith", "-n", "4", "--json"])).expect("json");
+    assert_eq!(summary["crashed"], 0, "{summary}");
+    assert_eq!(summary["experiments"], 4, "{summary}");
+    let domains: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["domains", "--json"])).expect("json");
+    let row = domains
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["name"] == "arith")
+        .expect("listed")
+        .clone();
+    assert_eq!((row["kind"].as_str(), row["evaluator_sha256"].as_str()), (Some("cause"), Some(sha.as_str())));
+    assert!(domains.as_array().expect("list").iter().any(|d| d["name"] == "tldr" && d["kind"] == "built-in"));
+
+    let fails = |args: &[&str], words: &str| {
+        let out = hyper(&home, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(stderr.contains(words), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    };
+    fails(&["domain", "install", dir_s], "already installed");
+    ok(&home, &["domain", "install", dir_s, "--force"]);
+    // A changed evaluator is refused until reinstalled.
+    let installed_evaluator = target.join("evaluator.wasm");
+    let mut bytes = std::fs::read(&installed_evaluator).expect("read");
+    bytes.extend_from_slice(b"\0");
+    std::fs::write(&installed_evaluator, &bytes).expect("tamper");
+    fails(&["run", "arith", "-n", "1"], "changed since it was installed");
+    ok(&home, &["domain", "install", dir_s, "--force"]);
+    ok(&home, &["run", "arith", "-n", "1"]);
+    // The manifest's metric must be what the evaluator scores.
+    let manifest = dir.join("hyper-domain.toml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(&manifest, text.replace("name = \"accuracy\"", "name = \"f1\"")).expect("write");
+    fails(&["domain", "install", dir_s, "--force"], "it scores `accuracy`");
+    // An evaluator that is not one (a research skill) is refused before anything is copied.
+    std::fs::write(&manifest, &text).expect("restore");
+    std::fs::copy(hyper_guests::fixtures::TRIVIAL, dir.join("evaluator.wasm")).expect("copy");
+    fails(&["domain", "install", dir_s, "--force"], "the evaluator is not usable");
+    // Built-in names are taken; built-ins cannot be removed; a cause can.
+    std::fs::write(&manifest, text.replace("name = \"arith\"", "name = \"search\"")).expect("write");
+    fails(&["domain", "install", dir_s], "is a built-in domain");
+    fails(&["domain", "remove", "search"], "cannot be removed");
+    fails(&["domain", "new", "Bad Name", "--dir", tmp.path().join("b").to_str().expect("utf-8")], "must start with a-z");
+    fails(&["domain", "install", tmp.path().to_str().expect("utf-8")], "cannot read");
+    ok(&home, &["domain", "remove", "arith"]);
+    fails(&["run", "arith"], "no domain `arith`");
 }

@@ -16,6 +16,9 @@ pub mod builtin {
     pub const FINANCE_TIMING: &[u8] = include_bytes!(guest_path!("finance_timing"));
     pub const FINANCE_EVALUATOR: &[u8] = include_bytes!(guest_path!("finance_evaluator"));
     pub const FINANCE_ROTATION: &[u8] = include_bytes!(guest_path!("finance_rotation"));
+    pub const CISI_EVALUATOR: &[u8] = include_bytes!(guest_path!("cisi_evaluator"));
+    pub const TLDR_EVALUATOR: &[u8] = include_bytes!(guest_path!("tldr_evaluator"));
+    pub const TLDR_EXTRACTIVE: &[u8] = include_bytes!(guest_path!("tldr_extractive"));
     pub const FORGE_JSON: &[u8] = include_bytes!(guest_path!("forge_json"));
     pub const FORGE_CSV: &[u8] = include_bytes!(guest_path!("forge_csv"));
     pub const FORGE_URL: &[u8] = include_bytes!(guest_path!("forge_url"));
@@ -60,6 +63,10 @@ pub mod fixtures {
     pub const FINANCE_ROTATION: &str = guest_path!("finance_rotation");
     /// Runs WGSL kernels through `hyper:compute/gpu`, or probes its errors and limits.
     pub const GPU_USER: &str = guest_path!("fixture_gpu_user");
+    /// The causes' evaluators and the tldr skill.
+    pub const CISI_EVALUATOR: &str = guest_path!("cisi_evaluator");
+    pub const TLDR_EVALUATOR: &str = guest_path!("tldr_evaluator");
+    pub const TLDR_EXTRACTIVE: &str = guest_path!("tldr_extractive");
     /// The skill forge's official tools.
     pub const FORGE_JSON: &str = guest_path!("forge_json");
     pub const FORGE_CSV: &str = guest_path!("forge_csv");
@@ -214,5 +221,97 @@ pub const FINANCE_INDUSTRIES: EmbeddedDomain = EmbeddedDomain {
     ],
 };
 
-/// Every domain compiled into this binary.
-pub const DOMAINS: &[&EmbeddedDomain] = &[&SEARCH, &ML, &ML_SCITLDR, &FINANCE, &FINANCE_INDUSTRIES];
+/// The cause `cisi` (domains/cisi): literature search on CISI, scored by NDCG@10 against
+/// judgements only its evaluator reads; search skills serve it.
+pub const CISI: EmbeddedDomain = EmbeddedDomain {
+    name: "cisi",
+    files: &[
+        (
+            "hyper-domain.toml",
+            include_bytes!("../../../domains/cisi/hyper-domain.toml"),
+        ),
+        (
+            "SOURCE.md",
+            include_bytes!("../../../domains/cisi/SOURCE.md"),
+        ),
+        (
+            "data/CISI.ALL",
+            include_bytes!("../../../domains/cisi/data/CISI.ALL"),
+        ),
+        (
+            "data/CISI.QRY",
+            include_bytes!("../../../domains/cisi/data/CISI.QRY"),
+        ),
+        (
+            "data/collection.json",
+            include_bytes!("../../../domains/cisi/data/collection.json"),
+        ),
+        (
+            "heldout/CISI.REL",
+            include_bytes!("../../../domains/cisi/heldout/CISI.REL"),
+        ),
+        (
+            "heldout/README.md",
+            include_bytes!("../../../domains/cisi/heldout/README.md"),
+        ),
+        ("evaluator.wasm", builtin::CISI_EVALUATOR),
+        ("skills/search-bm25.wasm", builtin::SEARCH_BM25),
+    ],
+};
+
+/// The cause `tldr` (domains/tldr): extractive TL;DRs of SciTLDR abstracts, scored by ROUGE
+/// against TL;DRs only its evaluator reads.
+pub const TLDR: EmbeddedDomain = EmbeddedDomain {
+    name: "tldr",
+    files: &[
+        (
+            "hyper-domain.toml",
+            include_bytes!("../../../domains/tldr/hyper-domain.toml"),
+        ),
+        (
+            "SOURCE.md",
+            include_bytes!("../../../domains/tldr/SOURCE.md"),
+        ),
+        (
+            "LICENSE",
+            include_bytes!("../../../domains/tldr/LICENSE"),
+        ),
+        (
+            "data/train.jsonl",
+            include_bytes!("../../../domains/tldr/data/train.jsonl"),
+        ),
+        (
+            "data/dev.sources.jsonl",
+            include_bytes!("../../../domains/tldr/data/dev.sources.jsonl"),
+        ),
+        (
+            "data/test.sources.jsonl",
+            include_bytes!("../../../domains/tldr/data/test.sources.jsonl"),
+        ),
+        (
+            "heldout/dev.jsonl",
+            include_bytes!("../../../domains/tldr/heldout/dev.jsonl"),
+        ),
+        (
+            "heldout/test.jsonl",
+            include_bytes!("../../../domains/tldr/heldout/test.jsonl"),
+        ),
+        (
+            "heldout/README.md",
+            include_bytes!("../../../domains/tldr/heldout/README.md"),
+        ),
+        ("evaluator.wasm", builtin::TLDR_EVALUATOR),
+        ("skills/tldr-extractive.wasm", builtin::TLDR_EXTRACTIVE),
+    ],
+};
+
+/// Every domain compiled into this binary (the two causes the project ships included).
+pub const DOMAINS: &[&EmbeddedDomain] = &[
+    &SEARCH,
+    &ML,
+    &ML_SCITLDR,
+    &FINANCE,
+    &FINANCE_INDUSTRIES,
+    &CISI,
+    &TLDR,
+];

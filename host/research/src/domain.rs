@@ -1,5 +1,7 @@
-//! Research domains: the manifest format, loading a domain folder, and installing the domains
-//! embedded in the binary under `$HYPER_HOME/domains/`.
+//! Research domains: the manifest format, loading a domain folder, installing the domains
+//! embedded in the binary and *causes* (domain folders anyone can write) under
+//! `$HYPER_HOME/domains/`, and the evaluator pin that ties an installed domain to the exact
+//! evaluator component it was installed with.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -8,6 +10,30 @@ use hyper_runtime::SandboxPolicy;
 use serde::Deserialize;
 
 pub const MANIFEST_FILE: &str = "hyper-domain.toml";
+/// Written at install: which evaluator (by SHA-256) this domain runs, and where it came from.
+pub const LOCK_FILE: &str = "hyper-domain.lock";
+
+/// The install record of a domain. Loading refuses a domain whose evaluator no longer has
+/// the pinned hash: a changed evaluator would make its results incomparable with earlier ones.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DomainLock {
+    pub evaluator_sha256: String,
+    /// `built-in`, or the folder a cause was installed from.
+    pub source: String,
+    pub installed_at: String,
+}
+
+impl DomainLock {
+    pub fn is_builtin(&self) -> bool {
+        self.source == "built-in"
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DomainError {
@@ -178,7 +204,54 @@ impl Domain {
         if let Some(skill) = &manifest.default_skill {
             inside(&dir, skill, "default_skill", &path)?;
         }
-        Ok(Domain { dir, manifest })
+        let domain = Domain { dir, manifest };
+        domain.verify_pin()?;
+        Ok(domain)
+    }
+
+    /// The install record, if the domain was installed (a source folder has none).
+    pub fn lock(&self) -> Result<Option<DomainLock>, DomainError> {
+        let path = self.dir.join(LOCK_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        toml::from_str(&text)
+            .map(Some)
+            .map_err(|e| DomainError::Manifest {
+                path: path.display().to_string(),
+                message: format!("invalid lock file: {e}"),
+            })
+    }
+
+    /// SHA-256 of the evaluator component as it is on disk now.
+    pub fn evaluator_sha256(&self) -> Result<String, DomainError> {
+        let path = self.evaluator_path();
+        let bytes = std::fs::read(&path).map_err(|e| DomainError::Manifest {
+            path: path.display().to_string(),
+            message: format!("cannot read the evaluator: {e}"),
+        })?;
+        Ok(sha256_hex(&bytes))
+    }
+
+    /// Refuses an installed domain whose evaluator differs from the one it was installed with.
+    pub fn verify_pin(&self) -> Result<(), DomainError> {
+        let Some(lock) = self.lock()? else {
+            return Ok(());
+        };
+        let now = self.evaluator_sha256()?;
+        if now != lock.evaluator_sha256 {
+            return Err(DomainError::Manifest {
+                path: self.evaluator_path().display().to_string(),
+                message: format!(
+                    "the evaluator of `{}` changed since it was installed (pinned sha256 {}, now {}): \
+                     reinstall the domain with `hyper domain install` if the change is intended",
+                    self.manifest.name, lock.evaluator_sha256, now
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Finds an installed domain by name under `home/domains/`.
@@ -333,5 +406,168 @@ pub fn install_embedded(
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
+    // The binary is the built-in domains' pin: refresh the lock when the evaluator changed.
+    if let Some((_, evaluator)) = files.iter().find(|(rel, _)| *rel == "evaluator.wasm") {
+        let sha = sha256_hex(evaluator);
+        let lock_path = dir.join(LOCK_FILE);
+        let current = std::fs::read_to_string(&lock_path)
+            .ok()
+            .and_then(|t| toml::from_str::<DomainLock>(&t).ok());
+        if current.is_none_or(|l| l.evaluator_sha256 != sha || !l.is_builtin()) {
+            write_lock(
+                &dir,
+                &DomainLock {
+                    evaluator_sha256: sha,
+                    source: "built-in".into(),
+                    installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                        .to_string(),
+                },
+            )?;
+        }
+    }
     Ok(dir)
+}
+
+fn write_lock(dir: &Path, lock: &DomainLock) -> std::io::Result<()> {
+    let text = toml::to_string(lock).map_err(std::io::Error::other)?;
+    let path = dir.join(LOCK_FILE);
+    let tmp = path.with_extension("lock.partial");
+    std::fs::write(&tmp, format!("# Written by hyper at install; do not edit.\n{text}"))?;
+    std::fs::rename(&tmp, &path)
+}
+
+/// Largest cause folder `install_cause` copies (data included).
+pub const MAX_CAUSE_BYTES: u64 = 2 << 30;
+
+/// Copies a regular-file tree, refusing links and anything but files and folders.
+fn copy_tree(from: &Path, to: &Path, budget: &mut u64) -> Result<(), DomainError> {
+    let meta = std::fs::symlink_metadata(from)?;
+    let refuse = |what: &str| DomainError::Manifest {
+        path: from.display().to_string(),
+        message: format!("{what}: a cause may only contain plain files and folders"),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refuse("a symbolic link"));
+    }
+    if meta.is_dir() {
+        std::fs::create_dir_all(to)?;
+        let mut entries: Vec<_> = std::fs::read_dir(from)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            copy_tree(&entry.path(), &to.join(entry.file_name()), budget)?;
+        }
+        return Ok(());
+    }
+    if !meta.is_file() {
+        return Err(refuse("not a regular file"));
+    }
+    *budget = budget.checked_sub(meta.len()).ok_or_else(|| DomainError::Manifest {
+        path: from.display().to_string(),
+        message: format!("the cause is larger than {} GiB", MAX_CAUSE_BYTES >> 30),
+    })?;
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, to)?;
+    Ok(())
+}
+
+/// Installs the cause in `source` (a domain folder: manifest, data, optional held-out data,
+/// a built evaluator component, optional default skill) as `home/domains/<name>/`, and pins
+/// its evaluator by SHA-256. `check_evaluator` gets the loaded source domain and must prove
+/// the evaluator is a working evaluator component (the CLI loads it in the sandbox and asks
+/// its metric). Names in `reserved` (the built-in domains) are refused; an installed cause
+/// of the same name is replaced only with `replace`. Only the files the manifest names
+/// (plus SOURCE.md, LICENSE and README.md) are copied: sources and build outputs stay behind.
+pub fn install_cause(
+    home: &Path,
+    source: &Path,
+    reserved: &[&str],
+    replace: bool,
+    check_evaluator: impl FnOnce(&Domain) -> Result<(), String>,
+) -> Result<Domain, DomainError> {
+    let src = Domain::load(source)?;
+    let name = src.name().to_string();
+    let bad = |message: String| DomainError::Manifest {
+        path: source.join(MANIFEST_FILE).display().to_string(),
+        message,
+    };
+    if reserved.contains(&name.as_str()) {
+        return Err(bad(format!(
+            "`{name}` is a built-in domain; give the cause another name"
+        )));
+    }
+    let evaluator = src.evaluator_path();
+    if !evaluator.is_file() {
+        return Err(bad(format!(
+            "the evaluator {} does not exist: build it first (hyper domain build {})",
+            evaluator.display(),
+            source.display()
+        )));
+    }
+    if let Some(skill) = src.default_skill_path() {
+        if !skill.is_file() {
+            return Err(bad(format!("the default skill {} does not exist", skill.display())));
+        }
+    }
+    check_evaluator(&src).map_err(|e| bad(format!("the evaluator is not usable: {e}")))?;
+    let target = home.join("domains").join(&name);
+    if target.exists() && !replace {
+        return Err(bad(format!(
+            "a domain `{name}` is already installed at {}: pass --force to replace it",
+            target.display()
+        )));
+    }
+    let domains = home.join("domains");
+    std::fs::create_dir_all(&domains)?;
+    let staging = domains.join(format!(".{name}.installing-{}", std::process::id()));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)?;
+    }
+    let mut budget = MAX_CAUSE_BYTES;
+    let mut wanted: Vec<String> = vec![
+        MANIFEST_FILE.into(),
+        src.manifest.data.clone(),
+        src.manifest.evaluator.clone(),
+    ];
+    wanted.extend(src.manifest.heldout.clone());
+    wanted.extend(src.manifest.default_skill.clone());
+    for extra in ["SOURCE.md", "LICENSE", "README.md"] {
+        if source.join(extra).exists() {
+            wanted.push(extra.into());
+        }
+    }
+    let copied = (|| -> Result<(), DomainError> {
+        for rel in &wanted {
+            let from = source.join(rel);
+            if from.exists() {
+                copy_tree(&from, &staging.join(rel), &mut budget)?;
+            } else if rel == &src.manifest.data {
+                std::fs::create_dir_all(staging.join(rel))?;
+            }
+        }
+        write_lock(
+            &staging,
+            &DomainLock {
+                evaluator_sha256: src.evaluator_sha256()?,
+                source: source
+                    .canonicalize()
+                    .unwrap_or_else(|_| source.to_path_buf())
+                    .display()
+                    .to_string(),
+                installed_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+                    .to_string(),
+            },
+        )?;
+        Ok(())
+    })();
+    if let Err(e) = copied {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    if target.exists() {
+        std::fs::remove_dir_all(&target)?;
+    }
+    std::fs::rename(&staging, &target)?;
+    Domain::load(&target)
 }

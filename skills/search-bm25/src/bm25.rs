@@ -83,8 +83,8 @@ pub struct Doc {
 }
 
 pub struct Query {
-    /// 1-based position in `cran.qry`: the id the relevance judgements use (the `.I` numbers
-    /// in the file are not sequential).
+    /// The id the relevance judgements use: for Cranfield the 1-based position in `cran.qry`
+    /// (its `.I` numbers are not sequential), for collections that say so the `.I` number.
     pub qid: u32,
     pub text: String,
 }
@@ -133,12 +133,23 @@ pub fn parse_docs(text: &str) -> Vec<Doc> {
         .collect()
 }
 
+/// Queries numbered by their 1-based position (Cranfield's convention).
 pub fn parse_queries(text: &str) -> Vec<Query> {
+    parse_queries_with(text, false)
+}
+
+/// Queries numbered by position, or by their `.I` number when `id_field` (CISI's convention;
+/// a record whose `.I` is not a number is skipped).
+pub fn parse_queries_with(text: &str, id_field: bool) -> Vec<Query> {
     smart_records(text)
         .into_iter()
         .enumerate()
-        .map(|(i, (_, fields))| Query {
-            qid: i as u32 + 1,
+        .filter_map(|(i, (id, fields))| {
+            let qid = if id_field { id.parse().ok()? } else { i as u32 + 1 };
+            Some((qid, fields))
+        })
+        .map(|(qid, fields)| Query {
+            qid,
             text: fields
                 .into_iter()
                 .filter(|(f, _)| *f == 'W')

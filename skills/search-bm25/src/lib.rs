@@ -9,6 +9,43 @@ use hyper_sdk::prelude::*;
 
 struct SearchBm25;
 
+/// Which files of `/data` hold the collection. Cranfield (the search domain) needs nothing;
+/// another SMART collection says so in `/data/collection.json`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Collection {
+    documents: String,
+    queries: String,
+    /// `position` (1-based order in the file) or `field` (the `.I` number).
+    #[serde(default = "position")]
+    query_ids: String,
+}
+
+fn position() -> String {
+    "position".into()
+}
+
+impl Collection {
+    fn read() -> Result<Self, Error> {
+        let Ok(text) = data::read_to_string("collection.json") else {
+            return Ok(Collection {
+                documents: "cran.all.1400".into(),
+                queries: "cran.qry".into(),
+                query_ids: position(),
+            });
+        };
+        let c: Collection = serde_json::from_str(&text)
+            .map_err(|e| Error::Data(format!("collection.json: {e}")))?;
+        if c.query_ids != "position" && c.query_ids != "field" {
+            return Err(Error::Data(format!(
+                "collection.json: query_ids must be `position` or `field`, got `{}`",
+                c.query_ids
+            )));
+        }
+        Ok(c)
+    }
+}
+
 impl Skill for SearchBm25 {
     fn info() -> SkillInfo {
         SkillInfo::new("search-bm25", env!("CARGO_PKG_VERSION"), "search")
@@ -40,10 +77,11 @@ impl Skill for SearchBm25 {
             prf_weight: p.float("prf_weight")?,
             depth: 100,
         };
-        let docs = data::read_to_string("cran.all.1400")?;
-        let queries = data::read_to_string("cran.qry")?;
+        let collection = Collection::read()?;
+        let docs = data::read_to_string(&collection.documents)?;
+        let queries = data::read_to_string(&collection.queries)?;
         let docs = bm25::parse_docs(&docs);
-        let queries = bm25::parse_queries(&queries);
+        let queries = bm25::parse_queries_with(&queries, collection.query_ids == "field");
         if docs.is_empty() || queries.is_empty() {
             return Err(Error::Data(
                 "no documents or no queries in the data directory".into(),

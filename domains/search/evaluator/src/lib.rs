@@ -10,16 +10,22 @@
 
 pub mod scoring;
 
+#[cfg(feature = "component")]
 use hyper_sdk::prelude::*;
+#[cfg(feature = "component")]
 use scoring::{Judgements, Run};
 
+#[cfg(feature = "component")]
 const QRELS: &str = include_str!("../qrels/cranqrel");
 pub const RUN_MEDIA_TYPE: &str = "text/tab-separated-values; profile=trec-run";
 /// A run larger than this is refused before parsing.
-const MAX_RUN_BYTES: usize = 32 << 20;
+pub const MAX_RUN_BYTES: usize = 32 << 20;
 
+
+#[cfg(feature = "component")]
 struct SearchEvaluator;
 
+#[cfg(feature = "component")]
 impl Evaluator for SearchEvaluator {
     fn info() -> MetricInfo {
         MetricInfo {
@@ -60,4 +66,6 @@ impl Evaluator for SearchEvaluator {
     }
 }
 
+// Other evaluators reuse `scoring` with `default-features = false` (no component exports).
+#[cfg(feature = "component")]
 register_evaluator!(SearchEvaluator);

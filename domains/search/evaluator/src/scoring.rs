@@ -41,6 +41,12 @@ impl Run {
     /// Parses `qid docid rank score` lines (tab or space separated). Documents are ordered by
     /// score, ties by rank; ids outside the collection or repeated pairs are errors.
     pub fn parse(text: &str, _judgements: &Judgements) -> Result<Self, String> {
+        Self::parse_in(text, MAX_QUERY, MAX_DOC)
+    }
+
+    /// [`Run::parse`] for a collection with query ids `1..=max_query` and document ids
+    /// `1..=max_doc` (other SMART collections, e.g. the CISI cause).
+    pub fn parse_in(text: &str, max_query: u32, max_doc: u32) -> Result<Self, String> {
         let mut per_query: HashMap<u32, Vec<(f64, u32, u32)>> = HashMap::new();
         let mut seen: HashSet<(u32, u32)> = HashSet::new();
         for (n, line) in text.lines().enumerate() {
@@ -62,11 +68,11 @@ impl Run {
             let score: f64 = fields[3]
                 .parse()
                 .map_err(|_| bad("score is not a number"))?;
-            if !(1..=MAX_QUERY).contains(&q) {
-                return Err(bad("query id out of range 1..=225"));
+            if !(1..=max_query).contains(&q) {
+                return Err(bad(&format!("query id out of range 1..={max_query}")));
             }
-            if !(1..=MAX_DOC).contains(&d) {
-                return Err(bad("document id out of range 1..=1400"));
+            if !(1..=max_doc).contains(&d) {
+                return Err(bad(&format!("document id out of range 1..={max_doc}")));
             }
             if !score.is_finite() {
                 return Err(bad("score is not finite"));

@@ -1,0 +1,102 @@
+//! The cisi cause's evaluator. Its judgements are `CISI.REL` in the domain's held-out folder
+//! (mounted at `/data` for the evaluator only); every listed pair is relevant (gain 1).
+//! The measures are the search domain's (`search_evaluator::scoring`): NDCG@10, MAP, P@10.
+//!
+//! Split: a judged query `q` is in the test split when `q % 3 == 0` (25 queries), otherwise
+//! in validation (51). Queries without judgements are skipped.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hyper_sdk::prelude::*;
+use search_evaluator::scoring::{self, Judgements, Run};
+use search_evaluator::{MAX_RUN_BYTES, RUN_MEDIA_TYPE};
+
+pub const MAX_QUERY: u32 = 112;
+pub const MAX_DOC: u32 = 1460;
+
+/// Parses CISI.REL: `qid docid 0 0.000000` per line, whitespace separated.
+pub fn parse_rel(text: &str) -> Result<Judgements, String> {
+    let mut map: BTreeMap<u32, HashMap<u32, u32>> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let bad = || format!("CISI.REL line {}: `{}`", n + 1, line.trim_end());
+        if fields.len() != 4 {
+            return Err(bad());
+        }
+        let q: u32 = fields[0].parse().map_err(|_| bad())?;
+        let d: u32 = fields[1].parse().map_err(|_| bad())?;
+        if !(1..=MAX_QUERY).contains(&q) || !(1..=MAX_DOC).contains(&d) {
+            return Err(bad());
+        }
+        map.entry(q).or_default().insert(d, 1);
+    }
+    Ok(Judgements(map))
+}
+
+struct CisiEvaluator;
+
+impl Evaluator for CisiEvaluator {
+    fn info() -> MetricInfo {
+        MetricInfo {
+            name: "ndcg@10".into(),
+            direction: Direction::HigherIsBetter,
+            description: "mean NDCG@10 over the split's judged CISI queries, binary gains".into(),
+        }
+    }
+
+    fn score(artifact: &Artifact, split: Split) -> Result<Vec<Metric>, Error> {
+        if artifact.media_type != RUN_MEDIA_TYPE {
+            return Err(Error::BadArtifact(format!(
+                "media type `{}` is not `{RUN_MEDIA_TYPE}`",
+                artifact.media_type
+            )));
+        }
+        if artifact.bytes.len() > MAX_RUN_BYTES {
+            return Err(Error::BadArtifact(format!(
+                "run of {} bytes exceeds {MAX_RUN_BYTES}",
+                artifact.bytes.len()
+            )));
+        }
+        let text = std::str::from_utf8(&artifact.bytes)
+            .map_err(|e| Error::BadArtifact(format!("run is not UTF-8: {e}")))?;
+        let judgements = parse_rel(&data::read_to_string("CISI.REL")?).map_err(Error::Data)?;
+        let run = Run::parse_in(text, MAX_QUERY, MAX_DOC).map_err(Error::BadArtifact)?;
+        let in_split = |q: u32| match split {
+            Split::Test => q % 3 == 0,
+            Split::Validation => q % 3 != 0,
+        };
+        let scores = scoring::evaluate(&judgements, &run, in_split);
+        Ok(vec![
+            Metric::new("ndcg@10", scores.ndcg10, Direction::HigherIsBetter),
+            Metric::new("map", scores.map, Direction::HigherIsBetter),
+            Metric::new("p@10", scores.p10, Direction::HigherIsBetter),
+            Metric::new("queries", scores.queries as f64, Direction::HigherIsBetter),
+        ])
+    }
+}
+
+register_evaluator!(CisiEvaluator);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_judgements_parse_as_documented() {
+        let j = parse_rel(include_str!("../../heldout/CISI.REL")).expect("CISI.REL");
+        assert_eq!(j.0.len(), 76, "judged queries");
+        assert_eq!(j.0.values().map(|d| d.len()).sum::<usize>(), 3114, "judgements");
+        assert_eq!(j.0.keys().filter(|q| *q % 3 == 0).count(), 25, "test queries");
+    }
+
+    #[test]
+    fn malformed_lines_are_refused_with_their_number() {
+        let err = parse_rel("1 2 0 0.0\n1 x 0 0.0").err().unwrap_or_default();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(parse_rel("1 2 0").is_err());
+        assert!(parse_rel("113 2 0 0.0").is_err());
+    }
+}
