@@ -38,7 +38,12 @@ fn every_task_loads_its_whole_suite() {
 fn official_tools_pass_their_suites() {
     let options = ForgeOptions::default();
     let json = run(fixtures::FORGE_JSON, "json-parse", &options);
-    assert_eq!((json.passed, json.failed), (283, 0), "{:?}", json.failures().collect::<Vec<_>>());
+    assert_eq!(
+        (json.passed, json.failed),
+        (283, 0),
+        "{:?}",
+        json.failures().collect::<Vec<_>>()
+    );
     // serde_json accepts 5 of the implementation-defined cases and refuses 30.
     assert_eq!(json.info_accepted + json.info_refused, 35);
     let csv = run(fixtures::FORGE_CSV, "csv-parse", &options);
@@ -56,7 +61,11 @@ fn official_tools_pass_their_suites() {
     assert!(drive.1.contains("file:///w:/m"), "{}", drive.1);
     let format = run(fixtures::FORGE_FORMAT, "format-validate", &options);
     assert_eq!(format.passed + format.failed, 764);
-    assert!(format.pass_rate > 0.99, "format pass rate {}", format.pass_rate);
+    assert!(
+        format.pass_rate > 0.99,
+        "format pass rate {}",
+        format.pass_rate
+    );
     for report in [&json, &csv, &html, &url, &format] {
         assert_eq!(report.suite_hash.len(), 64);
         assert!(report.tool_secs > 0.0);
@@ -83,11 +92,20 @@ fn a_hostile_tool_fails_only_the_cases_it_breaks() {
     };
     // Each misbehaviour is named, and fails only its case.
     let hang = reason("y_structure_lonely_true.json");
-    assert!(hang.starts_with("crashed:") && hang.contains("deadline"), "{hang}");
+    assert!(
+        hang.starts_with("crashed:") && hang.contains("deadline"),
+        "{hang}"
+    );
     let panic = reason("y_structure_lonely_false.json");
-    assert!(panic.starts_with("crashed:") && panic.contains("panic"), "{panic}");
+    assert!(
+        panic.starts_with("crashed:") && panic.contains("panic"),
+        "{panic}"
+    );
     let memory = reason("y_structure_lonely_null.json");
-    assert!(memory.starts_with("crashed:") && memory.contains("memory"), "{memory}");
+    assert!(
+        memory.starts_with("crashed:") && memory.contains("memory"),
+        "{memory}"
+    );
     assert!(reason("y_array_empty.json").starts_with("refused, should accept"));
     // Its refusals of n_ cases that hold none of the trigger words are correct.
     let clean_n = report
@@ -109,7 +127,11 @@ fn a_hostile_tool_fails_only_the_cases_it_breaks() {
         .collect::<Vec<_>>();
     assert!(clean_n.len() > 150);
     assert!(clean_n.iter().all(|c| c.verdict == Verdict::Pass));
-    assert!(report.pass_rate > 0.5 && report.pass_rate < 0.7, "{}", report.pass_rate);
+    assert!(
+        report.pass_rate > 0.5 && report.pass_rate < 0.7,
+        "{}",
+        report.pass_rate
+    );
     // Hanging cases cost their deadline, not more.
     let hangs = report
         .cases
@@ -117,7 +139,10 @@ fn a_hostile_tool_fails_only_the_cases_it_breaks() {
         .filter(|c| matches!(&c.verdict, Verdict::Fail { reason } if reason.contains("deadline")))
         .count();
     assert!(hangs >= 4, "{hangs} hangs");
-    assert!(elapsed < Duration::from_millis(300) * (hangs as u32 + 20), "{elapsed:?}");
+    assert!(
+        elapsed < Duration::from_millis(300) * (hangs as u32 + 20),
+        "{elapsed:?}"
+    );
 }
 
 #[test]
@@ -139,8 +164,7 @@ fn tools_are_checked_before_any_case_runs() {
     let csv = hyper_forge::load_tool(&runtime, &read(fixtures::FORGE_CSV)).expect("load");
     let task = tasks::find("json-parse").expect("task");
     let err = hyper_forge::test_tool(&runtime, &csv, task, &ForgeOptions::default())
-        .err()
-        .expect("wrong task refused")
+        .expect_err("wrong task refused")
         .to_string();
     assert!(err.contains("`csv-parse`, not `json-parse`"), "{err}");
     let any = ForgeOptions {
@@ -156,7 +180,8 @@ fn tools_are_checked_before_any_case_runs() {
 #[test]
 fn the_board_ranks_by_pass_rate_then_time() {
     let home = tempfile::tempdir().expect("tempdir");
-    let mut journal = hyper_journal::Journal::open(home.path().join("journal.db")).expect("journal");
+    let mut journal =
+        hyper_journal::Journal::open(home.path().join("journal.db")).expect("journal");
     let task = tasks::find("json-parse").expect("task");
     let fast = ForgeOptions {
         budget: CaseBudget {
@@ -178,7 +203,11 @@ fn the_board_ranks_by_pass_rate_then_time() {
     let third = hyper_forge::journal_report(&mut journal, task, &hostile, Duration::from_secs(1))
         .expect("journal");
     assert_eq!(third.status, hyper_journal::Status::Discard);
-    assert!(third.reason.as_deref().unwrap_or("").contains("forge-json"), "{:?}", third.reason);
+    assert!(
+        third.reason.as_deref().unwrap_or("").contains("forge-json"),
+        "{:?}",
+        third.reason
+    );
     let board = hyper_forge::board(&journal, task).expect("board");
     assert_eq!(board.len(), 2, "one row per tool");
     assert_eq!(board[0].skill_name, "forge-json@0.1.0");

@@ -299,7 +299,11 @@ fn ml_scitldr_runs_end_to_end_on_its_own_text() {
     );
     let (skill, evaluator, mut journal) = parts(&home);
     let summary = run_loop(domain, skill, evaluator, &mut journal, 1, 1).expect("loop");
-    assert_eq!((summary.experiments, summary.crashed), (1, 0), "{summary:?}");
+    assert_eq!(
+        (summary.experiments, summary.crashed),
+        (1, 0),
+        "{summary:?}"
+    );
     let baseline = summary.baseline.as_ref().expect("baseline");
     let val = baseline.val.expect("bpb");
     assert!(val < unigram - 0.5, "val_bpb {val} vs unigram {unigram}");

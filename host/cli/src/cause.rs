@@ -140,7 +140,9 @@ fn install(home: &Path, dir: &Path, force: bool, json: bool) -> Result<()> {
         }
         Ok(())
     })?;
-    let lock = installed.lock()?.context("the installed cause has no lock")?;
+    let lock = installed
+        .lock()?
+        .context("the installed cause has no lock")?;
     if json {
         println!(
             "{}",

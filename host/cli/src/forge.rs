@@ -177,8 +177,10 @@ fn test(
     let bar = if !json && std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(0);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} cases",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar
     } else {
@@ -266,7 +268,10 @@ fn board(home: &Path, task: &str, json: bool) -> Result<()> {
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no results for {} yet: hyper forge test TOOL --task {}", task.name, task.name);
+        println!(
+            "no results for {} yet: hyper forge test TOOL --task {}",
+            task.name, task.name
+        );
     }
     for (i, r) in rows.iter().enumerate() {
         println!(

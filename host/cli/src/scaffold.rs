@@ -183,7 +183,7 @@ pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Re
         Lang::Js => write(dir, "skill.js", &fill(JS_TEMPLATE))?,
     }
     let run_it = match task {
-        Some(t) => format!("# the skill-forge domain will test it on the `{t}` task"),
+        Some(t) => format!("hyper forge test {name} --task {t}   # per-case failures"),
         None => format!("hyper run {domain} --skill {name}"),
     };
     write(
@@ -297,8 +297,14 @@ const DOMAIN_TEMPLATE: &[(&str, &str)] = &[
         "hyper-domain.toml",
         include_str!("../../../sdk/templates/domain/hyper-domain.toml"),
     ),
-    ("README.md", include_str!("../../../sdk/templates/domain/README.md")),
-    ("SOURCE.md", include_str!("../../../sdk/templates/domain/SOURCE.md")),
+    (
+        "README.md",
+        include_str!("../../../sdk/templates/domain/README.md"),
+    ),
+    (
+        "SOURCE.md",
+        include_str!("../../../sdk/templates/domain/SOURCE.md"),
+    ),
     (
         "data/questions.tsv",
         include_str!("../../../sdk/templates/domain/data/questions.tsv"),
@@ -367,7 +373,11 @@ pub fn new_domain(name: &str, metric: &str, higher_is_better: bool, dir: &Path) 
             ", default-features = false, features = [\"evaluator\"]",
         ),
     )?;
-    write(dir, "skill/Cargo.toml", &guest_cargo_toml(&format!("{name}-starter"), ""))?;
+    write(
+        dir,
+        "skill/Cargo.toml",
+        &guest_cargo_toml(&format!("{name}-starter"), ""),
+    )?;
     for (file, text) in WIT {
         write(dir, &format!("wit/{file}"), text)?;
     }
@@ -375,11 +385,7 @@ pub fn new_domain(name: &str, metric: &str, higher_is_better: bool, dir: &Path) 
         let text = text.replace("../../wit/since_v0.1.0", "../wit");
         write(dir, &format!("hyper-sdk/{file}"), &text)?;
     }
-    write(
-        dir,
-        ".gitignore",
-        "/target\n/evaluator.wasm\n/skills\n",
-    )?;
+    write(dir, ".gitignore", "/target\n/evaluator.wasm\n/skills\n")?;
     Ok(())
 }
 

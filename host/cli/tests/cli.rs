@@ -232,10 +232,21 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
             "the tool cannot be loaded",
         ),
         (
-            &["forge", "test", "forge-json", "--task", "json-parse", "--case-secs", "0"],
+            &[
+                "forge",
+                "test",
+                "forge-json",
+                "--task",
+                "json-parse",
+                "--case-secs",
+                "0",
+            ],
             "--case-secs must be above 0",
         ),
-        (&["forge", "board", "--task", "nope"], "no forge task `nope`"),
+        (
+            &["forge", "board", "--task", "nope"],
+            "no forge task `nope`",
+        ),
     ];
     for (args, words) in cases {
         let out = hyper(home, args);
@@ -664,10 +675,20 @@ fn a_tool_skill_from_its_template() {
     // document with its own value, and wrongly accepts every n_ one.
     let report: serde_json::Value = serde_json::from_str(&ok(
         &home,
-        &["forge", "test", "json-echo", "--task", "json-parse", "--json"],
+        &[
+            "forge",
+            "test",
+            "json-echo",
+            "--task",
+            "json-parse",
+            "--json",
+        ],
     ))
     .expect("json");
-    assert_eq!((report["passed"].as_u64(), report["failed"].as_u64()), (Some(95), Some(188)));
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(95), Some(188))
+    );
     assert_eq!(report["tool_name"], "json-echo");
     let failures = report["cases"]
         .as_array()
@@ -675,19 +696,46 @@ fn a_tool_skill_from_its_template() {
         .iter()
         .filter(|c| c["verdict"] == "fail")
         .collect::<Vec<_>>();
-    assert!(failures.iter().all(|c| c["id"].as_str().is_some_and(|id| id.starts_with("n_"))
-        && c["reason"].as_str().is_some_and(|r| r.starts_with("accepted, should refuse"))));
+    assert!(failures
+        .iter()
+        .all(|c| c["id"].as_str().is_some_and(|id| id.starts_with("n_"))
+            && c["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("accepted, should refuse"))));
     // The official tool tops the task's board; the echo tool is below it.
-    let text = ok(&home, &["forge", "test", "forge-json", "--task", "json-parse"]);
+    let text = ok(
+        &home,
+        &["forge", "test", "forge-json", "--task", "json-parse"],
+    );
     assert!(text.contains("283/283 passed (100.00%)"), "{text}");
     assert!(text.contains("5 accepted, 30 refused"), "{text}");
     let board = ok(&home, &["forge", "board", "--task", "json-parse"]);
     let lines: Vec<&str> = board.lines().collect();
-    assert!(lines[0].contains("forge-json@0.1.0") && lines[0].contains("1.0000"), "{board}");
-    assert!(lines[1].contains("json-echo@0.1.0") && lines[1].contains("0.3357"), "{board}");
+    assert!(
+        lines[0].contains("forge-json@0.1.0") && lines[0].contains("1.0000"),
+        "{board}"
+    );
+    assert!(
+        lines[1].contains("json-echo@0.1.0") && lines[1].contains("0.3357"),
+        "{board}"
+    );
     // Per-case failures, printed one per line.
-    let text = ok(&home, &["forge", "test", "forge-url", "--task", "url-parse", "--show", "3"]);
-    assert!(text.contains("passed") && text.lines().filter(|l| l.starts_with("FAIL ")).count() == 3, "{text}");
+    let text = ok(
+        &home,
+        &[
+            "forge",
+            "test",
+            "forge-url",
+            "--task",
+            "url-parse",
+            "--show",
+            "3",
+        ],
+    );
+    assert!(
+        text.contains("passed") && text.lines().filter(|l| l.starts_with("FAIL ")).count() == 3,
+        "{text}"
+    );
     let tasks: serde_json::Value =
         serde_json::from_str(&ok(&home, &["forge", "tasks", "--json"])).expect("json");
     assert_eq!(tasks.as_array().map(Vec::len), Some(5));
@@ -1004,7 +1052,11 @@ fn a_cause_from_new_to_run_pinned_by_its_evaluator_hash() {
         .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
         .output()
         .expect("build");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Not installed yet.
     let out = hyper(&home, &["run", "arith"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no domain `arith`"));
@@ -1032,8 +1084,15 @@ fn a_cause_from_new_to_run_pinned_by_its_evaluator_hash() {
         .find(|d| d["name"] == "arith")
         .expect("listed")
         .clone();
-    assert_eq!((row["kind"].as_str(), row["evaluator_sha256"].as_str()), (Some("cause"), Some(sha.as_str())));
-    assert!(domains.as_array().expect("list").iter().any(|d| d["name"] == "tldr" && d["kind"] == "built-in"));
+    assert_eq!(
+        (row["kind"].as_str(), row["evaluator_sha256"].as_str()),
+        (Some("cause"), Some(sha.as_str()))
+    );
+    assert!(domains
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|d| d["name"] == "tldr" && d["kind"] == "built-in"));
 
     let fails = |args: &[&str], words: &str| {
         let out = hyper(&home, args);
@@ -1049,24 +1108,53 @@ fn a_cause_from_new_to_run_pinned_by_its_evaluator_hash() {
     let mut bytes = std::fs::read(&installed_evaluator).expect("read");
     bytes.extend_from_slice(b"\0");
     std::fs::write(&installed_evaluator, &bytes).expect("tamper");
-    fails(&["run", "arith", "-n", "1"], "changed since it was installed");
+    fails(
+        &["run", "arith", "-n", "1"],
+        "changed since it was installed",
+    );
     ok(&home, &["domain", "install", dir_s, "--force"]);
     ok(&home, &["run", "arith", "-n", "1"]);
     // The manifest's metric must be what the evaluator scores.
     let manifest = dir.join("hyper-domain.toml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(&manifest, text.replace("name = \"accuracy\"", "name = \"f1\"")).expect("write");
-    fails(&["domain", "install", dir_s, "--force"], "it scores `accuracy`");
+    std::fs::write(
+        &manifest,
+        text.replace("name = \"accuracy\"", "name = \"f1\""),
+    )
+    .expect("write");
+    fails(
+        &["domain", "install", dir_s, "--force"],
+        "it scores `accuracy`",
+    );
     // An evaluator that is not one (a research skill) is refused before anything is copied.
     std::fs::write(&manifest, &text).expect("restore");
     std::fs::copy(hyper_guests::fixtures::TRIVIAL, dir.join("evaluator.wasm")).expect("copy");
-    fails(&["domain", "install", dir_s, "--force"], "the evaluator is not usable");
+    fails(
+        &["domain", "install", dir_s, "--force"],
+        "the evaluator is not usable",
+    );
     // Built-in names are taken; built-ins cannot be removed; a cause can.
-    std::fs::write(&manifest, text.replace("name = \"arith\"", "name = \"search\"")).expect("write");
+    std::fs::write(
+        &manifest,
+        text.replace("name = \"arith\"", "name = \"search\""),
+    )
+    .expect("write");
     fails(&["domain", "install", dir_s], "is a built-in domain");
     fails(&["domain", "remove", "search"], "cannot be removed");
-    fails(&["domain", "new", "Bad Name", "--dir", tmp.path().join("b").to_str().expect("utf-8")], "must start with a-z");
-    fails(&["domain", "install", tmp.path().to_str().expect("utf-8")], "cannot read");
+    fails(
+        &[
+            "domain",
+            "new",
+            "Bad Name",
+            "--dir",
+            tmp.path().join("b").to_str().expect("utf-8"),
+        ],
+        "must start with a-z",
+    );
+    fails(
+        &["domain", "install", tmp.path().to_str().expect("utf-8")],
+        "cannot read",
+    );
     ok(&home, &["domain", "remove", "arith"]);
     fails(&["run", "arith"], "no domain `arith`");
 }

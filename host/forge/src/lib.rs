@@ -27,7 +27,9 @@ pub enum ForgeError {
     UnknownTask { name: String, known: String },
     #[error("the tool cannot be loaded: {0}")]
     Tool(String),
-    #[error("the tool says it solves `{declared}`, not `{task}` (pass --any-task to test it anyway)")]
+    #[error(
+        "the tool says it solves `{declared}`, not `{task}` (pass --any-task to test it anyway)"
+    )]
     WrongTask { declared: String, task: String },
     #[error("suite data: {0}")]
     Suite(String),
@@ -72,9 +74,13 @@ impl CaseBudget {
 #[serde(tag = "verdict", rename_all = "lowercase")]
 pub enum Verdict {
     Pass,
-    Fail { reason: String },
+    Fail {
+        reason: String,
+    },
     /// An implementation-defined case: what the tool did, not scored.
-    Info { accepted: bool },
+    Info {
+        accepted: bool,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -145,7 +151,9 @@ pub fn judge(task: &Task, expected: &Expected, outcome: &Result<Vec<u8>, Failure
         (Expected::Either, Err(_)) if refused => Verdict::Info { accepted: false },
         (_, Err(f)) if !refused => fail(format!("crashed: {}", one_line(&f.reason))),
         (Expected::Reject, Err(_)) => Verdict::Pass,
-        (Expected::Reject, Ok(out)) => fail(format!("accepted, should refuse; said {}", preview(out))),
+        (Expected::Reject, Ok(out)) => {
+            fail(format!("accepted, should refuse; said {}", preview(out)))
+        }
         (_, Err(f)) => fail(format!("refused, should accept: {}", one_line(&f.reason))),
         (Expected::Output(want), Ok(out)) => match serde_json::from_slice::<Value>(out) {
             Err(e) => fail(format!("output is not JSON ({e}): {}", preview(out))),
@@ -175,7 +183,9 @@ pub fn judge(task: &Task, expected: &Expected, outcome: &Result<Vec<u8>, Failure
                         format!(
                             "{k}: expected {}, got {}",
                             short(v),
-                            got.get(k.as_str()).map(short).unwrap_or_else(|| "nothing".into())
+                            got.get(k.as_str())
+                                .map(short)
+                                .unwrap_or_else(|| "nothing".into())
                         )
                     })
                     .collect();
@@ -288,7 +298,11 @@ pub fn test_tool(
         failed,
         info_accepted,
         info_refused,
-        pass_rate: if scored == 0 { 0.0 } else { passed as f64 / scored as f64 },
+        pass_rate: if scored == 0 {
+            0.0
+        } else {
+            passed as f64 / scored as f64
+        },
         tool_secs: cases.iter().map(|c| c.micros).sum::<u64>() as f64 / 1e6,
         cases,
     })
@@ -352,9 +366,11 @@ pub fn journal_report(
     let leader = board(journal, task)?.into_iter().next();
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (status, reason) = match &leader {
-        Some(l) if l.skill_hash != report.tool_hash
-            && (l.val.unwrap_or(0.0) > report.pass_rate
-                || (l.val.unwrap_or(0.0) == report.pass_rate && tool_secs(l) <= report.tool_secs)) =>
+        Some(l)
+            if l.skill_hash != report.tool_hash
+                && (l.val.unwrap_or(0.0) > report.pass_rate
+                    || (l.val.unwrap_or(0.0) == report.pass_rate
+                        && tool_secs(l) <= report.tool_secs)) =>
         {
             (
                 Status::Discard,
@@ -435,30 +451,55 @@ mod tests {
         let hang = failure(FailureKind::Deadline, "ran past its deadline of 2s");
         assert_eq!(judge(t, &Expected::Reject, &refuse), Verdict::Pass);
         // A tool that hangs on an invalid document has not rejected it.
-        assert!(matches!(judge(t, &Expected::Reject, &hang), Verdict::Fail { reason } if reason.starts_with("crashed: ran past")));
-        assert!(matches!(judge(t, &Expected::Reject, &Ok(b"1".to_vec())), Verdict::Fail { reason } if reason.contains("accepted, should refuse")));
-        assert_eq!(judge(t, &Expected::Either, &refuse), Verdict::Info { accepted: false });
-        assert_eq!(judge(t, &Expected::Either, &Ok(vec![])), Verdict::Info { accepted: true });
+        assert!(
+            matches!(judge(t, &Expected::Reject, &hang), Verdict::Fail { reason } if reason.starts_with("crashed: ran past"))
+        );
+        assert!(
+            matches!(judge(t, &Expected::Reject, &Ok(b"1".to_vec())), Verdict::Fail { reason } if reason.contains("accepted, should refuse"))
+        );
+        assert_eq!(
+            judge(t, &Expected::Either, &refuse),
+            Verdict::Info { accepted: false }
+        );
+        assert_eq!(
+            judge(t, &Expected::Either, &Ok(vec![])),
+            Verdict::Info { accepted: true }
+        );
         // A crash on an implementation-defined case is still a failure.
-        assert!(matches!(judge(t, &Expected::Either, &hang), Verdict::Fail { .. }));
+        assert!(matches!(
+            judge(t, &Expected::Either, &hang),
+            Verdict::Fail { .. }
+        ));
     }
 
     #[test]
     fn outputs_compare_as_json_values() {
         let t = task("json-parse");
         let want = Expected::Output(json!({"a": [1, 2.5, "x"]}));
-        assert_eq!(judge(t, &want, &Ok(br#"{ "a" : [1, 2.5e0, "\u0078"] }"#.to_vec())), Verdict::Pass);
-        assert!(matches!(judge(t, &want, &Ok(b"{\"a\":[1]}".to_vec())), Verdict::Fail { reason } if reason.starts_with("expected")));
-        assert!(matches!(judge(t, &want, &Ok(b"not json".to_vec())), Verdict::Fail { reason } if reason.starts_with("output is not JSON")));
+        assert_eq!(
+            judge(t, &want, &Ok(br#"{ "a" : [1, 2.5e0, "\u0078"] }"#.to_vec())),
+            Verdict::Pass
+        );
+        assert!(
+            matches!(judge(t, &want, &Ok(b"{\"a\":[1]}".to_vec())), Verdict::Fail { reason } if reason.starts_with("expected"))
+        );
+        assert!(
+            matches!(judge(t, &want, &Ok(b"not json".to_vec())), Verdict::Fail { reason } if reason.starts_with("output is not JSON"))
+        );
         // URL cases judge only the fields the suite lists.
         let url = task("url-parse");
         let fields = Expected::Fields(
-            json!({"href": "http://a/", "port": ""}).as_object().cloned().unwrap_or_default(),
+            json!({"href": "http://a/", "port": ""})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
         );
         let got = br#"{"href":"http://a/","port":"","extra":1}"#.to_vec();
         assert_eq!(judge(url, &fields, &Ok(got)), Verdict::Pass);
         let wrong = br#"{"href":"http://b/"}"#.to_vec();
-        assert!(matches!(judge(url, &fields, &Ok(wrong)), Verdict::Fail { reason } if reason.contains("port: expected \"\", got nothing")));
+        assert!(
+            matches!(judge(url, &fields, &Ok(wrong)), Verdict::Fail { reason } if reason.contains("port: expected \"\", got nothing"))
+        );
     }
 
     #[test]

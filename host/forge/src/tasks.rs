@@ -186,8 +186,8 @@ fn csv_cases() -> Result<Vec<Case>, ForgeError> {
 }
 
 const URL_FIELDS: &[&str] = &[
-    "href", "origin", "protocol", "username", "password", "host", "hostname", "port",
-    "pathname", "search", "hash",
+    "href", "origin", "protocol", "username", "password", "host", "hostname", "port", "pathname",
+    "search", "hash",
 ];
 
 fn url_cases() -> Result<Vec<Case>, ForgeError> {
@@ -249,7 +249,11 @@ pub(crate) fn merge_characters(tokens: &[Value]) -> Vec<Value> {
 
 fn html_cases() -> Result<Vec<Case>, ForgeError> {
     let mut cases = Vec::new();
-    for file_name in ["entities.test", "namedEntities.test", "numericEntities.test"] {
+    for file_name in [
+        "entities.test",
+        "namedEntities.test",
+        "numericEntities.test",
+    ] {
         let data = json_file(&format!("html-entities/{file_name}"))?;
         let tests = data
             .get("tests")
@@ -260,7 +264,9 @@ fn html_cases() -> Result<Vec<Case>, ForgeError> {
                 test.get("input").and_then(Value::as_str),
                 test.get("output").and_then(Value::as_array),
             ) else {
-                return Err(ForgeError::Suite(format!("{file_name} test {i} lacks input/output")));
+                return Err(ForgeError::Suite(format!(
+                    "{file_name} test {i} lacks input/output"
+                )));
             };
             cases.push(Case {
                 id: format!("{file_name}[{i}] {input:?}"),
@@ -287,7 +293,12 @@ fn format_cases() -> Result<Vec<Case>, ForgeError> {
                 .pointer("/schema/format")
                 .and_then(Value::as_str)
                 .ok_or_else(|| ForgeError::Suite(format!("{name}: a group without format")))?;
-            for test in group.get("tests").and_then(Value::as_array).into_iter().flatten() {
+            for test in group
+                .get("tests")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 n += 1;
                 let valid = test
                     .get("valid")

@@ -272,10 +272,7 @@ pub const TLDR: EmbeddedDomain = EmbeddedDomain {
             "SOURCE.md",
             include_bytes!("../../../domains/tldr/SOURCE.md"),
         ),
-        (
-            "LICENSE",
-            include_bytes!("../../../domains/tldr/LICENSE"),
-        ),
+        ("LICENSE", include_bytes!("../../../domains/tldr/LICENSE")),
         (
             "data/train.jsonl",
             include_bytes!("../../../domains/tldr/data/train.jsonl"),

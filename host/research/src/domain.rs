@@ -432,7 +432,10 @@ fn write_lock(dir: &Path, lock: &DomainLock) -> std::io::Result<()> {
     let text = toml::to_string(lock).map_err(std::io::Error::other)?;
     let path = dir.join(LOCK_FILE);
     let tmp = path.with_extension("lock.partial");
-    std::fs::write(&tmp, format!("# Written by hyper at install; do not edit.\n{text}"))?;
+    std::fs::write(
+        &tmp,
+        format!("# Written by hyper at install; do not edit.\n{text}"),
+    )?;
     std::fs::rename(&tmp, &path)
 }
 
@@ -461,10 +464,12 @@ fn copy_tree(from: &Path, to: &Path, budget: &mut u64) -> Result<(), DomainError
     if !meta.is_file() {
         return Err(refuse("not a regular file"));
     }
-    *budget = budget.checked_sub(meta.len()).ok_or_else(|| DomainError::Manifest {
-        path: from.display().to_string(),
-        message: format!("the cause is larger than {} GiB", MAX_CAUSE_BYTES >> 30),
-    })?;
+    *budget = budget
+        .checked_sub(meta.len())
+        .ok_or_else(|| DomainError::Manifest {
+            path: from.display().to_string(),
+            message: format!("the cause is larger than {} GiB", MAX_CAUSE_BYTES >> 30),
+        })?;
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -507,7 +512,10 @@ pub fn install_cause(
     }
     if let Some(skill) = src.default_skill_path() {
         if !skill.is_file() {
-            return Err(bad(format!("the default skill {} does not exist", skill.display())));
+            return Err(bad(format!(
+                "the default skill {} does not exist",
+                skill.display()
+            )));
         }
     }
     check_evaluator(&src).map_err(|e| bad(format!("the evaluator is not usable: {e}")))?;

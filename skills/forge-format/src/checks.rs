@@ -49,8 +49,11 @@ fn date(s: &str) -> bool {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return false;
     }
-    let (Some(y), Some(m), Some(d)) = (digits(&s[0..4], 4), digits(&s[5..7], 2), digits(&s[8..10], 2))
-    else {
+    let (Some(y), Some(m), Some(d)) = (
+        digits(&s[0..4], 4),
+        digits(&s[5..7], 2),
+        digits(&s[8..10], 2),
+    ) else {
         return false;
     };
     (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)
@@ -66,8 +69,11 @@ fn time(s: &str) -> bool {
     if b[2] != b':' || b[5] != b':' {
         return false;
     }
-    let (Some(h), Some(m), Some(sec)) = (digits(&s[0..2], 2), digits(&s[3..5], 2), digits(&s[6..8], 2))
-    else {
+    let (Some(h), Some(m), Some(sec)) = (
+        digits(&s[0..2], 2),
+        digits(&s[3..5], 2),
+        digits(&s[6..8], 2),
+    ) else {
         return false;
     };
     let mut rest = &s[8..];
@@ -191,7 +197,9 @@ fn email(s: &str, idn: bool) -> bool {
         ok
     } else {
         !local.is_empty()
-            && local.split('.').all(|atom| !atom.is_empty() && atom.chars().all(|c| is_atext(c, idn)))
+            && local
+                .split('.')
+                .all(|atom| !atom.is_empty() && atom.chars().all(|c| is_atext(c, idn)))
     };
     if !local_ok {
         return false;
@@ -241,9 +249,7 @@ fn idna2008_context_ok(label: &str) -> bool {
     let chars: Vec<char> = label.chars().collect();
     let is_greek = |c: char| matches!(c as u32, 0x0370..=0x03FF | 0x1F00..=0x1FFF);
     let is_hebrew = |c: char| matches!(c as u32, 0x0590..=0x05FF);
-    let is_kana_or_han = |c: char| {
-        matches!(c as u32, 0x3040..=0x309F | 0x30A0..=0x30FA | 0x30FC..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
-    };
+    let is_kana_or_han = |c: char| matches!(c as u32, 0x3040..=0x309F | 0x30A0..=0x30FA | 0x30FC..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F);
     let arabic_indic = chars.iter().any(|c| matches!(*c as u32, 0x0660..=0x0669));
     let extended_arabic_indic = chars.iter().any(|c| matches!(*c as u32, 0x06F0..=0x06F9));
     if arabic_indic && extended_arabic_indic {
@@ -455,7 +461,10 @@ fn authority(a: &str, iri: bool) -> bool {
 
 /// RFC 6570 level 4: literals outside braces, expressions `{op? varspec,...}`.
 fn uri_template(s: &str) -> bool {
-    let literal_ok = |lit: &str| !lit.chars().any(|c| c.is_control() || "<>\" \\^`|".contains(c));
+    let literal_ok = |lit: &str| {
+        !lit.chars()
+            .any(|c| c.is_control() || "<>\" \\^`|".contains(c))
+    };
     let mut rest = s;
     while !rest.is_empty() {
         match rest.find(['{', '}']) {
@@ -499,9 +508,12 @@ fn template_expression(expr: &str) -> bool {
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '%');
             let modifier_ok = match modifier {
                 None | Some("*") => true,
-                Some(m) => m
-                    .strip_prefix(':')
-                    .is_some_and(|n| !n.is_empty() && n.len() <= 4 && !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit())),
+                Some(m) => m.strip_prefix(':').is_some_and(|n| {
+                    !n.is_empty()
+                        && n.len() <= 4
+                        && !n.starts_with('0')
+                        && n.bytes().all(|b| b.is_ascii_digit())
+                }),
             };
             name_ok && modifier_ok
         })

@@ -18,8 +18,7 @@ impl Tool for FormatValidate {
             name: "forge-format".into(),
             version: "0.1.0".into(),
             task: "format-validate".into(),
-            description: "hand-written JSON Schema format checks (RFC 3339, 5321, 3986 ...)"
-                .into(),
+            description: "hand-written JSON Schema format checks (RFC 3339, 5321, 3986 ...)".into(),
         }
     }
 

@@ -145,7 +145,11 @@ pub fn parse_queries_with(text: &str, id_field: bool) -> Vec<Query> {
         .into_iter()
         .enumerate()
         .filter_map(|(i, (id, fields))| {
-            let qid = if id_field { id.parse().ok()? } else { i as u32 + 1 };
+            let qid = if id_field {
+                id.parse().ok()?
+            } else {
+                i as u32 + 1
+            };
             Some((qid, fields))
         })
         .map(|(qid, fields)| Query {

@@ -111,7 +111,10 @@ fn term_counts(tokens: &[String]) -> HashMap<&str, f64> {
 }
 
 fn cosine(a: &HashMap<&str, f64>, b: &HashMap<&str, f64>) -> f64 {
-    let dot: f64 = a.iter().map(|(k, v)| v * b.get(k).copied().unwrap_or(0.0)).sum();
+    let dot: f64 = a
+        .iter()
+        .map(|(k, v)| v * b.get(k).copied().unwrap_or(0.0))
+        .sum();
     let norm = |m: &HashMap<&str, f64>| m.values().map(|v| v * v).sum::<f64>().sqrt();
     let d = norm(a) * norm(b);
     if d == 0.0 {
@@ -140,7 +143,9 @@ fn summarise(source: &[String], cues: &HashMap<String, f64>, o: &Options) -> Str
             let cue = if toks.is_empty() {
                 0.0
             } else {
-                toks.iter().map(|t| cues.get(t).copied().unwrap_or(0.0)).sum::<f64>()
+                toks.iter()
+                    .map(|t| cues.get(t).copied().unwrap_or(0.0))
+                    .sum::<f64>()
                     / toks.len() as f64
             };
             let length = (toks.len() as f64 - o.length_target).abs() / o.length_target;
@@ -187,7 +192,11 @@ impl Skill for TldrExtractive {
         };
         let train: Vec<TrainPaper> = read_jsonl("train.jsonl")?;
         let cues = learn_cues(&train);
-        log::info(&format!("{} cue words from {} training papers", cues.len(), train.len()));
+        log::info(&format!(
+            "{} cue words from {} training papers",
+            cues.len(),
+            train.len()
+        ));
         let mut out = serde_json::Map::new();
         for file in ["dev.sources.jsonl", "test.sources.jsonl"] {
             for paper in read_jsonl::<SourcePaper>(file)? {

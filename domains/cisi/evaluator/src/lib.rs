@@ -88,8 +88,16 @@ mod tests {
     fn the_shipped_judgements_parse_as_documented() {
         let j = parse_rel(include_str!("../../heldout/CISI.REL")).expect("CISI.REL");
         assert_eq!(j.0.len(), 76, "judged queries");
-        assert_eq!(j.0.values().map(|d| d.len()).sum::<usize>(), 3114, "judgements");
-        assert_eq!(j.0.keys().filter(|q| *q % 3 == 0).count(), 25, "test queries");
+        assert_eq!(
+            j.0.values().map(|d| d.len()).sum::<usize>(),
+            3114,
+            "judgements"
+        );
+        assert_eq!(
+            j.0.keys().filter(|q| *q % 3 == 0).count(),
+            25,
+            "test queries"
+        );
     }
 
     #[test]

@@ -21,7 +21,6 @@ pub const RUN_MEDIA_TYPE: &str = "text/tab-separated-values; profile=trec-run";
 /// A run larger than this is refused before parsing.
 pub const MAX_RUN_BYTES: usize = 32 << 20;
 
-
 #[cfg(feature = "component")]
 struct SearchEvaluator;
 

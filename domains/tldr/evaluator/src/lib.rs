@@ -130,7 +130,8 @@ impl Evaluator for TldrEvaluator {
         MetricInfo {
             name: "rouge-1".into(),
             direction: Direction::HigherIsBetter,
-            description: "mean ROUGE-1 F1 of extractive summaries against the best-matching TL;DR".into(),
+            description: "mean ROUGE-1 F1 of extractive summaries against the best-matching TL;DR"
+                .into(),
         }
     }
 
@@ -147,8 +148,8 @@ impl Evaluator for TldrEvaluator {
                 artifact.bytes.len()
             )));
         }
-        let summaries: HashMap<String, String> = serde_json::from_slice(&artifact.bytes)
-            .map_err(|e| {
+        let summaries: HashMap<String, String> =
+            serde_json::from_slice(&artifact.bytes).map_err(|e| {
                 Error::BadArtifact(format!("not a JSON object of paper id -> summary: {e}"))
             })?;
         let file = match split {
@@ -182,7 +183,10 @@ mod tests {
                 "Cats  sit on mats.".into(),
                 "We propose a mat detector.".into(),
             ],
-            target: vec!["A mat detector for cats.".into(), "Cats sit on mats.".into()],
+            target: vec![
+                "A mat detector for cats.".into(),
+                "Cats sit on mats.".into(),
+            ],
         }
     }
 
@@ -190,14 +194,26 @@ mod tests {
     fn summaries_must_be_whole_source_sentences() {
         let p = paper();
         assert!(is_extractive("Cats sit on mats.", &p.source));
-        assert!(is_extractive("We propose a mat detector.  We study cats.", &p.source));
+        assert!(is_extractive(
+            "We propose a mat detector.  We study cats.",
+            &p.source
+        ));
         assert!(is_extractive(
             "We study cats. Cats sit on mats. We propose a mat detector.",
             &p.source
         ));
-        assert!(!is_extractive("Cats sit on mats", &p.source), "partial sentence");
-        assert!(!is_extractive("A mat detector for cats.", &p.source), "abstractive");
-        assert!(!is_extractive("We study cats. We study cats.", &p.source), "repeated");
+        assert!(
+            !is_extractive("Cats sit on mats", &p.source),
+            "partial sentence"
+        );
+        assert!(
+            !is_extractive("A mat detector for cats.", &p.source),
+            "abstractive"
+        );
+        assert!(
+            !is_extractive("We study cats. We study cats.", &p.source),
+            "repeated"
+        );
         assert!(!is_extractive("", &p.source));
     }
 
@@ -207,7 +223,10 @@ mod tests {
         let summaries = HashMap::from([("p1".to_string(), "Cats sit on mats.".to_string())]);
         let s = evaluate(std::slice::from_ref(&p), &summaries).expect("scores");
         // Identical to the second TL;DR.
-        assert_eq!((s.rouge1, s.rouge2, s.rouge_l, s.words), (1.0, 1.0, 1.0, 4.0));
+        assert_eq!(
+            (s.rouge1, s.rouge2, s.rouge_l, s.words),
+            (1.0, 1.0, 1.0, 4.0)
+        );
         let summaries = HashMap::from([("p1".to_string(), "We study cats.".to_string())]);
         let s = evaluate(std::slice::from_ref(&p), &summaries).expect("scores");
         // "we study cats" vs "cats sit on mats": 1 of 3 / 1 of 4 -> F = 2/7; vs "a mat

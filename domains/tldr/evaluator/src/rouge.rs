@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn tokenizer_matches_rouge_score_defaults() {
-        assert_eq!(t("State-of-the-art: 3.5x FASTER!"), ["state", "of", "the", "art", "3", "5x", "faster"]);
+        assert_eq!(
+            t("State-of-the-art: 3.5x FASTER!"),
+            ["state", "of", "the", "art", "3", "5x", "faster"]
+        );
         assert_eq!(t("naïve café"), ["na", "ve", "caf"]);
         assert_eq!(rouge_n(&t(""), &t("a"), 1).f1, 0.0);
         assert_eq!(rouge_l(&t("a"), &t("")).f1, 0.0);
