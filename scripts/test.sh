@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace
 # Pure-Rust parts of guests (the evaluator's scoring code), tested natively.
-cargo test --manifest-path sdk/Cargo.toml -p search-evaluator -p tinygpt -p finance-evaluator -p cisi-evaluator -p tldr-evaluator --lib
+cargo test --manifest-path sdk/Cargo.toml -p search-scoring -p tinygpt -p finance-evaluator -p cisi-evaluator -p tldr-evaluator --lib

@@ -1,6 +1,6 @@
 //! The cisi cause's evaluator. Its judgements are `CISI.REL` in the domain's held-out folder
 //! (mounted at `/data` for the evaluator only); every listed pair is relevant (gain 1).
-//! The measures are the search domain's (`search_evaluator::scoring`): NDCG@10, MAP, P@10.
+//! The measures are the search domain's (`search_scoring`): NDCG@10, MAP, P@10.
 //!
 //! Split: a judged query `q` is in the test split when `q % 3 == 0` (25 queries), otherwise
 //! in validation (51). Queries without judgements are skipped.
@@ -8,8 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use hyper_sdk::prelude::*;
-use search_evaluator::scoring::{self, Judgements, Run};
-use search_evaluator::{MAX_RUN_BYTES, RUN_MEDIA_TYPE};
+use search_scoring::{self as scoring, Judgements};
 
 pub const MAX_QUERY: u32 = 112;
 pub const MAX_DOC: u32 = 1460;
@@ -48,33 +47,19 @@ impl Evaluator for CisiEvaluator {
     }
 
     fn score(artifact: &Artifact, split: Split) -> Result<Vec<Metric>, Error> {
-        if artifact.media_type != RUN_MEDIA_TYPE {
-            return Err(Error::BadArtifact(format!(
-                "media type `{}` is not `{RUN_MEDIA_TYPE}`",
-                artifact.media_type
-            )));
-        }
-        if artifact.bytes.len() > MAX_RUN_BYTES {
-            return Err(Error::BadArtifact(format!(
-                "run of {} bytes exceeds {MAX_RUN_BYTES}",
-                artifact.bytes.len()
-            )));
-        }
-        let text = std::str::from_utf8(&artifact.bytes)
-            .map_err(|e| Error::BadArtifact(format!("run is not UTF-8: {e}")))?;
         let judgements = parse_rel(&data::read_to_string("CISI.REL")?).map_err(Error::Data)?;
-        let run = Run::parse_in(text, MAX_QUERY, MAX_DOC).map_err(Error::BadArtifact)?;
+        let run = scoring::read_run(&artifact.media_type, &artifact.bytes, MAX_QUERY, MAX_DOC)
+            .map_err(Error::BadArtifact)?;
         let in_split = |q: u32| match split {
             Split::Test => q % 3 == 0,
             Split::Validation => q % 3 != 0,
         };
         let scores = scoring::evaluate(&judgements, &run, in_split);
-        Ok(vec![
-            Metric::new("ndcg@10", scores.ndcg10, Direction::HigherIsBetter),
-            Metric::new("map", scores.map, Direction::HigherIsBetter),
-            Metric::new("p@10", scores.p10, Direction::HigherIsBetter),
-            Metric::new("queries", scores.queries as f64, Direction::HigherIsBetter),
-        ])
+        Ok(scores
+            .named()
+            .into_iter()
+            .map(|(name, value)| Metric::new(name, value, Direction::HigherIsBetter))
+            .collect())
     }
 }
 

@@ -1,7 +1,36 @@
-//! Parsing judgements and runs, and the IR measures. Pure code, unit-tested natively.
+//! Parsing judgements and runs, and the IR measures. Pure code (no SDK), unit-tested
+//! natively, shared by the search domain's and the cisi cause's evaluators.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+pub const RUN_MEDIA_TYPE: &str = "text/tab-separated-values; profile=trec-run";
+/// A run larger than this is refused before parsing.
+pub const MAX_RUN_BYTES: usize = 32 << 20;
+
+/// Checks a TREC-run artifact (media type, size, UTF-8) and parses it for a collection with
+/// query ids `1..=max_query` and document ids `1..=max_doc`. Errors describe the artifact.
+pub fn read_run(
+    media_type: &str,
+    bytes: &[u8],
+    max_query: u32,
+    max_doc: u32,
+) -> Result<Run, String> {
+    if media_type != RUN_MEDIA_TYPE {
+        return Err(format!(
+            "media type `{media_type}` is not `{RUN_MEDIA_TYPE}`"
+        ));
+    }
+    if bytes.len() > MAX_RUN_BYTES {
+        return Err(format!(
+            "run of {} bytes exceeds {MAX_RUN_BYTES}",
+            bytes.len()
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| format!("run is not UTF-8: {e}"))?;
+    Run::parse_in(text, max_query, max_doc)
+}
+
+/// Cranfield's id ranges (the search domain).
 pub const MAX_QUERY: u32 = 225;
 pub const MAX_DOC: u32 = 1400;
 
@@ -106,6 +135,18 @@ pub struct Scores {
     pub map: f64,
     pub p10: f64,
     pub queries: usize,
+}
+
+impl Scores {
+    /// (metric name, value), primary first: what a search evaluator reports, all higher-is-better.
+    pub fn named(&self) -> [(&'static str, f64); 4] {
+        [
+            ("ndcg@10", self.ndcg10),
+            ("map", self.map),
+            ("p@10", self.p10),
+            ("queries", self.queries as f64),
+        ]
+    }
 }
 
 /// NDCG@10 with linear gains (as trec_eval's ndcg_cut), AP and P@10 with codes 1-4 relevant.
