@@ -14,7 +14,12 @@ set -euo pipefail
 
 APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld-22 clang-14 lld-14 libclang-rt-14-dev-wasm32
   # GPU compute tests on machines without a GPU: lavapipe, a software Vulkan adapter.
-  mesa-vulkan-drivers libvulkan1)
+  mesa-vulkan-drivers libvulkan1
+  # componentize-py runs in a venv; componentize-js needs node.
+  python3-venv nodejs)
+# npm: Debian's package, unless node came from elsewhere with its own npm (NodeSource's
+# nodejs bundles npm and conflicts with Debian's).
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 # Python and JavaScript guests: componentize-py (PyPI) and componentize-js (npm), pinned,
 # installed under the guest tools prefix (HYPER_GUEST_TOOLS, default ~/.cache/hyper-guest-tools).
 COMPONENTIZE_PY_VERSION=0.25.1
