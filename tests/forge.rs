@@ -12,7 +12,7 @@ fn run(tool: &str, task: &str, options: &ForgeOptions) -> hyper_forge::ForgeRepo
     let runtime = runtime();
     let tool = hyper_forge::load_tool(&runtime, &read(tool)).expect("load tool");
     let task = tasks::find(task).expect("task");
-    hyper_forge::test_tool(&runtime, &tool, task, options).expect("forge run")
+    hyper_forge::test_tool(&tool, task, options).expect("forge run")
 }
 
 #[test]
@@ -163,7 +163,7 @@ fn tools_are_checked_before_any_case_runs() {
     // A tool for another task is refused unless asked.
     let csv = hyper_forge::load_tool(&runtime, &read(fixtures::FORGE_CSV)).expect("load");
     let task = tasks::find("json-parse").expect("task");
-    let err = hyper_forge::test_tool(&runtime, &csv, task, &ForgeOptions::default())
+    let err = hyper_forge::test_tool(&csv, task, &ForgeOptions::default())
         .expect_err("wrong task refused")
         .to_string();
     assert!(err.contains("`csv-parse`, not `json-parse`"), "{err}");
@@ -172,7 +172,7 @@ fn tools_are_checked_before_any_case_runs() {
         filter: Some("y_object".into()),
         ..ForgeOptions::default()
     };
-    let report = hyper_forge::test_tool(&runtime, &csv, task, &any).expect("any task");
+    let report = hyper_forge::test_tool(&csv, task, &any).expect("any task");
     assert!(!report.cases.is_empty() && report.cases.iter().all(|c| c.id.contains("y_object")));
     assert!(tasks::find("yaml-parse").is_err());
 }

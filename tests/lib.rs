@@ -74,20 +74,29 @@ pub fn run_loop(
     experiments: u32,
     seed: u64,
 ) -> anyhow::Result<hyper_research::Summary> {
+    let options = hyper_research::LoopOptions {
+        experiments: Some(experiments),
+        seed,
+        ..hyper_research::LoopOptions::default()
+    };
+    run_loop_with(domain, skill, evaluator, journal, &options)
+}
+
+/// [`run_loop`] with any loop options (proposer, noise runs ...), events ignored.
+pub fn run_loop_with(
+    domain: Domain,
+    skill: hyper_runtime::Skill,
+    evaluator: hyper_runtime::Evaluator,
+    journal: &mut hyper_journal::Journal,
+    options: &hyper_research::LoopOptions,
+) -> anyhow::Result<hyper_research::Summary> {
     hyper_research::ResearchLoop {
         domain,
         skill,
         evaluator,
         journal,
     }
-    .run(
-        &hyper_research::LoopOptions {
-            experiments: Some(experiments),
-            seed,
-            ..hyper_research::LoopOptions::default()
-        },
-        &mut |_| {},
-    )
+    .run(options, &mut |_| {})
 }
 
 pub fn spec(id: &str, seed: u64, params: &[(&str, ParamValue)]) -> ExperimentSpec {

@@ -210,23 +210,14 @@ fn the_novelty_proposer_explores_more_of_the_space() {
         let (_t, home) = temp_home();
         let domain = search_domain(&home);
         let (skill, evaluator, mut journal) = parts(&home, fixtures::SEARCH_BM25);
-        ResearchLoop {
-            domain,
-            skill,
-            evaluator,
-            journal: &mut journal,
-        }
-        .run(
-            &LoopOptions {
-                experiments: Some(20),
-                seed: 2,
-                noise_runs: 0,
-                proposer,
-                ..LoopOptions::default()
-            },
-            &mut |_| {},
-        )
-        .expect("loop")
+        let options = LoopOptions {
+            experiments: Some(20),
+            seed: 2,
+            noise_runs: 0,
+            proposer,
+            ..LoopOptions::default()
+        };
+        run_loop_with(domain, skill, evaluator, &mut journal, &options).expect("loop")
     };
     let mixed = run(hyper_research::ProposerKind::Mixed);
     let novelty = run(hyper_research::ProposerKind::Novelty);

@@ -111,26 +111,13 @@ fn tasks(json: bool) -> Result<()> {
     for t in hyper_forge::TASKS {
         let official = hyper_guests::FORGE_TOOLS
             .iter()
-            .map(|(n, _)| *n)
-            .find(|n| official_task(n) == Some(t.name))
-            .unwrap_or("-");
+            .find(|(_, task, _)| *task == t.name)
+            .map_or("-", |(name, _, _)| *name);
         println!("{}  (official tool: {official})", t.name);
         println!("  suite:    {}", t.suite);
         println!("  protocol: {}", t.protocol);
     }
     Ok(())
-}
-
-/// The task each official tool solves (they say so in `describe`, this avoids loading them).
-fn official_task(tool: &str) -> Option<&'static str> {
-    Some(match tool {
-        "forge-json" => "json-parse",
-        "forge-csv" => "csv-parse",
-        "forge-url" => "url-parse",
-        "forge-html" => "html-entities",
-        "forge-format" => "format-validate",
-        _ => return None,
-    })
 }
 
 /// A file, an installed skill, or an official tool.
@@ -142,7 +129,10 @@ fn tool_bytes(home: &Path, tool: &str) -> Result<(String, Vec<u8>)> {
             std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
         ));
     }
-    if let Some((name, bytes)) = hyper_guests::FORGE_TOOLS.iter().find(|(n, _)| *n == tool) {
+    if let Some((name, _, bytes)) = hyper_guests::FORGE_TOOLS
+        .iter()
+        .find(|(n, _, _)| *n == tool)
+    {
         return Ok((format!("{name} (official)"), bytes.to_vec()));
     }
     if path.extension().is_some_and(|e| e == "wasm") {
@@ -198,7 +188,7 @@ fn test(
         })),
     };
     let started = Instant::now();
-    let report = hyper_forge::test_tool(&runtime, &loaded, task, &options)?;
+    let report = hyper_forge::test_tool(&loaded, task, &options)?;
     bar.finish_and_clear();
     let journalled = if record && options.filter.is_none() {
         let mut journal = crate::open_journal(home)?;

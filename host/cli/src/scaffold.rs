@@ -90,6 +90,28 @@ fn write(dir: &Path, rel: &str, contents: &str) -> Result<()> {
     std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Scaffolding never writes into a folder that holds anything.
+fn ensure_empty(dir: &Path) -> Result<()> {
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!("{} already exists and is not empty", dir.display());
+    }
+    Ok(())
+}
+
+/// A vendored copy of the Rust SDK at `dir/hyper-sdk` (its WIT at `dir/wit`), so guests
+/// build offline and outside this repository.
+fn vendor_rust_sdk(dir: &Path) -> Result<()> {
+    for (file, text) in RUST_SDK {
+        let text = text.replace("../../wit/since_v0.1.0", "../wit");
+        write(dir, &format!("hyper-sdk/{file}"), &text)?;
+    }
+    Ok(())
+}
+
 /// What the new skill serves: a research domain, or a forge task (a tool skill).
 pub enum Purpose<'a> {
     Domain(&'a str),
@@ -115,13 +137,7 @@ pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Re
     } else if !valid_name(domain) {
         bail!("domain `{domain}` is not a domain name");
     }
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        bail!("{} already exists and is not empty", dir.display());
-    }
+    ensure_empty(dir)?;
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{domain}}", domain)
@@ -172,11 +188,7 @@ pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Re
                     .replace("register_skill!(Shortest);", "register_skill!(MySkill);")
             };
             write(dir, "src/lib.rs", &lib)?;
-            // A vendored copy of the SDK, so the skill builds offline and outside this repo.
-            for (file, text) in RUST_SDK {
-                let text = text.replace("../../wit/since_v0.1.0", "../wit");
-                write(dir, &format!("hyper-sdk/{file}"), &text)?;
-            }
+            vendor_rust_sdk(dir)?;
         }
         Lang::C => write(dir, "skill.c", &fill(C_TEMPLATE))?,
         Lang::Python => write(dir, "app.py", &fill(PYTHON_TEMPLATE))?,
@@ -345,13 +357,7 @@ pub fn new_domain(name: &str, metric: &str, higher_is_better: bool, dir: &Path) 
     {
         bail!("metric name `{metric}` must be ASCII letters, digits, -, _, @ or .");
     }
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        bail!("{} already exists and is not empty", dir.display());
-    }
+    ensure_empty(dir)?;
     let (direction, variant) = if higher_is_better {
         ("higher", "HigherIsBetter")
     } else {
@@ -381,10 +387,7 @@ pub fn new_domain(name: &str, metric: &str, higher_is_better: bool, dir: &Path) 
     for (file, text) in WIT {
         write(dir, &format!("wit/{file}"), text)?;
     }
-    for (file, text) in RUST_SDK {
-        let text = text.replace("../../wit/since_v0.1.0", "../wit");
-        write(dir, &format!("hyper-sdk/{file}"), &text)?;
-    }
+    vendor_rust_sdk(dir)?;
     write(dir, ".gitignore", "/target\n/evaluator.wasm\n/skills\n")?;
     Ok(())
 }

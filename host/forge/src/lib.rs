@@ -33,6 +33,8 @@ pub enum ForgeError {
     WrongTask { declared: String, task: String },
     #[error("suite data: {0}")]
     Suite(String),
+    #[error("journal: {0}")]
+    Journal(String),
 }
 
 /// The per-case budget. Defaults: 2 s, 256 MiB, 16 MiB of output.
@@ -118,14 +120,6 @@ impl ForgeReport {
             _ => None,
         })
     }
-
-    /// Ordering for a leaderboard: higher pass rate first, then less time.
-    pub fn better_than(&self, other: &ForgeReport) -> bool {
-        if self.pass_rate != other.pass_rate {
-            return self.pass_rate > other.pass_rate;
-        }
-        self.tool_secs < other.tool_secs
-    }
 }
 
 /// Options for [`test_tool`].
@@ -143,7 +137,7 @@ pub struct ForgeOptions {
 }
 
 /// Compares a tool's answer with the case's expectation.
-pub fn judge(task: &Task, expected: &Expected, outcome: &Result<Vec<u8>, Failure>) -> Verdict {
+pub fn judge(expected: &Expected, outcome: &Result<Vec<u8>, Failure>) -> Verdict {
     let fail = |reason: String| Verdict::Fail { reason };
     let refused = matches!(outcome, Err(f) if f.kind == FailureKind::GuestError);
     match (expected, outcome) {
@@ -155,24 +149,24 @@ pub fn judge(task: &Task, expected: &Expected, outcome: &Result<Vec<u8>, Failure
             fail(format!("accepted, should refuse; said {}", preview(out)))
         }
         (_, Err(f)) => fail(format!("refused, should accept: {}", one_line(&f.reason))),
-        (Expected::Output(want), Ok(out)) => match serde_json::from_slice::<Value>(out) {
-            Err(e) => fail(format!("output is not JSON ({e}): {}", preview(out))),
-            Ok(got) => {
-                let got = if task.name == "html-entities" {
-                    match got.as_array() {
-                        Some(tokens) => Value::Array(tasks::merge_characters(tokens)),
-                        None => got,
+        (Expected::Output(want) | Expected::Tokens(want), Ok(out)) => {
+            match serde_json::from_slice::<Value>(out) {
+                Err(e) => fail(format!("output is not JSON ({e}): {}", preview(out))),
+                Ok(got) => {
+                    let got = match (expected, got.as_array()) {
+                        (Expected::Tokens(_), Some(tokens)) => {
+                            Value::Array(tasks::merge_characters(tokens))
+                        }
+                        _ => got,
+                    };
+                    if &got == want {
+                        Verdict::Pass
+                    } else {
+                        fail(format!("expected {}, got {}", short(want), short(&got)))
                     }
-                } else {
-                    got
-                };
-                if &got == want {
-                    Verdict::Pass
-                } else {
-                    fail(format!("expected {}, got {}", short(want), short(&got)))
                 }
             }
-        },
+        }
         (Expected::Fields(want), Ok(out)) => match serde_json::from_slice::<Value>(out) {
             Err(e) => fail(format!("output is not JSON ({e}): {}", preview(out))),
             Ok(got) => {
@@ -227,7 +221,6 @@ pub fn load_tool(runtime: &Runtime, bytes: &[u8]) -> Result<Tool, ForgeError> {
 
 /// Runs `tool` on every case of `task` and scores it.
 pub fn test_tool(
-    runtime: &Runtime,
     tool: &Tool,
     task: &Task,
     options: &ForgeOptions,
@@ -242,7 +235,6 @@ pub fn test_tool(
             task: task.name.to_string(),
         });
     }
-    let _ = runtime;
     let all = task.cases()?;
     let suite_hash = task.suite_hash(&all);
     let cases: Vec<&Case> = all
@@ -253,35 +245,46 @@ pub fn test_tool(
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, 64);
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<CaseResult>> = vec![None; cases.len()];
-    let slots = std::sync::Mutex::new(&mut results);
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(case) = cases.get(i) else { break };
-                let start = Instant::now();
-                let (outcome, _report) = tool.call(&policy, &case.input);
-                let micros = start.elapsed().as_micros() as u64;
-                let verdict = judge(task, &case.expected, &outcome);
-                let result = CaseResult {
-                    id: case.id.clone(),
-                    verdict,
-                    micros,
-                };
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(result);
-                }
-                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if let Some(progress) = &options.progress {
-                    progress(n, cases.len());
-                }
-            });
-        }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    // Each worker takes the next case and keeps (index, result); merged in case order after.
+    let mut indexed: Vec<(usize, CaseResult)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(case) = cases.get(i) else { break };
+                        let start = Instant::now();
+                        let (outcome, _report) = tool.call(&policy, &case.input);
+                        let micros = start.elapsed().as_micros() as u64;
+                        let verdict = judge(&case.expected, &outcome);
+                        mine.push((
+                            i,
+                            CaseResult {
+                                id: case.id.clone(),
+                                verdict,
+                                micros,
+                            },
+                        ));
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        if let Some(progress) = &options.progress {
+                            progress(n, cases.len());
+                        }
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
     });
-    let cases: Vec<CaseResult> = results.into_iter().flatten().collect();
+    indexed.sort_by_key(|(i, _)| *i);
+    let cases: Vec<CaseResult> = indexed.into_iter().map(|(_, r)| r).collect();
     let count = |f: &dyn Fn(&Verdict) -> bool| cases.iter().filter(|c| f(&c.verdict)).count();
     let passed = count(&|v| matches!(v, Verdict::Pass));
     let failed = count(&|v| matches!(v, Verdict::Fail { .. }));
@@ -322,8 +325,17 @@ fn tool_secs(r: &Record) -> f64 {
 
 /// The task's leaderboard from the journal: each tool's best result on the current suite,
 /// higher pass rate first, ties broken by less time.
-pub fn board(journal: &Journal, task: &Task) -> Result<Vec<Record>, hyper_journal::JournalError> {
-    let suite_hash = task.suite_hash(&task.cases().unwrap_or_default());
+pub fn board(journal: &Journal, task: &Task) -> Result<Vec<Record>, ForgeError> {
+    let suite_hash = task.suite_hash(&task.cases()?);
+    board_on(journal, task, &suite_hash).map_err(|e| ForgeError::Journal(e.to_string()))
+}
+
+/// [`board`] for results on the suite with this hash.
+fn board_on(
+    journal: &Journal,
+    task: &Task,
+    suite_hash: &str,
+) -> Result<Vec<Record>, hyper_journal::JournalError> {
     let mut best: Vec<Record> = Vec::new();
     for r in journal.list(&journal_domain(task.name))? {
         if r.evaluator_hash != suite_hash || r.val.is_none() {
@@ -363,27 +375,10 @@ pub fn journal_report(
     report: &ForgeReport,
     duration: Duration,
 ) -> Result<Record, hyper_journal::JournalError> {
-    let leader = board(journal, task)?.into_iter().next();
+    let leader = board_on(journal, task, &report.suite_hash)?
+        .into_iter()
+        .next();
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-    let (status, reason) = match &leader {
-        Some(l)
-            if l.skill_hash != report.tool_hash
-                && (l.val.unwrap_or(0.0) > report.pass_rate
-                    || (l.val.unwrap_or(0.0) == report.pass_rate
-                        && tool_secs(l) <= report.tool_secs)) =>
-        {
-            (
-                Status::Discard,
-                Some(format!(
-                    "below {} ({:.4} in {:.3} s)",
-                    l.skill_name,
-                    l.val.unwrap_or(0.0),
-                    tool_secs(l)
-                )),
-            )
-        }
-        _ => (Status::Keep, None),
-    };
     let id = format!(
         "forge-{}-{}",
         &report.tool_hash[..12.min(report.tool_hash.len())],
@@ -415,13 +410,27 @@ pub fn journal_report(
             "info_refused": report.info_refused,
             "tool_secs": report.tool_secs,
         }),
-        status,
-        reason,
+        status: Status::Keep,
+        reason: None,
         duration_ms: duration.as_millis() as u64,
         peak_memory_bytes: 0,
         platform: hyper_research::platform(),
         started_at: now.clone(),
         finished_at: now,
+    };
+    // Keep when it tops the board (or is the leader's own tool again), else say who is above.
+    let record = match leader {
+        Some(l) if l.skill_hash != record.skill_hash && !ranks_above(&record, &l) => Record {
+            status: Status::Discard,
+            reason: Some(format!(
+                "below {} ({:.4} in {:.3} s)",
+                l.skill_name,
+                l.val.unwrap_or(0.0),
+                tool_secs(&l)
+            )),
+            ..record
+        },
+        _ => record,
     };
     let seq = journal.append(&record)?;
     Ok(Record { seq, ..record })
@@ -446,48 +455,45 @@ mod tests {
 
     #[test]
     fn a_refusal_is_an_error_value_never_a_crash() {
-        let t = task("json-parse");
         let refuse = failure(FailureKind::GuestError, "bad json");
         let hang = failure(FailureKind::Deadline, "ran past its deadline of 2s");
-        assert_eq!(judge(t, &Expected::Reject, &refuse), Verdict::Pass);
+        assert_eq!(judge(&Expected::Reject, &refuse), Verdict::Pass);
         // A tool that hangs on an invalid document has not rejected it.
         assert!(
-            matches!(judge(t, &Expected::Reject, &hang), Verdict::Fail { reason } if reason.starts_with("crashed: ran past"))
+            matches!(judge(&Expected::Reject, &hang), Verdict::Fail { reason } if reason.starts_with("crashed: ran past"))
         );
         assert!(
-            matches!(judge(t, &Expected::Reject, &Ok(b"1".to_vec())), Verdict::Fail { reason } if reason.contains("accepted, should refuse"))
+            matches!(judge(&Expected::Reject, &Ok(b"1".to_vec())), Verdict::Fail { reason } if reason.contains("accepted, should refuse"))
         );
         assert_eq!(
-            judge(t, &Expected::Either, &refuse),
+            judge(&Expected::Either, &refuse),
             Verdict::Info { accepted: false }
         );
         assert_eq!(
-            judge(t, &Expected::Either, &Ok(vec![])),
+            judge(&Expected::Either, &Ok(vec![])),
             Verdict::Info { accepted: true }
         );
         // A crash on an implementation-defined case is still a failure.
         assert!(matches!(
-            judge(t, &Expected::Either, &hang),
+            judge(&Expected::Either, &hang),
             Verdict::Fail { .. }
         ));
     }
 
     #[test]
     fn outputs_compare_as_json_values() {
-        let t = task("json-parse");
         let want = Expected::Output(json!({"a": [1, 2.5, "x"]}));
         assert_eq!(
-            judge(t, &want, &Ok(br#"{ "a" : [1, 2.5e0, "\u0078"] }"#.to_vec())),
+            judge(&want, &Ok(br#"{ "a" : [1, 2.5e0, "\u0078"] }"#.to_vec())),
             Verdict::Pass
         );
         assert!(
-            matches!(judge(t, &want, &Ok(b"{\"a\":[1]}".to_vec())), Verdict::Fail { reason } if reason.starts_with("expected"))
+            matches!(judge(&want, &Ok(b"{\"a\":[1]}".to_vec())), Verdict::Fail { reason } if reason.starts_with("expected"))
         );
         assert!(
-            matches!(judge(t, &want, &Ok(b"not json".to_vec())), Verdict::Fail { reason } if reason.starts_with("output is not JSON"))
+            matches!(judge(&want, &Ok(b"not json".to_vec())), Verdict::Fail { reason } if reason.starts_with("output is not JSON"))
         );
         // URL cases judge only the fields the suite lists.
-        let url = task("url-parse");
         let fields = Expected::Fields(
             json!({"href": "http://a/", "port": ""})
                 .as_object()
@@ -495,18 +501,17 @@ mod tests {
                 .unwrap_or_default(),
         );
         let got = br#"{"href":"http://a/","port":"","extra":1}"#.to_vec();
-        assert_eq!(judge(url, &fields, &Ok(got)), Verdict::Pass);
+        assert_eq!(judge(&fields, &Ok(got)), Verdict::Pass);
         let wrong = br#"{"href":"http://b/"}"#.to_vec();
         assert!(
-            matches!(judge(url, &fields, &Ok(wrong)), Verdict::Fail { reason } if reason.contains("port: expected \"\", got nothing"))
+            matches!(judge(&fields, &Ok(wrong)), Verdict::Fail { reason } if reason.contains("port: expected \"\", got nothing"))
         );
     }
 
     #[test]
     fn html_character_tokens_merge_before_comparing() {
-        let t = task("html-entities");
-        let want = Expected::Output(json!([["Character", "a&b"]]));
+        let want = Expected::Tokens(json!([["Character", "a&b"]]));
         let split = br#"[["Character","a"],["Character","&"],["Character","b"]]"#.to_vec();
-        assert_eq!(judge(t, &want, &Ok(split)), Verdict::Pass);
+        assert_eq!(judge(&want, &Ok(split)), Verdict::Pass);
     }
 }

@@ -26,14 +26,14 @@ pub mod builtin {
     pub const FORGE_FORMAT: &[u8] = include_bytes!(guest_path!("forge_format"));
 }
 
-/// The skill forge's official tool skills (name, component), one per task, in the binary so
-/// that `hyper forge test forge-json --task json-parse` works anywhere.
-pub const FORGE_TOOLS: &[(&str, &[u8])] = &[
-    ("forge-json", builtin::FORGE_JSON),
-    ("forge-csv", builtin::FORGE_CSV),
-    ("forge-url", builtin::FORGE_URL),
-    ("forge-html", builtin::FORGE_HTML),
-    ("forge-format", builtin::FORGE_FORMAT),
+/// The skill forge's official tool skills (name, task, component), one per task, in the
+/// binary so that `hyper forge test forge-json --task json-parse` works anywhere.
+pub const FORGE_TOOLS: &[(&str, &str, &[u8])] = &[
+    ("forge-json", "json-parse", builtin::FORGE_JSON),
+    ("forge-csv", "csv-parse", builtin::FORGE_CSV),
+    ("forge-url", "url-parse", builtin::FORGE_URL),
+    ("forge-html", "html-entities", builtin::FORGE_HTML),
+    ("forge-format", "format-validate", builtin::FORGE_FORMAT),
 ];
 
 /// The cargo target dir the build script builds guests in (shared, so std is built once).

@@ -391,6 +391,7 @@ pub fn install_embedded(
     files: &[(&str, &[u8])],
 ) -> std::io::Result<PathBuf> {
     let dir = home.join("domains").join(name);
+    let mut evaluator_written = false;
     for (rel, bytes) in files {
         let path = dir.join(rel);
         if std::fs::read(&path)
@@ -399,6 +400,7 @@ pub fn install_embedded(
         {
             continue;
         }
+        evaluator_written |= *rel == "evaluator.wasm";
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -406,14 +408,11 @@ pub fn install_embedded(
         std::fs::write(&tmp, bytes)?;
         std::fs::rename(&tmp, &path)?;
     }
-    // The binary is the built-in domains' pin: refresh the lock when the evaluator changed.
+    // The binary is the built-in domains' pin: (re)write the lock when the evaluator was
+    // (re)written or the lock is missing, so an unchanged home costs no hashing.
     if let Some((_, evaluator)) = files.iter().find(|(rel, _)| *rel == "evaluator.wasm") {
-        let sha = sha256_hex(evaluator);
-        let lock_path = dir.join(LOCK_FILE);
-        let current = std::fs::read_to_string(&lock_path)
-            .ok()
-            .and_then(|t| toml::from_str::<DomainLock>(&t).ok());
-        if current.is_none_or(|l| l.evaluator_sha256 != sha || !l.is_builtin()) {
+        if evaluator_written || !dir.join(LOCK_FILE).is_file() {
+            let sha = sha256_hex(evaluator);
             write_lock(
                 &dir,
                 &DomainLock {

@@ -31,16 +31,7 @@ impl ParamSpec {
         max: f64,
         default: f64,
     ) -> crate::bindings::hyper::research::types::ParamSpec {
-        spec(
-            name,
-            description,
-            ParamKind::Float(FloatRange {
-                min,
-                max,
-                default,
-                log_scale: false,
-            }),
-        )
+        float_spec(name, description, min, max, default, false)
     }
 
     /// A positive float in `min..=max`, mutated multiplicatively (learning rates and such).
@@ -51,16 +42,7 @@ impl ParamSpec {
         max: f64,
         default: f64,
     ) -> crate::bindings::hyper::research::types::ParamSpec {
-        spec(
-            name,
-            description,
-            ParamKind::Float(FloatRange {
-                min,
-                max,
-                default,
-                log_scale: true,
-            }),
-        )
+        float_spec(name, description, min, max, default, true)
     }
 
     /// One of `options`.
@@ -100,6 +82,26 @@ fn spec(
         description: description.to_string(),
         kind,
     }
+}
+
+fn float_spec(
+    name: &str,
+    description: &str,
+    min: f64,
+    max: f64,
+    default: f64,
+    log_scale: bool,
+) -> crate::bindings::hyper::research::types::ParamSpec {
+    spec(
+        name,
+        description,
+        ParamKind::Float(FloatRange {
+            min,
+            max,
+            default,
+            log_scale,
+        }),
+    )
 }
 
 /// The parameters of one experiment, with typed getters that fail with `invalid-params`.

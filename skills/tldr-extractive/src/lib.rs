@@ -34,7 +34,7 @@ struct SourcePaper {
 const STOPWORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "by", "can", "for", "from", "has", "have", "in",
     "is", "it", "its", "of", "on", "or", "that", "the", "their", "these", "this", "to", "which",
-    "with", "we", "our", "be", "been", "not", "such", "also", "than", "more", "both", "when",
+    "with", "we", "our", "been", "not", "such", "also", "than", "more", "both", "when",
 ];
 
 fn words(text: &str) -> Vec<String> {
