@@ -232,6 +232,7 @@ pub mod native {
                 Limits {
                     max_bytes: 4 << 30,
                     max_handles: 65_536,
+                    ..Limits::default()
                 },
                 seed,
             ))))
@@ -372,3 +373,6 @@ pub mod native {
         }
     }
 }
+
+#[path = "fuzz_targets.rs"]
+pub mod fuzz_targets;

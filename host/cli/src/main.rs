@@ -13,6 +13,25 @@ use hyper_research::{domain, Domain, Event, LoopOptions, ResearchLoop, Summary};
 use hyper_runtime::{Evaluator, ImportVerdict, Runtime, RuntimeConfig, Skill};
 use indicatif::{ProgressBar, ProgressStyle};
 
+// Everything the CLI prints goes through these: guest text (parameter names, choice values,
+// failure reasons, log lines, metric names) can carry terminal control sequences, and
+// escaping at the one place where text reaches the terminal covers every path to it. The CLI
+// itself prints no control characters (JSON output has them escaped by serde already).
+macro_rules! println {
+    () => { ::std::println!() };
+    ($($t:tt)*) => { ::std::println!("{}", hyper_runtime::escape_control(&format!($($t)*))) };
+}
+macro_rules! eprintln {
+    () => { ::std::eprintln!() };
+    ($($t:tt)*) => { ::std::eprintln!("{}", hyper_runtime::escape_control(&format!($($t)*))) };
+}
+macro_rules! print {
+    ($($t:tt)*) => { ::std::print!("{}", hyper_runtime::escape_control(&format!($($t)*))) };
+}
+macro_rules! eprint {
+    ($($t:tt)*) => { ::std::eprint!("{}", hyper_runtime::escape_control(&format!($($t)*))) };
+}
+
 mod cause;
 mod forge;
 mod node;
@@ -536,7 +555,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
                     .iter()
                     .map(|m| format!("{}={:.4}", m.name, m.value))
                     .collect();
-                bar.set_message(format!("step {step}/{total} {}", extra.join(" ")));
+                bar.set_message(hyper_runtime::escape_control(&format!("step {step}/{total} {}", extra.join(" "))));
             }))
         }),
         ..options
@@ -568,7 +587,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
                 skill.params.len()
             );
             if show_bar {
-                bar.println(line);
+                bar.println(hyper_runtime::escape_control(&line));
             } else if !args.json {
                 eprintln!("{line}");
             }
@@ -592,7 +611,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
                 ),
             };
             if show_bar {
-                bar.println(line);
+                bar.println(hyper_runtime::escape_control(&line));
             } else if !args.json {
                 eprintln!("{line}");
             }
@@ -621,7 +640,7 @@ pub(crate) fn spinner(message: &str) -> ProgressBar {
     } else {
         ProgressBar::hidden()
     };
-    bar.set_message(message.to_string());
+    bar.set_message(hyper_runtime::escape_control(message));
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -81,13 +82,55 @@ fn socket_path(home: &Path) -> PathBuf {
     home.join("node.sock")
 }
 
+/// What `hyper status` says about one domain's research.
+#[derive(Clone, Debug, serde::Serialize)]
+struct DomainHealth {
+    /// `running`, `restarting` (after a panic), `failed` or `done`.
+    state: &'static str,
+    restarts: u32,
+    last_error: Option<String>,
+}
+
+type Health = Arc<Mutex<std::collections::BTreeMap<String, DomainHealth>>>;
+
+/// Panics of one domain's loop tolerated before the domain is marked failed.
+const MAX_RESTARTS: u32 = 3;
+
+fn set_health(health: &Health, domain: &str, state: &'static str, error: Option<String>) {
+    if let Ok(mut map) = health.lock() {
+        let entry = map.entry(domain.to_string()).or_insert(DomainHealth {
+            state,
+            restarts: 0,
+            last_error: None,
+        });
+        if state == "restarting" {
+            entry.restarts += 1;
+        }
+        entry.state = state;
+        if error.is_some() {
+            entry.last_error = error;
+        }
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Runs the research loops on a plain thread (wasmtime calls block) and hands every finished
-/// experiment to the node.
+/// experiment to the node. A panic in one domain's loop is caught and reported: the domain
+/// restarts (resuming from its journal) up to [`MAX_RESTARTS`] times, then is marked failed;
+/// `hyper status` shows which.
 fn research(
     home: PathBuf,
     args: &NodeArgs,
     results: mpsc::Sender<SignedResult>,
     mut peers: SwarmPeers,
+    health: Health,
 ) -> Result<()> {
     let identity = Identity::load_or_create(&home)?;
     let runtime = crate::runtime(&home)?;
@@ -95,13 +138,76 @@ fn research(
     let mut round = 0u32;
     while args.rounds.is_none_or(|r| round < r) {
         for name in &args.domains {
-            let domain = Domain::find(&home, name)?;
+            let failed = health
+                .lock()
+                .map(|m| m.get(name).is_some_and(|h| h.state == "failed"))
+                .unwrap_or(false);
+            if failed {
+                continue;
+            }
+            set_health(&health, name, "running", None);
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                research_domain(
+                    &home, name, args, round, &runtime, &mut journal, &mut peers, &results,
+                    &identity,
+                )
+            }));
+            match outcome {
+                Ok(Ok(())) => set_health(&health, name, "done", None),
+                Ok(Err(e)) => {
+                    eprintln!("research on `{name}` failed: {e:#}");
+                    set_health(&health, name, "failed", Some(format!("{e:#}")));
+                }
+                Err(payload) => {
+                    let text = format!("panicked: {}", panic_text(&*payload));
+                    eprintln!("research on `{name}` {text}");
+                    let restarts = health
+                        .lock()
+                        .map(|m| m.get(name).map_or(0, |h| h.restarts))
+                        .unwrap_or(MAX_RESTARTS);
+                    let state = if restarts < MAX_RESTARTS { "restarting" } else { "failed" };
+                    set_health(&health, name, state, Some(text));
+                }
+            }
+        }
+        let all_failed = health
+            .lock()
+            .map(|m| m.values().all(|h| h.state == "failed"))
+            .unwrap_or(true);
+        if all_failed {
+            break;
+        }
+        round += 1;
+    }
+    Ok(())
+}
+
+/// One round of one domain's loop.
+#[allow(clippy::too_many_arguments)]
+fn research_domain(
+    home: &Path,
+    name: &str,
+    args: &NodeArgs,
+    round: u32,
+    runtime: &hyper_runtime::Runtime,
+    journal: &mut hyper_journal::Journal,
+    peers: &mut SwarmPeers,
+    results: &mpsc::Sender<SignedResult>,
+    identity: &Identity,
+) -> Result<()> {
+    // A fault to inject in tests of this very catch (no other way to make the loop panic).
+    if std::env::var("HYPER_FAULT_INJECT").is_ok_and(|v| v == "research-panic") {
+        panic!("injected fault (HYPER_FAULT_INJECT=research-panic)");
+    }
+    {
+        {
+            let domain = Domain::find(home, name)?;
             let skill_path = domain
                 .default_skill_path()
                 .with_context(|| format!("domain `{name}` has no default skill"))?;
-            let skill = Skill::load(&runtime, &std::fs::read(&skill_path)?)
+            let skill = Skill::load(runtime, &std::fs::read(&skill_path)?)
                 .map_err(|f| anyhow::anyhow!("skill: {f}"))?;
-            let evaluator = Evaluator::load(&runtime, &std::fs::read(domain.evaluator_path())?)
+            let evaluator = Evaluator::load(runtime, &std::fs::read(domain.evaluator_path())?)
                 .map_err(|f| anyhow::anyhow!("evaluator: {f}"))?;
             let options = LoopOptions {
                 experiments: Some(args.experiments),
@@ -115,9 +221,9 @@ fn research(
                 domain,
                 skill,
                 evaluator,
-                journal: &mut journal,
+                journal,
             }
-            .run_with(&options, &mut peers, &mut |event| {
+            .run_with(&options, peers, &mut |event| {
                 if let Event::ExperimentFinished { record, .. } = event {
                     let _ = results.blocking_send(hyper_swarm::record::from_journal(
                         record,
@@ -126,7 +232,6 @@ fn research(
                 }
             })?;
         }
-        round += 1;
     }
     Ok(())
 }
@@ -170,10 +275,16 @@ async fn share_folder(client: &NodeClient, home: &Path) {
     }
 }
 
-async fn serve_control(client: NodeClient, home: PathBuf, listener: tokio::net::UnixListener) {
+async fn serve_control(
+    client: NodeClient,
+    home: PathBuf,
+    listener: tokio::net::UnixListener,
+    health: Health,
+) {
     while let Ok((stream, _)) = listener.accept().await {
         let client = client.clone();
         let home = home.clone();
+        let health = health.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -185,7 +296,7 @@ async fn serve_control(client: NodeClient, home: PathBuf, listener: tokio::net::
                 return;
             }
             let reply = match serde_json::from_str::<serde_json::Value>(&line) {
-                Ok(request) => answer(&client, &home, &request)
+                Ok(request) => answer(&client, &home, &request, &health)
                     .await
                     .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
                 Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
@@ -199,6 +310,7 @@ async fn answer(
     client: &NodeClient,
     home: &Path,
     request: &serde_json::Value,
+    health: &Health,
 ) -> Result<serde_json::Value> {
     let domain = request["domain"].as_str().unwrap_or("search");
     match request["cmd"].as_str() {
@@ -257,6 +369,7 @@ async fn answer(
             "listen": client.listen_addrs().await?.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
             "peers": client.peers().await?.len(),
             "stats": client.stats().await?,
+            "research": health.lock().map(|m| serde_json::to_value(&*m).unwrap_or_default()).unwrap_or_default(),
         })),
         other => bail!("unknown command {other:?}"),
     }
@@ -326,7 +439,13 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
         let _ = std::fs::remove_file(&socket);
         let listener = tokio::net::UnixListener::bind(&socket)
             .with_context(|| format!("control socket {}", socket.display()))?;
-        tokio::spawn(serve_control(client.clone(), home.to_path_buf(), listener));
+        let health: Health = Health::default();
+        tokio::spawn(serve_control(
+            client.clone(),
+            home.to_path_buf(),
+            listener,
+            health.clone(),
+        ));
         // Everything this node committed is on its board, even what a kill -9 kept from the
         // last saved snapshot (records are signed deterministically, so this re-adds the same
         // bytes and announces only what the board lacked).
@@ -354,7 +473,8 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
                 ..args
             };
             let peers = SwarmPeers::new(client.clone(), tokio::runtime::Handle::current());
-            Some(std::thread::spawn(move || research(home, &args, tx, peers)))
+            let health = health.clone();
+            Some(std::thread::spawn(move || research(home, &args, tx, peers, health)))
         };
         let mut save = tokio::time::interval(Duration::from_secs(5));
         // Once research is done (or when there is none) the node keeps relaying and saving.
@@ -445,6 +565,19 @@ pub fn status(home: &Path, json: bool) -> Result<()> {
         }
         println!("peers     {}", reply["peers"]);
         println!("stats     {}", reply["stats"]);
+        if let Some(research) = reply["research"].as_object() {
+            for (domain, h) in research {
+                let error = h["last_error"]
+                    .as_str()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                println!(
+                    "research  {domain}: {} (restarts {}){error}",
+                    h["state"].as_str().unwrap_or("?"),
+                    h["restarts"]
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -9,11 +9,31 @@
 //! A dispatch that does not finish within the timeout (an endless shader loop) is an error;
 //! the [`Gpu`] is then *hung*: it refuses every later operation, and when dropped it leaks its
 //! device instead of waiting for the GPU (dropping a wgpu device waits for its queue, which
-//! would block the host thread for as long as the shader runs).
+//! would block the host thread for as long as the shader runs). Leaked devices are counted
+//! for the whole process ([`leaked_devices`]); past [`MAX_LEAKED_DEVICES`] no new device is
+//! opened, so a node that keeps running hostile shaders refuses GPU work instead of
+//! accumulating spinning devices.
+//!
+//! Everything a call holds on the device is counted against its byte quota — storage
+//! buffers and the staging buffer of a read-back — and pipelines against
+//! [`GpuLimits::max_pipelines`]. The timeout of each wait is the smaller of the configured one
+//! and the time the caller has left ([`Gpu::set_time_left`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::time::Duration;
+
+/// Devices this process leaked after a timeout and that may still be running a shader.
+static LEAKED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many leaked devices the process tolerates before it refuses to open another.
+pub const MAX_LEAKED_DEVICES: usize = 4;
+
+/// Devices leaked so far by timed-out dispatches.
+pub fn leaked_devices() -> usize {
+    LEAKED.load(Ordering::Relaxed)
+}
 
 pub type GpuHandle = u32;
 
@@ -35,6 +55,8 @@ pub enum GpuError {
     Timeout(Duration),
     #[error("no GPU object with handle {0}")]
     BadHandle(GpuHandle),
+    #[error("GPU limit: {0}")]
+    Limit(String),
 }
 
 type Result<T> = std::result::Result<T, GpuError>;
@@ -47,6 +69,8 @@ pub struct GpuLimits {
     pub max_workgroups: u32,
     /// How long one dispatch or read-back may take.
     pub timeout: Duration,
+    /// Compute pipelines alive at once.
+    pub max_pipelines: usize,
 }
 
 impl Default for GpuLimits {
@@ -55,6 +79,7 @@ impl Default for GpuLimits {
             max_bytes: 256 << 20,
             max_workgroups: 65_535,
             timeout: Duration::from_secs(10),
+            max_pipelines: 64,
         }
     }
 }
@@ -66,6 +91,8 @@ pub struct Gpu {
     queue: wgpu::Queue,
     adapter: String,
     limits: GpuLimits,
+    /// The timeout of the next wait: `limits.timeout` or less.
+    timeout: Duration,
     used: u64,
     next: GpuHandle,
     buffers: HashMap<GpuHandle, wgpu::Buffer>,
@@ -100,6 +127,7 @@ impl Drop for Gpu {
             // Keep the device alive for the rest of the process: see the module docs.
             std::mem::forget(self.device.clone());
             std::mem::forget(self.queue.clone());
+            LEAKED.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -107,6 +135,12 @@ impl Drop for Gpu {
 impl Gpu {
     /// The first adapter the system offers (a real GPU, else a software one).
     pub fn open(limits: GpuLimits) -> Result<Gpu> {
+        let leaked = leaked_devices();
+        if leaked >= MAX_LEAKED_DEVICES {
+            return Err(GpuError::Limit(format!(
+                "{leaked} GPU devices of this process are still held by shaders that timed out; GPU work is refused until it restarts"
+            )));
+        }
         let adapter = request_adapter()?;
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -127,6 +161,7 @@ impl Gpu {
                 max_workgroups,
                 ..limits
             },
+            timeout: limits.timeout,
             used: 0,
             next: 1,
             buffers: HashMap::new(),
@@ -139,6 +174,11 @@ impl Gpu {
         &self.adapter
     }
 
+    /// Caps the next waits at `left` (the caller's remaining deadline).
+    pub fn set_time_left(&mut self, left: Duration) {
+        self.timeout = self.limits.timeout.min(left);
+    }
+
     /// Refuses work once a dispatch has timed out.
     fn usable(&self) -> Result<()> {
         if self.hung {
@@ -146,6 +186,17 @@ impl Gpu {
         } else {
             Ok(())
         }
+    }
+
+    fn fits(&self, bytes: u64) -> Result<()> {
+        if self.used.saturating_add(bytes) > self.limits.max_bytes {
+            return Err(GpuError::Quota {
+                used: self.used,
+                requested: bytes,
+                limit: self.limits.max_bytes,
+            });
+        }
+        Ok(())
     }
 
     fn handle(&mut self) -> GpuHandle {
@@ -173,13 +224,7 @@ impl Gpu {
                 "a buffer size must be a positive multiple of 4, got {size}"
             )));
         }
-        if self.used.saturating_add(size) > self.limits.max_bytes {
-            return Err(GpuError::Quota {
-                used: self.used,
-                requested: size,
-                limit: self.limits.max_bytes,
-            });
-        }
+        self.fits(size)?;
         let max = self.device.limits().max_storage_buffer_binding_size;
         if size > max {
             return Err(GpuError::Invalid(format!(
@@ -229,12 +274,12 @@ impl Gpu {
     fn wait(&mut self, index: wgpu::SubmissionIndex) -> Result<()> {
         match self.device.poll(wgpu::PollType::Wait {
             submission_index: Some(index),
-            timeout: Some(self.limits.timeout),
+            timeout: Some(self.timeout),
         }) {
             Ok(_) => Ok(()),
             Err(wgpu::PollError::Timeout) => {
                 self.hung = true;
-                Err(GpuError::Timeout(self.limits.timeout))
+                Err(GpuError::Timeout(self.timeout))
             }
             Err(e) => Err(GpuError::Invalid(e.to_string())),
         }
@@ -243,8 +288,10 @@ impl Gpu {
     /// The whole buffer's bytes.
     pub fn read(&mut self, h: GpuHandle) -> Result<Vec<u8>> {
         self.usable()?;
+        let size = self.buffer(h)?.size();
+        // The staging copy lives on the device too.
+        self.fits(size)?;
         let buffer = self.buffer(h)?;
-        let size = buffer.size();
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: None,
             size,
@@ -259,16 +306,17 @@ impl Gpu {
             let _ = tx.send(r);
         });
         self.wait(index)?;
-        match rx.recv_timeout(self.limits.timeout) {
+        match rx.recv_timeout(self.timeout) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(GpuError::Invalid(e.to_string())),
             Err(_) => {
                 self.hung = true;
-                return Err(GpuError::Timeout(self.limits.timeout));
+                return Err(GpuError::Timeout(self.timeout));
             }
         }
         let bytes = staging.get_mapped_range(..).to_vec();
         staging.unmap();
+        staging.destroy();
         Ok(bytes)
     }
 
@@ -299,6 +347,12 @@ impl Gpu {
         self.usable()?;
         if wgsl.len() > 1 << 20 {
             return Err(GpuError::Shader("source larger than 1 MiB".into()));
+        }
+        if self.pipelines.len() >= self.limits.max_pipelines {
+            return Err(GpuError::Limit(format!(
+                "more than {} pipelines alive at once; drop the ones you no longer need",
+                self.limits.max_pipelines
+            )));
         }
         let module = self
             .checked(|| {

@@ -12,8 +12,19 @@
 //!   rms-norm, softmax/log-softmax, embedding, cross-entropy;
 //! - autograd: trainable variables, `backward` from a scalar loss, gradients by variable, and
 //!   host-side optimiser steps (SGD with momentum, AdamW, gradient-norm clipping);
-//! - quotas (live tensor bytes and handles) and typed errors for everything a skill can get
-//!   wrong — shapes, dtypes, handles, quotas — never a panic of the host.
+//! - quotas and typed errors for everything a skill can get wrong — shapes, dtypes, handles,
+//!   quotas — never a panic of the host:
+//!   - **peak memory**: before each op the store checks live bytes + the op's output + its
+//!     temporaries (broadcast copies of matmul operands, the intermediates of softmax, the
+//!     norms and cross-entropy, backward's gradients) against the quota; bytes kept alive by
+//!     an autograd graph after their handle is dropped stay counted until no tracked tensor is
+//!     left (see [`TensorStore::live_bytes`]);
+//!   - **compute**: each op's work is estimated from its shapes (in "flop-equivalents":
+//!     multiply-adds for matmul, weighted element counts for the rest, so that one unit costs
+//!     roughly the same time for every op) and refused when one op exceeds
+//!     [`Limits::max_op_work`] or the call's total exceeds [`Limits::max_call_work`]. The
+//!     per-op cap is what bounds how long the host can be inside one call: the runtime checks
+//!     the deadline between ops.
 //!
 //! [`gpu`] is the wgpu side: buffers, WGSL pipelines and dispatches within quotas.
 //!
@@ -47,6 +58,13 @@ pub enum TensorError {
     Invalid(String),
     #[error("autograd: {0}")]
     Grad(String),
+    #[error("tensor compute limit: {op} needs about {work:.3e} flop-equivalents, more than the {limit:.3e} allowed {scope}")]
+    Compute {
+        op: &'static str,
+        work: f64,
+        limit: f64,
+        scope: &'static str,
+    },
 }
 
 type Result<T> = std::result::Result<T, TensorError>;
@@ -54,19 +72,35 @@ type Result<T> = std::result::Result<T, TensorError>;
 /// Per-store quotas.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Bytes of all live tensors together (optimiser state included).
+    /// Peak bytes of the store: live tensors, optimiser state, gradients, what autograd
+    /// graphs keep alive, and the temporaries of the op being checked.
     pub max_bytes: u64,
     pub max_handles: usize,
+    /// Work one op may need (flop-equivalents, see the crate docs).
+    pub max_op_work: f64,
+    /// Work of all ops of one store together.
+    pub max_call_work: f64,
 }
+
+/// Per-op work cap: about half a second of candle's CPU matmul on two cores (~40 GFLOP/s).
+pub const DEFAULT_MAX_OP_WORK: f64 = 2e10;
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_bytes: 1 << 30,
             max_handles: 65_536,
+            max_op_work: DEFAULT_MAX_OP_WORK,
+            max_call_work: 1e15,
         }
     }
 }
+
+/// Relative cost of one element of an op, in matmul multiply-add equivalents: element-wise
+/// kernels are memory-bound and (transcendentals) far slower per element than a blocked
+/// matmul's multiply-add. Measured with `cargo bench -p hyper-tests --bench tensor`.
+const ELEMENT: f64 = 16.0;
+const TRANSCENDENTAL: f64 = 64.0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unary {
@@ -101,6 +135,8 @@ struct Entry {
     /// Set for trainable variables: the same storage, tracked by autograd.
     var: Option<Var>,
     bytes: u64,
+    /// Derived from a variable: its autograd graph keeps its inputs alive.
+    tracked: bool,
 }
 
 /// AdamW's or SGD's running state for one variable.
@@ -117,9 +153,20 @@ pub struct TensorStore {
     next: Handle,
     used: u64,
     rng: u64,
-    grads: Option<candle_core::backprop::GradStore>,
+    /// Detached gradients of the variables from the last `backward` (the graph itself is
+    /// not kept: a gradient store holds every node's gradient and, through them, the graph).
+    grads: Option<HashMap<Handle, Tensor>>,
+    grad_bytes: u64,
     opt: HashMap<Handle, OptState>,
     step: u64,
+    /// Bytes of tracked tensors whose handles were dropped but which a live tracked tensor's
+    /// graph may still hold, plus the intermediates of tracked composite ops.
+    graph_bytes: u64,
+    /// Work of the tracked ops since the graph was last empty (backward costs about twice).
+    graph_work: f64,
+    tracked_live: usize,
+    tracked_live_bytes: u64,
+    work: f64,
 }
 
 /// Runs a candle computation, turning its errors into typed ones and any panic inside candle
@@ -189,8 +236,14 @@ impl TensorStore {
             used: 0,
             rng: seed,
             grads: None,
+            grad_bytes: 0,
             opt: HashMap::new(),
             step: 0,
+            graph_bytes: 0,
+            graph_work: 0.0,
+            tracked_live: 0,
+            tracked_live_bytes: 0,
+            work: 0.0,
         }
     }
 
@@ -203,8 +256,45 @@ impl TensorStore {
         }
     }
 
+    /// Bytes the store holds: live tensors, optimiser state, gradients, and what autograd
+    /// graphs may still keep alive.
     pub fn live_bytes(&self) -> u64 {
-        self.used
+        self.used + self.grad_bytes + self.graph_bytes
+    }
+
+    /// Work done so far (flop-equivalents).
+    pub fn work_done(&self) -> f64 {
+        self.work
+    }
+
+    /// Charges `work` for `op`, refusing past the per-op or per-store cap.
+    fn charge(&mut self, op: &'static str, work: f64) -> Result<()> {
+        let work = if work.is_finite() { work } else { f64::MAX };
+        if work > self.limits.max_op_work {
+            return Err(TensorError::Compute {
+                op,
+                work,
+                limit: self.limits.max_op_work,
+                scope: "for one op",
+            });
+        }
+        if self.work + work > self.limits.max_call_work {
+            return Err(TensorError::Compute {
+                op,
+                work: self.work + work,
+                limit: self.limits.max_call_work,
+                scope: "for the whole call",
+            });
+        }
+        self.work += work;
+        Ok(())
+    }
+
+    /// Checks that `out` bytes of result plus `temp` bytes of temporaries fit, and charges
+    /// the op's work: everything an op is checked for before it runs.
+    fn plan(&mut self, op: &'static str, out: u64, temp: u64, work: f64) -> Result<()> {
+        self.reserve(out.saturating_add(temp))?;
+        self.charge(op, work)
     }
 
     pub fn live_handles(&self) -> usize {
@@ -215,9 +305,10 @@ impl TensorStore {
         if self.entries.len() >= self.limits.max_handles {
             return Err(TensorError::HandleQuota(self.limits.max_handles));
         }
-        if self.used.saturating_add(bytes) > self.limits.max_bytes {
+        let used = self.live_bytes();
+        if used.saturating_add(bytes) > self.limits.max_bytes {
             return Err(TensorError::MemoryQuota {
-                used: self.used,
+                used,
                 requested: bytes,
                 limit: self.limits.max_bytes,
             });
@@ -234,15 +325,30 @@ impl TensorStore {
             .checked_add(1)
             .ok_or_else(|| TensorError::Invalid("handle space exhausted".into()))?;
         self.used += bytes;
+        let tracked = tensor.track_op() && !tensor.is_variable();
+        if tracked {
+            self.tracked_live += 1;
+            self.tracked_live_bytes += bytes;
+        }
         self.entries.insert(
             handle,
             Entry {
                 tensor,
                 var: None,
                 bytes,
+                tracked,
             },
         );
         Ok(handle)
+    }
+
+    /// After a tracked op: its temporaries stay alive in the graph; `work` makes backward's
+    /// estimate.
+    fn note_graph(&mut self, h: Handle, temp: u64, work: f64) {
+        if self.entries.get(&h).is_some_and(|e| e.tracked) {
+            self.graph_bytes = self.graph_bytes.saturating_add(temp);
+            self.graph_work += work;
+        }
     }
 
     fn get(&self, h: Handle) -> Result<&Tensor> {
@@ -259,6 +365,22 @@ impl TensorStore {
         if let Some(state) = self.opt.remove(&h) {
             self.used -= state.bytes;
         }
+        if let Some(g) = self.grads.as_mut().and_then(|g| g.remove(&h)) {
+            self.grad_bytes = self
+                .grad_bytes
+                .saturating_sub(bytes_of(g.dims(), g.dtype()).unwrap_or(0));
+        }
+        if entry.tracked {
+            // Another tracked tensor's graph may still reference it: its bytes stay counted
+            // until no tracked tensor is left, when every graph is unreachable.
+            self.tracked_live -= 1;
+            self.tracked_live_bytes -= entry.bytes;
+            self.graph_bytes = self.graph_bytes.saturating_add(entry.bytes);
+            if self.tracked_live == 0 {
+                self.graph_bytes = 0;
+                self.graph_work = 0.0;
+            }
+        }
         Ok(())
     }
 
@@ -272,19 +394,21 @@ impl TensorStore {
                 data.len()
             )));
         }
-        self.reserve(expected * 4)?;
+        self.plan("from_list", expected * 4, 0, expected as f64 * ELEMENT)?;
         let t = guarded(|| Tensor::from_slice(data, shape, &self.device))?;
         self.insert(t)
     }
 
     pub fn zeros(&mut self, shape: &[usize]) -> Result<Handle> {
-        self.reserve(bytes_of(shape, DType::F32)?)?;
+        let bytes = bytes_of(shape, DType::F32)?;
+        self.plan("zeros", bytes, 0, bytes as f64 / 4.0 * ELEMENT)?;
         let t = guarded(|| Tensor::zeros(shape, DType::F32, &self.device))?;
         self.insert(t)
     }
 
     pub fn ones(&mut self, shape: &[usize]) -> Result<Handle> {
-        self.reserve(bytes_of(shape, DType::F32)?)?;
+        let bytes = bytes_of(shape, DType::F32)?;
+        self.plan("ones", bytes, 0, bytes as f64 / 4.0 * ELEMENT)?;
         let t = guarded(|| Tensor::ones(shape, DType::F32, &self.device))?;
         self.insert(t)
     }
@@ -306,7 +430,8 @@ impl TensorStore {
     /// Normal(mean, std) from the store's seeded generator.
     pub fn randn(&mut self, shape: &[usize], mean: f32, std: f32) -> Result<Handle> {
         let n = (bytes_of(shape, DType::F32)? / 4) as usize;
-        self.reserve(n as u64 * 4)?;
+        // The values and then the tensor made from them.
+        self.plan("randn", n as u64 * 4, n as u64 * 4, n as f64 * TRANSCENDENTAL)?;
         let mut data = Vec::with_capacity(n);
         while data.len() < n {
             let u1 = 1.0 - self.next_unit();
@@ -327,7 +452,7 @@ impl TensorStore {
             return Err(TensorError::Invalid(format!("bad range [{low}, {high})")));
         }
         let n = (bytes_of(shape, DType::F32)? / 4) as usize;
-        self.reserve(n as u64 * 4)?;
+        self.plan("uniform", n as u64 * 4, n as u64 * 4, n as f64 * ELEMENT)?;
         let data: Vec<f32> = (0..n)
             .map(|_| low + (high - low) * self.next_unit() as f32)
             .collect();
@@ -344,14 +469,16 @@ impl TensorStore {
         Ok(self.get(h)?.dtype().as_str())
     }
 
-    /// Every element, row-major.
-    pub fn to_vec(&self, h: Handle) -> Result<Vec<f32>> {
+    /// Every element, row-major (a copy: checked against the quota like a new tensor).
+    pub fn to_vec(&mut self, h: Handle) -> Result<Vec<f32>> {
+        let (bytes, n) = self.size(h)?;
+        self.plan("to_list", 0, 2 * bytes, n * ELEMENT)?;
         let t = self.get(h)?;
         guarded(|| t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>())
     }
 
     /// The value of a one-element tensor.
-    pub fn scalar(&self, h: Handle) -> Result<f32> {
+    pub fn scalar(&mut self, h: Handle) -> Result<f32> {
         let v = self.to_vec(h)?;
         match v.as_slice() {
             [x] => Ok(*x),
@@ -364,14 +491,35 @@ impl TensorStore {
 
     // ---- ops ------------------------------------------------------------------------------
 
-    fn apply(&mut self, f: impl FnOnce(&Self) -> candle_core::Result<Tensor>) -> Result<Handle> {
-        let t = guarded(|| f(self))?;
-        self.insert(t)
+    /// Runs a planned op and records what its graph keeps (`temp` bytes, `work`).
+    fn run(
+        &mut self,
+        temp: u64,
+        work: f64,
+        f: impl FnOnce() -> candle_core::Result<Tensor>,
+    ) -> Result<Handle> {
+        let t = guarded(f)?;
+        let h = self.insert(t)?;
+        self.note_graph(h, temp, work);
+        Ok(h)
+    }
+
+    /// Bytes and elements of a tensor.
+    fn size(&self, h: Handle) -> Result<(u64, f64)> {
+        let t = self.get(h)?;
+        let bytes = bytes_of(t.dims(), t.dtype())?;
+        Ok((bytes, t.elem_count() as f64))
     }
 
     pub fn unary(&mut self, h: Handle, op: Unary) -> Result<Handle> {
+        let (bytes, n) = self.size(h)?;
+        let per = match op {
+            Unary::Relu | Unary::Neg | Unary::Sqr => ELEMENT,
+            _ => TRANSCENDENTAL,
+        };
+        self.plan("unary", bytes, 0, n * per)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| match op {
+        self.run(0, n * per, || match op {
             Unary::Exp => x.exp(),
             Unary::Log => x.log(),
             Unary::Tanh => x.tanh(),
@@ -391,8 +539,10 @@ impl TensorStore {
             .shape()
             .broadcast_shape_binary_op(y.shape(), "binary")
             .map_err(classify)?;
-        self.reserve(bytes_of(out.dims(), x.dtype())?)?;
-        self.apply(|_| match op {
+        let bytes = bytes_of(out.dims(), x.dtype())?;
+        let work = out.elem_count() as f64 * ELEMENT;
+        self.plan("binary", bytes, 0, work)?;
+        self.run(0, work, || match op {
             Binary::Add => x.broadcast_add(&y),
             Binary::Sub => x.broadcast_sub(&y),
             Binary::Mul => x.broadcast_mul(&y),
@@ -402,18 +552,33 @@ impl TensorStore {
 
     /// `x * mul + add`.
     pub fn affine(&mut self, h: Handle, mul: f64, add: f64) -> Result<Handle> {
+        let (bytes, n) = self.size(h)?;
+        self.plan("affine", bytes, 0, n * ELEMENT)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| x.affine(mul, add))
+        self.run(0, n * ELEMENT, || x.affine(mul, add))
     }
 
     pub fn powf(&mut self, h: Handle, exponent: f64) -> Result<Handle> {
+        let (bytes, n) = self.size(h)?;
+        self.plan("powf", bytes, 0, n * TRANSCENDENTAL)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| x.powf(exponent))
+        self.run(0, n * TRANSCENDENTAL, || x.powf(exponent))
+    }
+
+    /// Checks a dimension index (candle would report it too, but the estimate needs it).
+    fn dim_of(&self, h: Handle, dim: usize) -> Result<usize> {
+        let dims = self.get(h)?.dims();
+        dims.get(dim).copied().ok_or_else(|| {
+            TensorError::Shape(format!("dimension {dim} out of range for shape {dims:?}"))
+        })
     }
 
     pub fn reduce(&mut self, h: Handle, dim: usize, op: Reduce, keepdim: bool) -> Result<Handle> {
+        let (bytes, n) = self.size(h)?;
+        let len = self.dim_of(h, dim)?.max(1) as u64;
+        self.plan("reduce", bytes / len, 0, n * ELEMENT)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| match (op, keepdim) {
+        self.run(0, n * ELEMENT, || match (op, keepdim) {
             (Reduce::Sum, true) => x.sum_keepdim(dim),
             (Reduce::Sum, false) => x.sum(dim),
             (Reduce::Mean, true) => x.mean_keepdim(dim),
@@ -425,18 +590,26 @@ impl TensorStore {
 
     /// Sum of all elements (a scalar tensor), e.g. to build a loss.
     pub fn sum_all(&mut self, h: Handle) -> Result<Handle> {
+        let (_, n) = self.size(h)?;
+        self.plan("sum_all", 4, 0, n * ELEMENT)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| x.sum_all())
+        self.run(0, n * ELEMENT, || x.sum_all())
     }
 
     pub fn mean_all(&mut self, h: Handle) -> Result<Handle> {
+        let (_, n) = self.size(h)?;
+        self.plan("mean_all", 4, 0, n * ELEMENT)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| x.mean_all())
+        self.run(0, n * ELEMENT, || x.mean_all())
     }
 
     pub fn softmax(&mut self, h: Handle, dim: usize) -> Result<Handle> {
+        let (bytes, n) = self.size(h)?;
+        self.dim_of(h, dim)?;
+        let work = n * (TRANSCENDENTAL + 3.0 * ELEMENT);
+        self.plan("softmax", bytes, 2 * bytes, work)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| {
+        self.run(2 * bytes, work, || {
             let max = x.max_keepdim(dim)?;
             let e = x.broadcast_sub(&max)?.exp()?;
             e.broadcast_div(&e.sum_keepdim(dim)?)
@@ -444,11 +617,16 @@ impl TensorStore {
     }
 
     pub fn log_softmax(&mut self, h: Handle, dim: usize) -> Result<Handle> {
+        let (bytes, n) = self.size(h)?;
+        self.dim_of(h, dim)?;
+        let work = n * (TRANSCENDENTAL + 3.0 * ELEMENT);
+        self.plan("log_softmax", bytes, 2 * bytes, work)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| log_softmax(&x, dim))
+        self.run(2 * bytes, work, || log_softmax(&x, dim))
     }
 
-    /// Matrix product; leading (batch) dimensions broadcast.
+    /// Matrix product; leading (batch) dimensions broadcast. candle copies a broadcast
+    /// operand to its full batch before multiplying, so those copies are temporaries here.
     pub fn matmul(&mut self, a: Handle, b: Handle) -> Result<Handle> {
         let (x, y) = (self.get(a)?.clone(), self.get(b)?.clone());
         let (xd, yd) = (x.dims(), y.dims());
@@ -464,28 +642,53 @@ impl TensorStore {
                 "matmul of {xd:?} by {yd:?}: inner dimensions {k1} and {k2} differ"
             )));
         }
-        let batch = candle_core::Shape::from(&xd[..xd.len() - 2])
-            .broadcast_shape_binary_op(&candle_core::Shape::from(&yd[..yd.len() - 2]), "matmul")
+        let (xb, yb) = (&xd[..xd.len() - 2], &yd[..yd.len() - 2]);
+        let batch = candle_core::Shape::from(xb)
+            .broadcast_shape_binary_op(&candle_core::Shape::from(yb), "matmul")
             .map_err(classify)?;
-        let mut out = batch.dims().to_vec();
+        let batch_dims = batch.dims().to_vec();
+        let mut out = batch_dims.clone();
         out.extend([m, n]);
-        self.reserve(bytes_of(&out, x.dtype())?)?;
-        self.apply(|_| x.broadcast_matmul(&y))
+        let out_bytes = bytes_of(&out, x.dtype())?;
+        let copy = |own: &[usize], rows: usize, cols: usize| -> Result<u64> {
+            if own == batch_dims.as_slice() {
+                return Ok(0);
+            }
+            let mut full = batch_dims.clone();
+            full.extend([rows, cols]);
+            bytes_of(&full, x.dtype())
+        };
+        let temp = copy(xb, m, k1)?.saturating_add(copy(yb, k2, n)?);
+        let work = 2.0 * batch.elem_count() as f64 * m as f64 * k1 as f64 * n as f64
+            + temp as f64 / 4.0 * ELEMENT;
+        self.plan("matmul", out_bytes, temp, work)?;
+        self.run(temp, work, || x.broadcast_matmul(&y))
     }
 
     pub fn reshape(&mut self, h: Handle, shape: &[usize]) -> Result<Handle> {
+        let (bytes, _) = self.size(h)?;
+        self.plan("reshape", bytes, 0, 0.0)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| x.reshape(shape))
+        self.run(0, 0.0, || x.reshape(shape))
     }
 
     pub fn transpose(&mut self, h: Handle, dim1: usize, dim2: usize) -> Result<Handle> {
+        let (bytes, n) = self.size(h)?;
+        self.plan("transpose", bytes, 0, n * ELEMENT)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| x.transpose(dim1, dim2)?.contiguous())
+        self.run(0, n * ELEMENT, || x.transpose(dim1, dim2)?.contiguous())
     }
 
+    /// A slice along `dim`, copied: a view would keep the whole source alive after its handle
+    /// is dropped while counting only the slice.
     pub fn narrow(&mut self, h: Handle, dim: usize, start: usize, len: usize) -> Result<Handle> {
+        let full = self.dim_of(h, dim)?.max(1) as u64;
+        let (bytes, n) = self.size(h)?;
+        let out = (bytes / full).saturating_mul(len as u64);
+        let work = n / full as f64 * len as f64 * ELEMENT;
+        self.plan("narrow", out, 0, work)?;
         let x = self.get(h)?.clone();
-        self.apply(|_| x.narrow(dim, start, len))
+        self.run(0, work, || x.narrow(dim, start, len)?.copy())
     }
 
     pub fn cat(&mut self, hs: &[Handle], dim: usize) -> Result<Handle> {
@@ -500,8 +703,9 @@ impl TensorStore {
             .iter()
             .map(|x| bytes_of(x.dims(), x.dtype()))
             .sum::<Result<u64>>()?;
-        self.reserve(total)?;
-        self.apply(|_| Tensor::cat(&xs, dim))
+        let work = total as f64 / 4.0 * ELEMENT;
+        self.plan("cat", total, 0, work)?;
+        self.run(0, work, || Tensor::cat(&xs, dim))
     }
 
     /// Rows of `table` ([vocab, dim]) for each id: an embedding lookup.
@@ -518,9 +722,11 @@ impl TensorStore {
                 "id {bad} is outside the table's {rows} rows"
             )));
         }
-        self.reserve(bytes_of(&[ids.len(), width], t.dtype())?)?;
+        let out = bytes_of(&[ids.len(), width], t.dtype())?;
+        let work = out as f64 / 4.0 * ELEMENT;
+        self.plan("embedding", out, 4 * ids.len() as u64, work)?;
         let index = guarded(|| Tensor::from_slice(ids, ids.len(), &self.device))?;
-        self.apply(|_| t.index_select(&index, 0))
+        self.run(0, work, || t.index_select(&index, 0))
     }
 
     /// Layer norm over the last dimension with a learned scale and shift.
@@ -536,7 +742,11 @@ impl TensorStore {
             self.get(weight)?.clone(),
             self.get(bias)?.clone(),
         );
-        self.apply(|_| {
+        let (bytes, n) = self.size(h)?;
+        // centered, its square, the normalised values and the scaled ones live at once.
+        let (temp, work) = (4 * bytes, n * (TRANSCENDENTAL + 8.0 * ELEMENT));
+        self.plan("layer_norm", bytes, temp, work)?;
+        self.run(temp, work, || {
             let mean = x.mean_keepdim(D::Minus1)?;
             let centered = x.broadcast_sub(&mean)?;
             let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
@@ -548,7 +758,10 @@ impl TensorStore {
     /// RMS norm over the last dimension with a learned scale.
     pub fn rms_norm(&mut self, h: Handle, weight: Handle, eps: f64) -> Result<Handle> {
         let (x, w) = (self.get(h)?.clone(), self.get(weight)?.clone());
-        self.apply(|_| {
+        let (bytes, n) = self.size(h)?;
+        let (temp, work) = (2 * bytes, n * (TRANSCENDENTAL + 5.0 * ELEMENT));
+        self.plan("rms_norm", bytes, temp, work)?;
+        self.run(temp, work, || {
             let rms = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?;
             x.broadcast_div(&rms)?.broadcast_mul(&w)
         })
@@ -574,8 +787,11 @@ impl TensorStore {
                 "target {bad} is not one of the {classes} classes"
             )));
         }
+        let (bytes, elems) = self.size(logits)?;
+        let (temp, work) = (3 * bytes, elems * (TRANSCENDENTAL + 4.0 * ELEMENT));
+        self.plan("cross_entropy", 4, temp, work)?;
         let index = guarded(|| Tensor::from_slice(targets, (n, 1), &self.device))?;
-        self.apply(|_| {
+        self.run(temp, work, || {
             log_softmax(&x, 1)?
                 .gather(&index, 1)?
                 .sum_all()?
@@ -593,21 +809,52 @@ impl TensorStore {
             let var = guarded(|| Var::from_tensor(&entry.tensor))?;
             entry.tensor = var.as_tensor().clone();
             entry.var = Some(var);
+            if entry.tracked {
+                entry.tracked = false;
+                self.tracked_live -= 1;
+                self.tracked_live_bytes -= entry.bytes;
+            }
         }
         Ok(())
     }
 
+    /// Bytes of all variables (each gets a gradient).
+    fn variable_bytes(&self) -> u64 {
+        self.entries
+            .values()
+            .filter(|e| e.var.is_some())
+            .map(|e| e.bytes)
+            .sum()
+    }
+
     /// Computes the gradients of a scalar loss with respect to every variable it depends on.
+    /// Peak: a gradient for every node of the graph, on top of what is live.
     pub fn backward(&mut self, loss: Handle) -> Result<()> {
-        let l = self.get(loss)?;
+        let l = self.get(loss)?.clone();
         if l.elem_count() != 1 {
             return Err(TensorError::Grad(format!(
                 "backward needs a scalar loss, this one has shape {:?}",
                 l.dims()
             )));
         }
-        let grads = guarded(|| l.backward())?;
+        let graph = self.graph_bytes + self.tracked_live_bytes;
+        let temp = graph.saturating_add(self.variable_bytes());
+        self.plan("backward", 0, temp, 2.0 * self.graph_work)?;
+        let store = guarded(|| l.backward())?;
+        // Keep detached gradients of our variables only: the gradient store also holds every
+        // intermediate's gradient and, through them, the whole graph.
+        let mut grads = HashMap::new();
+        let mut bytes = 0u64;
+        for (&h, entry) in &self.entries {
+            if entry.var.is_some() {
+                if let Some(g) = store.get(&entry.tensor) {
+                    bytes += bytes_of(g.dims(), g.dtype())?;
+                    grads.insert(h, g.detach());
+                }
+            }
+        }
         self.grads = Some(grads);
+        self.grad_bytes = bytes;
         Ok(())
     }
 
@@ -620,10 +867,8 @@ impl TensorStore {
             .grads
             .as_ref()
             .ok_or_else(|| TensorError::Grad("no gradients: call backward first".into()))?;
-        match grads.get(&entry.tensor) {
-            // Detached: a gradient built from tracked tensors carries the whole forward graph,
-            // and optimiser state built from it would keep every step's graph alive.
-            Some(g) => Ok(g.detach()),
+        match grads.get(&h) {
+            Some(g) => Ok(g.clone()),
             // The loss does not depend on it: a zero gradient.
             None => guarded(|| entry.tensor.zeros_like()),
         }
@@ -635,9 +880,21 @@ impl TensorStore {
         self.insert(g)
     }
 
+    /// Bytes and elements of `vars` together, each checked to exist.
+    fn vars_size(&self, vars: &[Handle]) -> Result<(u64, f64)> {
+        let mut total = (0u64, 0f64);
+        for &v in vars {
+            let (b, n) = self.size(v)?;
+            total = (total.0.saturating_add(b), total.1 + n);
+        }
+        Ok(total)
+    }
+
     /// Scales the gradients of `vars` so that their joint L2 norm is at most `max_norm`;
     /// returns the norm before clipping.
     pub fn clip_grad_norm(&mut self, vars: &[Handle], max_norm: f64) -> Result<f64> {
+        let (bytes, n) = self.vars_size(vars)?;
+        self.plan("clip_grad_norm", 0, bytes, 3.0 * n * ELEMENT)?;
         let mut total = 0f64;
         let mut gs = Vec::with_capacity(vars.len());
         for &v in vars {
@@ -648,14 +905,10 @@ impl TensorStore {
         let norm = total.sqrt();
         if norm > max_norm && norm > 0.0 {
             let scale = max_norm / norm;
-            let grads = self
-                .grads
-                .as_mut()
-                .ok_or_else(|| TensorError::Grad("no gradients: call backward first".into()))?;
             for (v, g) in gs {
                 let scaled = guarded(|| g.affine(scale, 0.0))?;
-                if let Some(entry) = self.entries.get(&v) {
-                    grads.insert(&entry.tensor, scaled);
+                if let Some(grads) = self.grads.as_mut() {
+                    grads.insert(v, scaled);
                 }
             }
         }
@@ -678,9 +931,10 @@ impl TensorStore {
         let t = self.get(h)?.clone();
         let one = bytes_of(t.dims(), t.dtype())?;
         let bytes = if second { 2 * one } else { one };
-        if self.used.saturating_add(bytes) > self.limits.max_bytes {
+        let used = self.live_bytes();
+        if used.saturating_add(bytes) > self.limits.max_bytes {
             return Err(TensorError::MemoryQuota {
-                used: self.used,
+                used,
                 requested: bytes,
                 limit: self.limits.max_bytes,
             });
@@ -705,6 +959,8 @@ impl TensorStore {
 
     /// One SGD step with momentum (`momentum` 0 for plain SGD) on `vars`.
     pub fn sgd_step(&mut self, vars: &[Handle], lr: f64, momentum: f64) -> Result<()> {
+        let (bytes, n) = self.vars_size(vars)?;
+        self.plan("sgd_step", 0, 2 * bytes, 4.0 * n * ELEMENT)?;
         for &v in vars {
             let g = self.grad_of(v)?;
             self.state_for(v, false)?;
@@ -732,8 +988,12 @@ impl TensorStore {
         eps: f64,
         weight_decay: f64,
     ) -> Result<()> {
+        let (bytes, n) = self.vars_size(vars)?;
+        // New moments for all, plus the update temporaries of the largest at a time (bounded
+        // by all together).
+        self.plan("adamw_step", 0, 4 * bytes, 14.0 * n * ELEMENT)?;
         self.step += 1;
-        let t = self.step as i32;
+        let t = self.step.min(i32::MAX as u64) as i32;
         let (c1, c2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
         for &v in vars {
             let g = self.grad_of(v)?;

@@ -100,6 +100,7 @@ fn quotas_hold_and_dropping_frees() {
         Limits {
             max_bytes: 4096,
             max_handles: 4,
+            ..Limits::default()
         },
         0,
     );

@@ -103,6 +103,19 @@ pub struct Budget {
     /// Host tensors (`hyper:compute/tensor`) live at once, in MiB (default 2048).
     #[serde(default)]
     pub tensor_mib: Option<u64>,
+    /// What one experiment may write to /scratch, in MiB (default 256).
+    #[serde(default)]
+    pub scratch_mib: Option<u64>,
+    /// Files and directories one experiment may create in /scratch (default 4096).
+    #[serde(default)]
+    pub scratch_files: Option<u64>,
+    /// Work one host tensor op may need, in GFLOP-equivalents (default 20; raise it for
+    /// domains that run large ops on a GPU).
+    #[serde(default)]
+    pub tensor_op_gflop: Option<f64>,
+    /// Bytes one call may copy between guest and host through imports, in MiB (default 1024).
+    #[serde(default)]
+    pub copy_mib: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +182,15 @@ impl Domain {
             .is_some_and(|m| m == 0 || m > 65_536)
         {
             return Err(bad("budget.tensor_mib must be between 1 and 65536".into()));
+        }
+        if manifest
+            .budget
+            .tensor_op_gflop
+            .is_some_and(|g| !(g.is_finite() && g > 0.0 && g <= 1e6))
+        {
+            return Err(bad(
+                "budget.tensor_op_gflop must be a number above 0 and at most 1e6".into(),
+            ));
         }
         if manifest.budget.memory_mib > 4096 {
             return Err(bad(
@@ -350,14 +372,29 @@ impl Domain {
 
     /// What a skill gets: the domain's data read-only, scratch, the domain's budget.
     pub fn skill_policy(&self) -> SandboxPolicy {
+        let b = &self.manifest.budget;
+        let base = self.quotas();
         SandboxPolicy {
-            memory_bytes: (self.manifest.budget.memory_mib as usize) << 20,
-            deadline: Duration::from_secs(self.manifest.budget.experiment_secs),
-            fuel: self.manifest.budget.fuel,
+            memory_bytes: (b.memory_mib as usize) << 20,
+            deadline: Duration::from_secs(b.experiment_secs),
+            fuel: b.fuel,
             data_dir: Some(self.data_dir()),
             scratch: true,
+            scratch_bytes: b.scratch_mib.map_or(base.scratch_bytes, |m| m << 20),
+            scratch_files: b.scratch_files.unwrap_or(base.scratch_files),
+            ..base
+        }
+    }
+
+    /// The policy's defaults with the manifest's overrides of the quotas every call shares.
+    fn quotas(&self) -> SandboxPolicy {
+        let b = &self.manifest.budget;
+        let d = SandboxPolicy::default();
+        SandboxPolicy {
             tensor_bytes: self.tensor_bytes(),
-            ..SandboxPolicy::default()
+            tensor_op_work: b.tensor_op_gflop.map_or(d.tensor_op_work, |g| g * 1e9),
+            copy_bytes: b.copy_mib.map_or(d.copy_bytes, |m| m << 20),
+            ..d
         }
     }
 
@@ -369,8 +406,7 @@ impl Domain {
             deadline: Duration::from_secs(self.manifest.budget.evaluator_secs),
             data_dir: self.manifest.heldout.as_ref().map(|h| self.dir.join(h)),
             scratch: false,
-            tensor_bytes: self.tensor_bytes(),
-            ..SandboxPolicy::default()
+            ..self.quotas()
         }
     }
 

@@ -18,6 +18,94 @@ pub enum Value {
 /// One value per parameter, ordered by name.
 pub type Assignment = BTreeMap<String, Value>;
 
+/// Parameters a space may declare.
+pub const MAX_PARAMS: usize = 256;
+/// Longest parameter name or choice option.
+pub const MAX_NAME_BYTES: usize = 128;
+/// Longest parameter description.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
+/// Options a choice may list.
+pub const MAX_OPTIONS: usize = 1024;
+
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "{what} `{}` must be 1 to {MAX_NAME_BYTES} bytes long (it is {})",
+            hyper_runtime::escape_control(&hyper_runtime::bound_text(name, 64)),
+            name.len()
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(format!(
+            "{what} `{}` may only contain ASCII letters, digits, `_`, `-` and `.`",
+            hyper_runtime::escape_control(name)
+        ));
+    }
+    Ok(())
+}
+
+fn check_kind(name: &str, kind: &ParamKind) -> Result<(), String> {
+    let bad = |rule: &str| Err(format!("parameter `{name}`: {rule}"));
+    match kind {
+        ParamKind::Int(r) if r.min > r.max => bad("min is above max"),
+        ParamKind::Int(r) if !(r.min..=r.max).contains(&r.default) => {
+            bad("the default is outside [min, max]")
+        }
+        ParamKind::Float(r) if !(r.min.is_finite() && r.max.is_finite() && r.default.is_finite()) => {
+            bad("min, max and default must be finite numbers")
+        }
+        ParamKind::Float(r) if r.min > r.max => bad("min is above max"),
+        ParamKind::Float(r) if r.default < r.min || r.default > r.max => {
+            bad("the default is outside [min, max]")
+        }
+        ParamKind::Float(r) if r.log_scale && r.min <= 0.0 => {
+            bad("a log-scale range must lie above 0")
+        }
+        ParamKind::Choice(c) if c.options.is_empty() => bad("a choice needs at least one option"),
+        ParamKind::Choice(c) if c.options.len() > MAX_OPTIONS => Err(format!(
+            "parameter `{name}` lists {} options, more than the {MAX_OPTIONS} allowed",
+            c.options.len()
+        )),
+        ParamKind::Choice(c) => {
+            let mut seen = std::collections::HashSet::new();
+            for o in &c.options {
+                if o.is_empty() || o.len() > MAX_NAME_BYTES || o.chars().any(char::is_control) {
+                    return bad("options must be 1 to 128 bytes without control characters");
+                }
+                if !seen.insert(o.as_str()) {
+                    return Err(format!(
+                        "parameter `{name}` lists the option `{}` twice",
+                        hyper_runtime::escape_control(o)
+                    ));
+                }
+            }
+            if !seen.contains(c.default.as_str()) {
+                return bad("the default is not one of the options");
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The width of an int range as a float (no overflow even for `i64::MIN..=i64::MAX`).
+pub fn int_span(min: i64, max: i64) -> f64 {
+    (i128::from(max) - i128::from(min)) as f64
+}
+
+/// Where `x` lies in `[min, max]`, from 0 to 1, computed on halves so that ranges as wide as
+/// ±f64::MAX do not overflow (0 for an empty range).
+pub fn float_position(x: f64, min: f64, max: f64) -> f64 {
+    let span = max / 2.0 - min / 2.0;
+    if span <= 0.0 || !span.is_finite() {
+        return 0.0;
+    }
+    ((x / 2.0 - min / 2.0) / span).clamp(0.0, 1.0)
+}
+
 #[derive(Clone, Debug)]
 pub struct Space {
     pub specs: Vec<ParamSpec>,
@@ -26,39 +114,41 @@ pub struct Space {
 }
 
 impl Space {
-    /// Checks a declared space: unique names, sane bounds, defaults inside them. A skill that
-    /// declares nonsense is refused with the first problem found.
+    /// Checks a declared space (it comes from a guest's `describe`, so from anyone): at most
+    /// [`MAX_PARAMS`] parameters; unique names of 1–[`MAX_NAME_BYTES`] bytes of letters,
+    /// digits, `_`, `-` and `.`; descriptions of at most [`MAX_DESCRIPTION_BYTES`] without
+    /// control characters; finite bounds with `min <= max` and the default inside; log
+    /// ranges above 0; at most [`MAX_OPTIONS`] distinct, non-empty choice options of at most
+    /// [`MAX_NAME_BYTES`] printable bytes. Extreme but finite ranges (±1e308,
+    /// `i64::MIN..=i64::MAX`) are accepted: every computation on them is overflow-safe. A
+    /// space that breaks a rule is refused with a sentence naming the parameter and the rule
+    /// (guest text in it escaped).
     pub fn new(specs: Vec<ParamSpec>) -> Result<Self, String> {
+        if specs.len() > MAX_PARAMS {
+            return Err(format!(
+                "declares {} parameters, more than the {MAX_PARAMS} allowed",
+                specs.len()
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for s in &specs {
-            if s.name.is_empty() || !seen.insert(s.name.clone()) {
+            check_name("parameter name", &s.name)?;
+            let name = &s.name;
+            if !seen.insert(name.clone()) {
+                return Err(format!("parameter `{name}` is declared twice"));
+            }
+            if s.description.len() > MAX_DESCRIPTION_BYTES {
                 return Err(format!(
-                    "parameter name `{}` is empty or declared twice",
-                    s.name
+                    "parameter `{name}` has a description of {} bytes, more than {MAX_DESCRIPTION_BYTES}",
+                    s.description.len()
                 ));
             }
-            let ok = match &s.kind {
-                ParamKind::Int(r) => r.min <= r.max && (r.min..=r.max).contains(&r.default),
-                ParamKind::Float(r) => {
-                    r.min.is_finite()
-                        && r.max.is_finite()
-                        && r.min <= r.max
-                        && r.default >= r.min
-                        && r.default <= r.max
-                        && (!r.log_scale || r.min > 0.0)
-                }
-                ParamKind::Choice(c) => !c.options.is_empty() && c.options.contains(&c.default),
-                ParamKind::Flag(_) => true,
-            };
-            if !ok {
+            if s.description.chars().any(|c| c.is_control() && c != '\n') {
                 return Err(format!(
-                    "parameter `{}` has invalid bounds or a default outside them",
-                    s.name
+                    "parameter `{name}` has control characters in its description"
                 ));
             }
-        }
-        if specs.len() > 256 {
-            return Err("more than 256 parameters".into());
+            check_kind(name, &s.kind)?;
         }
         Ok(Space {
             specs,
@@ -201,21 +291,20 @@ impl Space {
                     if r.max == r.min {
                         0.0
                     } else {
-                        (x - y).abs() as f64 / (r.max - r.min) as f64
+                        (int_span(*y, *x).abs() / int_span(r.min, r.max)).min(1.0)
                     }
                 }
                 (ParamKind::Float(r), Some(Value::Float(x)), Some(Value::Float(y))) => {
                     if r.log_scale {
-                        let span = (r.max / r.min).ln();
-                        if span == 0.0 {
-                            0.0
+                        let span = r.max.ln() - r.min.ln();
+                        let d = (x.ln() - y.ln()).abs() / span;
+                        if span > 0.0 && d.is_finite() {
+                            d.min(1.0)
                         } else {
-                            (x / y).ln().abs() / span
+                            0.0
                         }
-                    } else if r.max == r.min {
-                        0.0
                     } else {
-                        (x - y).abs() / (r.max - r.min)
+                        (float_position(*x, r.min, r.max) - float_position(*y, r.min, r.max)).abs()
                     }
                 }
                 (_, Some(x), Some(y)) if x == y => 0.0,

@@ -8,8 +8,22 @@ use rand::{RngExt, SeedableRng};
 use crate::params::{Assignment, Space, Value};
 
 /// Rounds to 4 decimals so that journals stay readable; finer steps rarely matter.
+/// Rounds to 4 decimals where that is representable (huge values are left as they are).
 fn round4(x: f64) -> f64 {
-    (x * 1e4).round() / 1e4
+    if x.abs() < 1e12 {
+        (x * 1e4).round() / 1e4
+    } else {
+        x
+    }
+}
+
+/// `x` clamped into `[min, max]`, with NaN (which `f64::clamp` passes through) taken to `at`.
+fn within(x: f64, min: f64, max: f64, at: f64) -> f64 {
+    if x.is_nan() {
+        at.clamp(min, max)
+    } else {
+        x.clamp(min, max)
+    }
 }
 
 pub trait Proposer {
@@ -47,13 +61,19 @@ impl MixedProposer {
     fn random_value(&mut self, kind: &ParamKind) -> Value {
         match kind {
             ParamKind::Int(r) => Value::Int(self.rng.random_range(r.min..=r.max)),
-            ParamKind::Float(r) if r.log_scale => Value::Float(
-                round4((self.rng.random_range(r.min.ln()..=r.max.ln())).exp()).clamp(r.min, r.max),
-            ),
-            ParamKind::Float(r) => Value::Float(if r.min == r.max {
+            ParamKind::Float(r) if r.log_scale && r.min < r.max => Value::Float(within(
+                round4((self.rng.random_range(r.min.ln()..=r.max.ln())).exp()),
+                r.min,
+                r.max,
+                r.default,
+            )),
+            ParamKind::Float(r) => Value::Float(if r.min >= r.max {
                 r.min
             } else {
-                round4(self.rng.random_range(r.min..=r.max)).clamp(r.min, r.max)
+                // On halves: `max - min` overflows for ranges as wide as ±f64::MAX.
+                let t: f64 = self.rng.random();
+                let x = r.min / 2.0 + t * (r.max / 2.0 - r.min / 2.0);
+                within(round4(x * 2.0), r.min, r.max, r.default)
             }),
             ParamKind::Choice(c) => {
                 Value::Choice(c.options[self.rng.random_range(0..c.options.len())].clone())
@@ -65,7 +85,8 @@ impl MixedProposer {
     fn mutate(&mut self, kind: &ParamKind, current: Option<&Value>) -> Value {
         match (kind, current) {
             (ParamKind::Int(r), Some(Value::Int(v))) => {
-                let span = (r.max - r.min) as f64;
+                let span = crate::params::int_span(r.min, r.max);
+                // `as` saturates, and the sum below saturates too: no overflow at the ends.
                 let step = (self.gaussian() * (span * 0.15).max(1.0)).round() as i64;
                 let step = if step == 0 {
                     if self.rng.random() {
@@ -76,14 +97,18 @@ impl MixedProposer {
                 } else {
                     step
                 };
-                Value::Int((v + step).clamp(r.min, r.max))
+                Value::Int(v.saturating_add(step).clamp(r.min, r.max))
             }
-            (ParamKind::Float(r), Some(Value::Float(v))) if r.log_scale => {
-                Value::Float(round4(v * (self.gaussian() * 0.5).exp()).clamp(r.min, r.max))
-            }
+            (ParamKind::Float(r), Some(Value::Float(v))) if r.log_scale => Value::Float(within(
+                round4(v * (self.gaussian() * 0.5).exp()),
+                r.min,
+                r.max,
+                *v,
+            )),
             (ParamKind::Float(r), Some(Value::Float(v))) => {
-                let x = v + self.gaussian() * (r.max - r.min) * 0.15;
-                Value::Float(round4(x).clamp(r.min, r.max))
+                let half_span = r.max / 2.0 - r.min / 2.0;
+                let x = v + self.gaussian() * half_span * 0.3;
+                Value::Float(within(round4(x), r.min, r.max, *v))
             }
             (ParamKind::Choice(c), Some(Value::Choice(v))) if c.options.len() > 1 => {
                 let others: Vec<&String> = c.options.iter().filter(|o| *o != v).collect();
@@ -159,16 +184,17 @@ pub fn coverage(space: &Space, tried: &[Assignment]) -> f64 {
     for spec in &space.specs {
         let cell = |v: &Value| -> Option<usize> {
             match (&spec.kind, v) {
-                (ParamKind::Int(r), Value::Int(x)) if r.max > r.min => {
-                    Some((((x - r.min) as f64 / (r.max - r.min) as f64) * BINS as f64) as usize)
-                }
+                (ParamKind::Int(r), Value::Int(x)) if r.max > r.min => Some(
+                    ((crate::params::int_span(r.min, *x) / crate::params::int_span(r.min, r.max))
+                        * BINS as f64) as usize,
+                ),
                 (ParamKind::Float(r), Value::Float(x)) if r.max > r.min => {
                     let t = if r.log_scale {
-                        (x / r.min).ln() / (r.max / r.min).ln()
+                        (x.ln() - r.min.ln()) / (r.max.ln() - r.min.ln())
                     } else {
-                        (x - r.min) / (r.max - r.min)
+                        crate::params::float_position(*x, r.min, r.max)
                     };
-                    Some((t * BINS as f64) as usize)
+                    Some((t.clamp(0.0, 1.0) * BINS as f64) as usize)
                 }
                 (ParamKind::Choice(c), Value::Choice(x)) => c.options.iter().position(|o| o == x),
                 (ParamKind::Flag(_), Value::Flag(b)) => Some(usize::from(*b)),
@@ -176,7 +202,9 @@ pub fn coverage(space: &Space, tried: &[Assignment]) -> f64 {
             }
         };
         let cells = match &spec.kind {
-            ParamKind::Int(r) if r.max > r.min => BINS.min((r.max - r.min + 1) as usize),
+            ParamKind::Int(r) if r.max > r.min => {
+                BINS.min((crate::params::int_span(r.min, r.max) + 1.0).min(BINS as f64) as usize)
+            }
             ParamKind::Float(r) if r.max > r.min => BINS,
             ParamKind::Choice(c) => c.options.len(),
             ParamKind::Flag(_) => 2,

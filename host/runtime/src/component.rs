@@ -12,7 +12,9 @@ use crate::bindings::v0_1_0::{
 use crate::cache::content_hash;
 use crate::failure::{Failure, FailureKind};
 use crate::host::{HostState, ProgressFn, RunReport};
-use crate::policy::{grant_for, unversioned, LoadOptions, SandboxPolicy, GPU_INTERFACE};
+use crate::caps::grant_for;
+use crate::limits::{bound_text, Exceeded};
+use crate::policy::{unversioned, LoadOptions, SandboxPolicy};
 use crate::Runtime;
 
 /// The worlds of `hyper:research` a component can target.
@@ -99,26 +101,6 @@ fn inspect_component(
         .exports(engine)
         .map(|(name, _)| name.to_string())
         .collect();
-    let imports = ty
-        .imports(engine)
-        .map(|(name, _)| {
-            let verdict = match grant_for(name, options) {
-                // Granted, but only where there is a device to grant.
-                Some(why) if unversioned(name) == GPU_INTERFACE => match hyper_compute::gpu::probe() {
-                    Ok(_) => ImportVerdict::Granted(why),
-                    Err(e) => ImportVerdict::Refused(format!(
-                        "the skill imports `{GPU_INTERFACE}` but this machine has no GPU adapter ({e}); on Linux without a GPU, install mesa-vulkan-drivers for the lavapipe software adapter"
-                    )),
-                },
-                Some(why) => ImportVerdict::Granted(why),
-                None => ImportVerdict::Refused(format!(
-                    "the sandbox policy does not grant `{}`",
-                    unversioned(name)
-                )),
-            };
-            (name.to_string(), verdict)
-        })
-        .collect();
     let mut world = None;
     let mut api_version = None;
     for candidate in [World::ResearchSkill, World::Evaluator, World::ToolSkill] {
@@ -130,6 +112,19 @@ fn inspect_component(
             api_version = export.split_once('@').map(|(_, v)| v.to_string());
         }
     }
+    // Verdicts come from the capability table of the component's world (a component that
+    // exports no world is judged as a research skill; loading refuses it anyway).
+    let judged_as = world.unwrap_or(World::ResearchSkill);
+    let imports = ty
+        .imports(engine)
+        .map(|(name, _)| {
+            let verdict = match grant_for(name, judged_as, options) {
+                Ok(why) => ImportVerdict::Granted(why),
+                Err(why) => ImportVerdict::Refused(why),
+            };
+            (name.to_string(), verdict)
+        })
+        .collect();
     Inspection {
         sha256: content_hash(bytes),
         size: bytes.len(),
@@ -265,6 +260,8 @@ fn new_store(
         )
     })?;
     let mut store = Store::new(runtime.engine(), state);
+    // A guest blocked in the host cannot see the epoch; the meter's check at the start of
+    // every host call covers that side.
     store.limiter(|s| &mut s.limits);
     if runtime.config().fuel {
         store
@@ -297,23 +294,56 @@ fn call_in_store<T>(
     }
     let result = match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(guest_error)) => Err(Failure {
-            kind: FailureKind::GuestError,
-            reason: guest_error_text(&guest_error),
-            stderr_tail: None,
-        }),
+        Ok(Err(guest_error)) => Err(Failure::guest_error(
+            guest_error_text(&guest_error),
+            &report,
+        )),
         Err(error) => Err(Failure::from_call_error(error, policy, &report)),
     };
     (result, report)
 }
 
+/// Longest guest text (an error's words) kept in a failure's reason.
+pub const MAX_GUEST_TEXT: usize = 4096;
+
 pub(crate) fn guest_error_text(e: &types::Error) -> String {
+    let b = |m: &str| bound_text(m, MAX_GUEST_TEXT);
     match e {
-        types::Error::InvalidParams(m) => format!("invalid parameters: {m}"),
-        types::Error::Data(m) => format!("data error: {m}"),
-        types::Error::BadArtifact(m) => format!("bad artifact: {m}"),
-        types::Error::Failed(m) => format!("failed: {m}"),
+        types::Error::InvalidParams(m) => format!("invalid parameters: {}", b(m)),
+        types::Error::Data(m) => format!("data error: {}", b(m)),
+        types::Error::BadArtifact(m) => format!("bad artifact: {}", b(m)),
+        types::Error::Failed(m) => format!("failed: {}", b(m)),
     }
+}
+
+/// Bytes of a list of parameter specs as the guest sent them (strings and fixed parts).
+fn spec_bytes(params: &[types::ParamSpec]) -> usize {
+    params
+        .iter()
+        .map(|p| {
+            let kind = match &p.kind {
+                types::ParamKind::Choice(c) => {
+                    c.default.len() + c.options.iter().map(|o| o.len() + 8).sum::<usize>()
+                }
+                _ => 32,
+            };
+            p.name.len() + p.description.len() + kind + 16
+        })
+        .sum()
+}
+
+/// Refuses an exported result larger than the policy allows (`describe`, `score`): the
+/// copy itself is bounded by the guest's memory limit, what the host keeps by this.
+fn check_size(call: &'static str, len: usize, policy: &SandboxPolicy) -> Result<(), Failure> {
+    if len > policy.describe_bytes {
+        let e = Exceeded::Output {
+            call,
+            len: len as u64,
+            limit: policy.describe_bytes as u64,
+        };
+        return Err(Failure::new(FailureKind::OutputQuota, e.to_string()));
+    }
+    Ok(())
 }
 
 /// A research skill, compiled and checked, ready to run experiments.
@@ -360,13 +390,20 @@ impl Skill {
     }
 
     pub fn describe(&self, policy: &SandboxPolicy) -> Result<SkillInfo, Failure> {
-        call_in_store(&self.runtime, policy, 0, None, |store| {
+        let info = call_in_store(&self.runtime, policy, 0, None, |store| {
             let instance = self.pre.instantiate(&mut *store)?;
             Ok(Ok(instance
                 .hyper_research_experiment()
                 .call_describe(&mut *store)?))
         })
-        .0
+        .0?;
+        let len = info.name.len()
+            + info.version.len()
+            + info.domain.len()
+            + info.description.len()
+            + spec_bytes(&info.params);
+        check_size("describe", len, policy)?;
+        Ok(info)
     }
 
     /// Runs one experiment; the artifact is checked against `policy.max_output_bytes`.
@@ -450,13 +487,19 @@ impl Evaluator {
     }
 
     pub fn describe(&self, policy: &SandboxPolicy) -> Result<MetricInfo, Failure> {
-        call_in_store(&self.runtime, policy, 0, None, |store| {
+        let info = call_in_store(&self.runtime, policy, 0, None, |store| {
             let instance = self.pre.instantiate(&mut *store)?;
             Ok(Ok(instance
                 .hyper_research_metric()
                 .call_describe(&mut *store)?))
         })
-        .0
+        .0?;
+        check_size(
+            "evaluator describe",
+            info.name.len() + info.description.len(),
+            policy,
+        )?;
+        Ok(info)
     }
 
     /// Scores an artifact. An `error` from the evaluator means the artifact is bad.
@@ -471,6 +514,21 @@ impl Evaluator {
             instance
                 .hyper_research_metric()
                 .call_score(&mut *store, artifact, split)
+        });
+        let result = result.and_then(|metrics| {
+            let len: usize = metrics.iter().map(|m| m.name.len() + 16).sum();
+            check_size("score", len, policy)?;
+            if metrics.len() > crate::caps::guest_io::MAX_PROGRESS_METRICS {
+                return Err(Failure::new(
+                    FailureKind::OutputQuota,
+                    format!(
+                        "score returned {} metrics, more than the {} allowed",
+                        metrics.len(),
+                        crate::caps::guest_io::MAX_PROGRESS_METRICS
+                    ),
+                ));
+            }
+            Ok(metrics)
         });
         result.map_err(|f| match f.kind {
             FailureKind::GuestError => Failure {
@@ -525,13 +583,16 @@ impl Tool {
     }
 
     pub fn describe(&self, policy: &SandboxPolicy) -> Result<ToolInfo, Failure> {
-        call_in_store(&self.runtime, policy, 0, None, |store| {
+        let info = call_in_store(&self.runtime, policy, 0, None, |store| {
             let instance = self.pre.instantiate(&mut *store)?;
             Ok(Ok(instance
                 .hyper_research_tool()
                 .call_describe(&mut *store)?))
         })
-        .0
+        .0?;
+        let len = info.name.len() + info.version.len() + info.task.len() + info.description.len();
+        check_size("tool describe", len, policy)?;
+        Ok(info)
     }
 
     pub fn call(

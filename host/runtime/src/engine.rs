@@ -5,14 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::v0_1_0::{Evaluator, ResearchSkill, ToolSkill};
 use crate::cache::CompileCache;
-use crate::gpu::bindings::GpuUser;
+use crate::caps::linker_for;
+use crate::component::World;
 use crate::host::HostState;
-use crate::tensor::bindings::TensorUser;
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
@@ -120,16 +119,6 @@ fn kernel_has_pagemap_scan() -> bool {
     matches!((parts.next(), parts.next()), (Some(major), Some(minor)) if (major, minor) >= (6, 7))
 }
 
-fn linker(
-    engine: &Engine,
-    add: impl FnOnce(&mut Linker<HostState>) -> wasmtime::Result<()>,
-) -> anyhow::Result<Linker<HostState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    add(&mut linker)?;
-    Ok(linker)
-}
-
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
         let (engine, pooling) = if config.pooling {
@@ -145,20 +134,12 @@ impl Runtime {
         } else {
             (Engine::new(&wasmtime_config(&config, false))?, false)
         };
+        // Each world's linker is exactly its capabilities (caps/mod.rs): the same table that
+        // decides what inspection grants.
         let linkers = Linkers {
-            research: linker(&engine, |l| {
-                ResearchSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
-                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
-                GpuUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
-            })?,
-            evaluator: linker(&engine, |l| {
-                Evaluator::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
-                TensorUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)?;
-                GpuUser::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
-            })?,
-            tool: linker(&engine, |l| {
-                ToolSkill::add_to_linker::<_, HasSelf<HostState>>(l, |s| s)
-            })?,
+            research: linker_for(&engine, World::ResearchSkill)?,
+            evaluator: linker_for(&engine, World::Evaluator)?,
+            tool: linker_for(&engine, World::ToolSkill)?,
         };
         let cache = match &config.cache_dir {
             Some(dir) => Some(CompileCache::new(dir)?),

@@ -1,10 +1,18 @@
 //! Every way a guest call can fail, turned into a kind and a sentence a user can act on.
+//!
+//! The kind comes from what the host knows for certain — wasmtime's trap codes, the host's own
+//! typed limits ([`Exceeded`], raised by the capability units and the store limiter), a full
+//! resource table, `exit` — and never from text: a guest controls its stderr, its error
+//! messages and its panic messages, and could otherwise claim any failure it liked. Guest text
+//! appears only as the guest's own words, bounded.
 
 use std::fmt;
 
+use wasmtime::component::ResourceTableError;
 use wasmtime::Trap;
 
-use crate::host::{RunReport, LOG_QUOTA};
+use crate::host::RunReport;
+use crate::limits::{bound_text, Exceeded};
 use crate::policy::SandboxPolicy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -13,7 +21,7 @@ pub enum FailureKind {
     /// Refused before running: not a component, wrong world or version, an import the policy
     /// does not grant.
     Refused,
-    /// Ran past its wall-clock deadline.
+    /// Ran past its wall-clock deadline (in wasm or inside a host call).
     Deadline,
     /// Ran out of fuel.
     OutOfFuel,
@@ -23,8 +31,11 @@ pub enum FailureKind {
     StackOverflow,
     /// Panicked (Rust) or aborted.
     Panic,
-    /// Exceeded its log or stdout/stderr quota.
+    /// Exceeded its log or stdout/stderr quota, its copy budget, or returned too much.
     OutputQuota,
+    /// Exceeded another resource quota: /scratch bytes or files, open files, host resources,
+    /// host tensor memory or compute, GPU.
+    Quota,
     /// Any other trap.
     Trap,
     /// Returned an error value (the skill's own words).
@@ -46,6 +57,24 @@ pub struct Failure {
     pub stderr_tail: Option<String>,
 }
 
+impl Exceeded {
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            Exceeded::Deadline { .. } => FailureKind::Deadline,
+            Exceeded::Memory { .. } | Exceeded::StoreLimit { .. } => FailureKind::Memory,
+            Exceeded::Log { .. }
+            | Exceeded::Stdio { .. }
+            | Exceeded::Copy { .. }
+            | Exceeded::Output { .. } => FailureKind::OutputQuota,
+            Exceeded::ScratchBytes { .. }
+            | Exceeded::ScratchFiles { .. }
+            | Exceeded::Handles { .. }
+            | Exceeded::Tensor(_)
+            | Exceeded::Gpu(_) => FailureKind::Quota,
+        }
+    }
+}
+
 impl Failure {
     pub fn new(kind: FailureKind, reason: impl Into<String>) -> Self {
         Failure {
@@ -55,98 +84,88 @@ impl Failure {
         }
     }
 
+    /// The guest returned an error value. If the host had refused a quota during the call,
+    /// that is what happened, whatever words the guest chose.
+    pub(crate) fn guest_error(words: String, report: &RunReport) -> Self {
+        match report.refusals.first() {
+            Some(refusal) => Failure {
+                kind: refusal.kind(),
+                reason: format!("{refusal}; the guest then failed: {words}"),
+                stderr_tail: tail(&report.stderr),
+            },
+            None => Failure::new(FailureKind::GuestError, words),
+        }
+    }
+
     /// Classifies an error from instantiating or calling a guest.
     pub(crate) fn from_call_error(
         error: wasmtime::Error,
         policy: &SandboxPolicy,
         report: &RunReport,
     ) -> Self {
-        let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
-        let all = chain.join(": ");
         let stderr_tail = tail(&report.stderr);
-        // When the stdout/stderr pipe is full, WASI returns an error to the guest rather than
-        // trapping; Rust's `println!` then panics with "failed printing to stdout".
-        let pipe_full = |captured: &[u8]| captured.len() + 64 * 1024 >= policy.stdio_bytes;
-        let hit_stdio_quota = (pipe_full(&report.stdout) || pipe_full(&report.stderr))
-            && stderr_tail
-                .as_deref()
-                .is_some_and(|t| t.contains("failed printing to std"));
-        let (kind, reason) =
-            if hit_stdio_quota || all.contains("write beyond capacity of MemoryOutputPipe") {
-                (
-                    FailureKind::OutputQuota,
+        let exceeded = error
+            .downcast_ref::<Exceeded>()
+            .cloned()
+            .or_else(|| error.chain().find_map(|e| e.downcast_ref::<Exceeded>().cloned()));
+        let table_full = error.downcast_ref::<ResourceTableError>().is_some_and(|e| {
+            matches!(e, ResourceTableError::Full)
+        }) || error
+            .chain()
+            .any(|e| matches!(e.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)));
+        let (kind, reason) = if let Some(e) = exceeded {
+            (e.kind(), e.to_string())
+        } else if table_full {
+            (
+                FailureKind::Quota,
+                format!(
+                    "held more than {} host resources at once (files, streams, pollables, tensors, buffers)",
+                    policy.handles
+                ),
+            )
+        } else if let Some(trap) = error.downcast_ref::<Trap>() {
+            match trap {
+                Trap::Interrupt => (
+                    FailureKind::Deadline,
                     format!(
-                        "wrote more than {} bytes to stdout or stderr",
-                        policy.stdio_bytes
+                        "exceeded its wall-clock deadline of {:.1?} (stopped in wasm)",
+                        policy.deadline
                     ),
-                )
-            } else if let Some(trap) = error.downcast_ref::<Trap>() {
-                match trap {
-                    Trap::Interrupt => (
-                        FailureKind::Deadline,
-                        format!(
-                            "exceeded its wall-clock deadline of {:.1?}",
-                            policy.deadline
+                ),
+                Trap::OutOfFuel => (
+                    FailureKind::OutOfFuel,
+                    format!(
+                        "ran out of fuel (budget {} units)",
+                        policy.fuel.unwrap_or(0)
+                    ),
+                ),
+                Trap::StackOverflow => (
+                    FailureKind::StackOverflow,
+                    "overflowed the wasm stack (runaway recursion)".to_string(),
+                ),
+                // The trap code says it aborted; the message, if any, is the guest's own
+                // (from its stderr) and labelled as such.
+                Trap::UnreachableCodeReached => {
+                    match stderr_tail.as_deref().and_then(panic_message) {
+                        Some(message) => (FailureKind::Panic, format!("panicked: {message}")),
+                        None => (
+                            FailureKind::Panic,
+                            "aborted (wasm `unreachable` reached)".to_string(),
                         ),
-                    ),
-                    Trap::OutOfFuel => (
-                        FailureKind::OutOfFuel,
-                        format!(
-                            "ran out of fuel (budget {} units)",
-                            policy.fuel.unwrap_or(0)
-                        ),
-                    ),
-                    Trap::StackOverflow => (
-                        FailureKind::StackOverflow,
-                        "overflowed the wasm stack (runaway recursion)".to_string(),
-                    ),
-                    Trap::UnreachableCodeReached => {
-                        match stderr_tail.as_deref().and_then(panic_message) {
-                            Some(message) => (FailureKind::Panic, format!("panicked: {message}")),
-                            None => (
-                                FailureKind::Panic,
-                                "aborted (wasm `unreachable` reached)".to_string(),
-                            ),
-                        }
                     }
-                    other => (FailureKind::Trap, format!("trapped: {other}")),
                 }
-            } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                (FailureKind::Exit, format!("called exit({})", exit.0))
-            } else if all.contains("forcing trap when growing memory")
-                || all.contains("memory minimum size")
-            {
-                (
-                    FailureKind::Memory,
-                    format!(
-                        "tried to use more than its memory limit of {} MiB",
-                        policy.memory_bytes >> 20
-                    ),
-                )
-            } else if all.contains("forcing trap when growing table")
-                || all.contains("instance count too high")
-                || all.contains("resource limit exceeded")
-            {
-                (
-                    FailureKind::Memory,
-                    format!("exceeded a store limit: {}", first_line(&all)),
-                )
-            } else if all.contains(LOG_QUOTA) {
-                (
-                    FailureKind::OutputQuota,
-                    format!("exceeded its log quota of {} bytes", policy.log_bytes),
-                )
-            } else if all.contains("write beyond capacity of MemoryOutputPipe") {
-                (
-                    FailureKind::OutputQuota,
-                    format!(
-                        "wrote more than {} bytes to stdout or stderr",
-                        policy.stdio_bytes
-                    ),
-                )
-            } else {
-                (FailureKind::Trap, format!("trapped: {}", first_line(&all)))
-            };
+                other => (FailureKind::Trap, format!("trapped: {other}")),
+            }
+        } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            (FailureKind::Exit, format!("called exit({})", exit.0))
+        } else {
+            // An error the host or wasmtime raised without a type of ours (instance limits,
+            // a failed instantiation): its root cause, not the backtrace context around it.
+            (
+                FailureKind::Trap,
+                format!("trapped: {}", first_line(&error.root_cause().to_string())),
+            )
+        };
         Failure {
             kind,
             reason,
@@ -164,8 +183,7 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or(s);
-    line.chars().take(300).collect()
+    bound_text(s.lines().next().unwrap_or(s), 300)
 }
 
 /// The last ~20 lines (≤ 2 KiB) of captured stderr, if any.
@@ -198,6 +216,7 @@ fn panic_message(stderr: &str) -> Option<String> {
         .trim_end_matches(':')
         .to_string();
     let message = lines.next().unwrap_or("").trim();
+    let (message, location) = (bound_text(message, 1024), bound_text(&location, 256));
     Some(if message.is_empty() {
         location
     } else {

@@ -1,24 +1,25 @@
-//! Per-call host state: the WASI context built from the policy and the seed, resource table,
-//! store limits, and the `log` / `progress` imports.
+//! Per-call host state: the WASI context built from the policy and the seed, the resource
+//! table (with a capacity), store limits, and the per-call state of every capability unit
+//! (`caps/`): the meter (deadline, copy budget), virtual clock, scratch quota, captured stdio,
+//! logs, tensors and GPU.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::SeedableRng;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{
-    FsPerms, HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
-};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::bindings::v0_1_0::{log, progress, types};
+use crate::bindings::v0_1_0::types;
+use crate::caps::clocks::VirtualClock;
+use crate::caps::fs::{ScratchQuota, SharedQuota};
+use crate::caps::stdio::CapturedPipe;
+use crate::limits::{Exceeded, Meter};
 use crate::policy::SandboxPolicy;
 
 /// A progress callback: (step, total, intermediate metrics).
 pub type ProgressFn = Box<dyn FnMut(u32, u32, &[types::Metric]) + Send>;
 
-/// One message a guest logged.
+/// One message a guest logged (bounded: see `caps/guest_io.rs`).
 #[derive(Clone, Debug)]
 pub struct LogRecord {
     pub level: &'static str,
@@ -38,61 +39,70 @@ pub struct RunReport {
     pub tensor_device: Option<&'static str>,
     /// The GPU adapter the call used (`hyper:compute/gpu`), if it used one.
     pub gpu_adapter: Option<String>,
+    /// Bytes the call wrote to /scratch (as the quota counts them).
+    pub scratch_bytes: u64,
+    /// Quotas the host refused as error values during the call.
+    pub refusals: Vec<Exceeded>,
 }
 
-/// `StoreLimits` plus a record of the largest memory granted (for the journal's memory column).
-pub(crate) struct TrackingLimiter {
-    inner: StoreLimits,
+/// The store's resource limiter: memory, tables and instances from the policy. Growing past
+/// a limit traps with an [`Exceeded`] (typed), never with text to be matched.
+pub(crate) struct Limiter {
+    memory: usize,
+    table_elements: usize,
+    instances: usize,
     pub(crate) peak_memory: usize,
 }
 
-impl wasmtime::ResourceLimiter for TrackingLimiter {
+impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        current: usize,
+        _current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = self.inner.memory_growing(current, desired, maximum)?;
-        if allowed {
-            self.peak_memory = self.peak_memory.max(desired);
+        if desired > self.memory {
+            return Err(Exceeded::Memory { limit: self.memory }.trap());
         }
-        Ok(allowed)
+        self.peak_memory = self.peak_memory.max(desired);
+        Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        current: usize,
+        _current: usize,
         desired: usize,
-        maximum: Option<usize>,
+        _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
-    }
-
-    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.inner.memory_grow_failed(error)
-    }
-
-    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        self.inner.table_grow_failed(error)
+        if desired > self.table_elements {
+            return Err(Exceeded::StoreLimit {
+                what: "table elements",
+                limit: self.table_elements,
+            }
+            .trap());
+        }
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
-        self.inner.instances()
+        self.instances
     }
 
     fn tables(&self) -> usize {
-        self.inner.tables()
+        self.instances
     }
 
     fn memories(&self) -> usize {
-        self.inner.memories()
+        self.instances
     }
 }
 
 pub(crate) struct HostState {
-    wasi: WasiCtx,
+    pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    pub(crate) meter: Meter,
+    pub(crate) clock: VirtualClock,
+    pub(crate) scratch_quota: SharedQuota,
     /// Host tensors of this call, made on first use.
     tensors: Option<hyper_compute::TensorStore>,
     tensor_limits: hyper_compute::Limits,
@@ -100,13 +110,13 @@ pub(crate) struct HostState {
     gpu: Option<Result<hyper_compute::gpu::Gpu, hyper_compute::gpu::GpuError>>,
     gpu_limits: hyper_compute::gpu::GpuLimits,
     seed: u64,
-    pub(crate) limits: TrackingLimiter,
-    pub(crate) stdout: MemoryOutputPipe,
-    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) limits: Limiter,
+    pub(crate) stdout: CapturedPipe,
+    pub(crate) stderr: CapturedPipe,
     pub(crate) logs: Vec<LogRecord>,
-    log_bytes: usize,
-    log_budget: usize,
-    progress: Option<ProgressFn>,
+    pub(crate) log_bytes: usize,
+    pub(crate) log_budget: usize,
+    pub(crate) progress: Option<ProgressFn>,
     /// Kept alive for the duration of the call, deleted on drop.
     _scratch: Option<scratch::ScratchDir>,
 }
@@ -118,10 +128,11 @@ impl HostState {
         progress: Option<ProgressFn>,
         scratch_pool: &std::sync::Arc<scratch::ScratchPool>,
     ) -> anyhow::Result<Self> {
-        let stdout = MemoryOutputPipe::new(policy.stdio_bytes);
-        let stderr = MemoryOutputPipe::new(policy.stdio_bytes);
+        let stdout = CapturedPipe::new("stdout", policy.stdio_bytes);
+        let stderr = CapturedPipe::new("stderr", policy.stdio_bytes);
         let mut builder = WasiCtxBuilder::new();
         // No env, no args, no stdin, no network: the builder starts empty and we add nothing.
+        // Clocks are not the context's: `caps/clocks.rs` answers for them.
         builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -132,9 +143,7 @@ impl HostState {
             .insecure_random(rand::rngs::StdRng::seed_from_u64(
                 seed ^ 0x9e37_79b9_7f4a_7c15,
             ))
-            .insecure_random_seed(u128::from(seed) << 64 | u128::from(seed.rotate_left(17)))
-            .wall_clock(SeededWallClock::new(seed))
-            .monotonic_clock(StepClock::default());
+            .insecure_random_seed(u128::from(seed) << 64 | u128::from(seed.rotate_left(17)));
         if let Some(dir) = &policy.data_dir {
             // Opened through cap-std first so that a missing or non-directory path is a clear
             // error here rather than an odd one inside the guest.
@@ -149,34 +158,40 @@ impl HostState {
         } else {
             None
         };
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(policy.memory_bytes)
-            .table_elements(policy.table_elements)
-            .instances(policy.instances)
-            .tables(policy.instances)
-            .memories(policy.instances)
-            .trap_on_grow_failure(true)
-            .build();
-        let limits = TrackingLimiter {
-            inner: limits,
-            peak_memory: 0,
-        };
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(policy.handles);
         Ok(HostState {
             wasi: builder.build(),
-            table: ResourceTable::new(),
+            table,
+            meter: Meter::new(policy.deadline, policy.copy_bytes),
+            clock: VirtualClock::new(seed),
+            scratch_quota: ScratchQuota::shared(
+                policy.scratch_bytes,
+                policy.scratch_files,
+                policy.open_files,
+                policy.deadline,
+            ),
             tensors: None,
             tensor_limits: hyper_compute::Limits {
                 max_bytes: policy.tensor_bytes,
                 max_handles: policy.tensor_handles,
+                max_op_work: policy.tensor_op_work,
+                max_call_work: policy.tensor_call_work,
             },
             gpu: None,
             gpu_limits: hyper_compute::gpu::GpuLimits {
                 max_bytes: policy.gpu_bytes,
                 timeout: policy.gpu_timeout,
+                max_pipelines: policy.gpu_pipelines,
                 ..Default::default()
             },
             seed,
-            limits,
+            limits: Limiter {
+                memory: policy.memory_bytes,
+                table_elements: policy.table_elements,
+                instances: policy.instances,
+                peak_memory: 0,
+            },
             stdout,
             stderr,
             logs: Vec::new(),
@@ -194,24 +209,29 @@ impl HostState {
             .get_or_insert_with(|| hyper_compute::TensorStore::new(limits, seed))
     }
 
-    /// This call's GPU, opened with the policy's quota and timeout on first use.
+    /// This call's GPU, opened with the policy's quota and timeout on first use, its waits
+    /// capped at the time the call has left.
     pub(crate) fn gpu(
         &mut self,
     ) -> Result<&mut hyper_compute::gpu::Gpu, hyper_compute::gpu::GpuError> {
         let limits = self.gpu_limits;
+        let left = self.meter.remaining();
         match self
             .gpu
             .get_or_insert_with(|| hyper_compute::gpu::Gpu::open(limits))
         {
-            Ok(gpu) => Ok(gpu),
+            Ok(gpu) => {
+                gpu.set_time_left(left.max(Duration::from_millis(1)));
+                Ok(gpu)
+            }
             Err(e) => Err(e.clone()),
         }
     }
 
     pub(crate) fn report(&self) -> RunReport {
         RunReport {
-            stdout: self.stdout.contents().to_vec(),
-            stderr: self.stderr.contents().to_vec(),
+            stdout: self.stdout.contents(),
+            stderr: self.stderr.contents(),
             logs: self.logs.clone(),
             fuel_consumed: None,
             peak_memory_bytes: self.limits.peak_memory as u64,
@@ -221,6 +241,12 @@ impl HostState {
                 .as_ref()
                 .and_then(|g| g.as_ref().ok())
                 .map(|g| g.adapter().to_string()),
+            scratch_bytes: self
+                .scratch_quota
+                .lock()
+                .map(|q| q.bytes())
+                .unwrap_or_default(),
+            refusals: self.meter.refusals.clone(),
         }
     }
 }
@@ -231,88 +257,6 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
-    }
-}
-
-/// Error text the failure classifier recognises.
-pub(crate) const LOG_QUOTA: &str = "log quota exceeded";
-
-impl log::Host for HostState {
-    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.log_bytes = self.log_bytes.saturating_add(message.len());
-        if self.log_bytes > self.log_budget {
-            return Err(wasmtime::format_err!(
-                "{LOG_QUOTA}: the skill logged more than {} bytes",
-                self.log_budget
-            ));
-        }
-        let level = match level {
-            log::Level::Trace => "trace",
-            log::Level::Debug => "debug",
-            log::Level::Info => "info",
-            log::Level::Warn => "warn",
-            log::Level::Error => "error",
-        };
-        tracing::debug!(target: "hyper::guest", level, "{message}");
-        self.logs.push(LogRecord { level, message });
-        Ok(())
-    }
-}
-
-impl progress::Host for HostState {
-    fn report(
-        &mut self,
-        step: u32,
-        total: u32,
-        metrics: Vec<types::Metric>,
-    ) -> wasmtime::Result<()> {
-        if let Some(callback) = self.progress.as_mut() {
-            callback(step, total, &metrics);
-        }
-        Ok(())
-    }
-}
-
-impl types::Host for HostState {}
-
-/// A monotonic clock that advances 1 µs per reading: guests that time themselves still see
-/// time pass, yet two runs with the same inputs see the same readings.
-#[derive(Default)]
-struct StepClock {
-    ticks: AtomicU64,
-}
-
-impl HostMonotonicClock for StepClock {
-    fn resolution(&self) -> u64 {
-        1_000
-    }
-    fn now(&self) -> u64 {
-        self.ticks.fetch_add(1_000, Ordering::Relaxed)
-    }
-}
-
-/// A wall clock that starts at a seed-derived instant in 2020 and advances with each reading.
-struct SeededWallClock {
-    start: Duration,
-    ticks: AtomicU64,
-}
-
-impl SeededWallClock {
-    fn new(seed: u64) -> Self {
-        // 2020-01-01T00:00:00Z plus up to ~11 days, so that the clock is plausible but fixed.
-        SeededWallClock {
-            start: Duration::from_secs(1_577_836_800 + seed % 1_000_000),
-            ticks: AtomicU64::new(0),
-        }
-    }
-}
-
-impl HostWallClock for SeededWallClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_micros(1)
-    }
-    fn now(&self) -> Duration {
-        self.start + Duration::from_micros(self.ticks.fetch_add(1, Ordering::Relaxed))
     }
 }
 

@@ -8,18 +8,20 @@
 //! - [`Skill`], [`Evaluator`]: a loaded component of one world with its `InstancePre`; each
 //!   call gets a fresh `Store`;
 //! - [`inspect`]: a component's world, imports and exports against a policy;
-//! - [`Failure`]: every way a guest can fail, as a readable reason;
-//! - the `hyper:compute/tensor` host interface (`tensor.rs`) over `hyper-compute`;
-//! - the `hyper:compute/gpu` host interface (`gpu.rs`) over `hyper_compute::gpu` (wgpu).
+//! - [`Failure`]: every way a guest can fail, as a kind from trap codes and the host's own
+//!   typed limits ([`Exceeded`]) and a readable reason;
+//! - the capability units (`caps/`): guest I/O, stdio, virtual clocks, random, filesystem
+//!   with a scratch quota, tensors, GPU, inert sockets — one table for what is granted and
+//!   what is linked.
 
 pub mod bindings;
 mod cache;
+mod caps;
 mod component;
 mod failure;
-mod gpu;
 mod host;
+mod limits;
 mod policy;
-mod tensor;
 
 pub use bindings::v0_1_0::types::{
     Artifact, Direction, Error as GuestError, ExperimentSpec, Metric, Param, ParamKind, ParamSpec,
@@ -31,6 +33,7 @@ pub use component::{
     inspect, inspect_with, Evaluator, ImportVerdict, Inspection, Skill, Tool, World,
 };
 pub use failure::{Failure, FailureKind};
+pub use limits::{bound_text, escape_control, Exceeded};
 pub use host::{LogRecord, ProgressFn, RunReport};
 pub use policy::{LoadOptions, SandboxPolicy};
 

@@ -1,4 +1,6 @@
-//! The sandbox policy: everything a guest may use. Anything not listed here is refused.
+//! The sandbox policy: everything a guest may use, with every quota. Anything not listed here
+//! is refused. Each field belongs to one capability unit (`caps/`), which reads its slice of
+//! the policy when a call starts; the table in `caps/mod.rs` says which.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +15,8 @@ pub struct SandboxPolicy {
     pub table_elements: usize,
     /// Core instances, tables and memories a component may create.
     pub instances: usize,
-    /// Wall-clock deadline of one call (enforced by epoch interruption).
+    /// Wall-clock deadline of one call: epoch interruption in wasm, and a check at the start
+    /// of every host call (tensor, GPU, filesystem, log, clocks) for a guest inside the host.
     pub deadline: Duration,
     /// Deterministic instruction budget; needs a runtime created with fuel enabled.
     pub fuel: Option<u64>,
@@ -21,6 +24,20 @@ pub struct SandboxPolicy {
     pub data_dir: Option<PathBuf>,
     /// Give the guest a fresh writable directory at `/scratch`, deleted after the call.
     pub scratch: bool,
+    /// Bytes a call may write to `/scratch` (growth of files; see `caps/fs.rs`).
+    pub scratch_bytes: u64,
+    /// Files, directories and symlinks a call may create in `/scratch`.
+    pub scratch_files: u64,
+    /// Files and directories a call may hold open at once (each is an OS descriptor of the
+    /// host process).
+    pub open_files: usize,
+    /// Host resources (streams, pollables, descriptors, tensors, buffers) alive at once.
+    pub handles: usize,
+    /// Bytes copied between guest and host in one call through the host's imports (log,
+    /// progress, tensor data, GPU data).
+    pub copy_bytes: u64,
+    /// Bytes of what `describe` and `score` may return.
+    pub describe_bytes: usize,
     /// Bytes each of stdout and stderr may receive before the guest is stopped.
     pub stdio_bytes: usize,
     /// Bytes of `log` messages before the guest is stopped.
@@ -31,11 +48,18 @@ pub struct SandboxPolicy {
     pub tensor_bytes: u64,
     /// Host tensors live at once.
     pub tensor_handles: usize,
+    /// Work one host tensor op may need, in flop-equivalents (bounds the time inside one
+    /// host call; see hyper-compute).
+    pub tensor_op_work: f64,
+    /// Work of all host tensor ops of one call together.
+    pub tensor_call_work: f64,
     /// Bytes of GPU buffers (`hyper:compute/gpu`) live at once.
     pub gpu_bytes: u64,
     /// How long one GPU dispatch or read-back may take. Host calls are not interrupted by
     /// the epoch deadline, so this bounds the time a skill can spend inside one.
     pub gpu_timeout: Duration,
+    /// GPU compute pipelines alive at once.
+    pub gpu_pipelines: usize,
 }
 
 impl Default for SandboxPolicy {
@@ -48,67 +72,25 @@ impl Default for SandboxPolicy {
             fuel: None,
             data_dir: None,
             scratch: true,
+            scratch_bytes: 256 << 20,
+            scratch_files: 4096,
+            open_files: 256,
+            handles: 100_000,
+            copy_bytes: 1 << 30,
+            describe_bytes: 1 << 20,
             stdio_bytes: 1 << 20,
             log_bytes: 1 << 20,
             max_output_bytes: 64 << 20,
             tensor_bytes: 2 << 30,
             tensor_handles: 65_536,
+            tensor_op_work: hyper_compute::DEFAULT_MAX_OP_WORK,
+            tensor_call_work: 1e15,
             gpu_bytes: 1 << 30,
             gpu_timeout: Duration::from_secs(10),
+            gpu_pipelines: 64,
         }
     }
 }
-
-/// Interfaces a guest may import, by `namespace:package/interface` (any version: semver
-/// matching happens in the linker). What WASI gives behind them is still virtualised: empty
-/// environment and arguments, seeded random and clocks, captured stdio, only the preopens.
-pub(crate) const GRANTED_INTERFACES: &[(&str, &str)] = &[
-    ("hyper:research/types", "shared types"),
-    ("hyper:research/log", "bounded logging"),
-    ("hyper:research/progress", "progress reports"),
-    (
-        "hyper:compute/tensor",
-        "host tensors, within the call's memory and handle quotas",
-    ),
-    (
-        GPU_INTERFACE,
-        "GPU compute, within the call's buffer quota and dispatch timeout",
-    ),
-    ("wasi:io/error", "stream errors"),
-    ("wasi:io/poll", "polling"),
-    ("wasi:io/streams", "streams"),
-    ("wasi:cli/environment", "empty environment and arguments"),
-    ("wasi:cli/exit", "exit (ends the call)"),
-    ("wasi:cli/stdin", "empty stdin"),
-    ("wasi:cli/stdout", "captured, size-limited stdout"),
-    ("wasi:cli/stderr", "captured, size-limited stderr"),
-    ("wasi:cli/terminal-input", "no terminal"),
-    ("wasi:cli/terminal-output", "no terminal"),
-    ("wasi:cli/terminal-stdin", "no terminal"),
-    ("wasi:cli/terminal-stdout", "no terminal"),
-    ("wasi:cli/terminal-stderr", "no terminal"),
-    (
-        "wasi:clocks/monotonic-clock",
-        "virtual clock derived from the seed",
-    ),
-    (
-        "wasi:clocks/wall-clock",
-        "virtual clock derived from the seed",
-    ),
-    ("wasi:random/random", "seeded random"),
-    ("wasi:random/insecure", "seeded random"),
-    ("wasi:random/insecure-seed", "seeded random"),
-    (
-        "wasi:filesystem/types",
-        "only /data (read-only) and /scratch",
-    ),
-    (
-        "wasi:filesystem/preopens",
-        "only /data (read-only) and /scratch",
-    ),
-];
-
-pub(crate) const GPU_INTERFACE: &str = "hyper:compute/gpu";
 
 /// Strips `@version` from an import name.
 pub(crate) fn unversioned(name: &str) -> &str {
@@ -123,18 +105,4 @@ pub struct LoadOptions {
     /// these whether or not the program uses the network; without this option a component
     /// that imports them is refused at load. `hyper skill install` asks before granting it.
     pub inert_sockets: bool,
-}
-
-pub(crate) const INERT_SOCKETS: &str = "linked but inert: every socket operation is denied";
-
-/// Why an import is granted, or `None` when the policy refuses it.
-pub(crate) fn grant_for(import: &str, options: LoadOptions) -> Option<&'static str> {
-    let bare = unversioned(import);
-    if options.inert_sockets && bare.starts_with("wasi:sockets/") {
-        return Some(INERT_SOCKETS);
-    }
-    GRANTED_INTERFACES
-        .iter()
-        .find(|(name, _)| *name == bare)
-        .map(|(_, why)| *why)
 }

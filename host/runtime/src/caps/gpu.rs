@@ -1,6 +1,10 @@
-//! The `hyper:compute/gpu` host interface: a skill's `buffer` and `pipeline` resources are
-//! handles into a per-call [`hyper_compute::gpu::Gpu`], opened on first use with the policy's
-//! byte quota and dispatch timeout. Expected failures come back as `gpu-error`s.
+//! Capability `gpu`: the `hyper:compute/gpu` host interface. A skill's `buffer` and
+//! `pipeline` resources are handles into a per-call [`hyper_compute::gpu::Gpu`], opened on
+//! first use with the policy's byte and pipeline quotas. Every call checks the call's
+//! deadline first, and every wait on the device is capped at the time the call has left, so a
+//! shader cannot hold the host past the deadline. Data written and read counts against the
+//! call's copy budget. Expected failures come back as `gpu-error`s (quotas also noted in the
+//! run report).
 //!
 //! Loading a skill that imports this interface on a machine without an adapter is refused
 //! (`component.rs` asks [`hyper_compute::gpu::probe`]), so the skill learns at install time,
@@ -10,6 +14,16 @@ use hyper_compute::gpu::{Gpu, GpuError as ComputeError, GpuHandle};
 use wasmtime::component::Resource;
 
 use crate::host::HostState;
+use crate::limits::Exceeded;
+
+pub(crate) fn link(
+    linker: &mut wasmtime::component::Linker<HostState>,
+) -> wasmtime::Result<()> {
+    bindings::GpuUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(
+        linker,
+        |s| s,
+    )
+}
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
@@ -40,6 +54,7 @@ fn convert(e: ComputeError) -> GpuError {
         ComputeError::Invalid(m) => GpuError::Invalid(m),
         e @ ComputeError::Timeout(_) => GpuError::Timeout(e.to_string()),
         ComputeError::BadHandle(_) => GpuError::BadHandle,
+        e @ ComputeError::Limit(_) => GpuError::Quota(e.to_string()),
     }
 }
 
@@ -55,15 +70,35 @@ fn bytes_f32(bytes: &[u8]) -> Vec<f32> {
 }
 
 impl HostState {
-    /// Runs `f` on this call's GPU (opening it on first use).
-    fn on_gpu<T>(&mut self, f: impl FnOnce(&mut Gpu) -> Result<T, ComputeError>) -> Res<T> {
-        Ok(self.gpu().and_then(f).map_err(convert))
+    /// Runs `f` on this call's GPU (opening it on first use), after the deadline check.
+    fn on_gpu<T>(
+        &mut self,
+        call: &'static str,
+        f: impl FnOnce(&mut Gpu) -> Result<T, ComputeError>,
+    ) -> Res<T> {
+        self.meter.check(call)?;
+        let result = self.gpu().and_then(f);
+        if let Err(e @ (ComputeError::Quota { .. } | ComputeError::Limit(_) | ComputeError::Timeout(_))) = &result {
+            self.meter.refused(Exceeded::Gpu(e.to_string()));
+        }
+        Ok(result.map_err(convert))
+    }
+}
+
+impl HostState {
+    /// Counts a buffer's bytes about to be copied to the guest.
+    fn copy_out(&mut self, call: &'static str, h: GpuHandle) -> wasmtime::Result<()> {
+        let size = match self.gpu() {
+            Ok(g) => g.buffer_size(h).unwrap_or(0),
+            Err(_) => 0,
+        };
+        self.meter.copy(call, size as usize)
     }
 }
 
 impl wit::HostBuffer for HostState {
     fn create(&mut self, size: u64) -> Res<Resource<BufferRes>> {
-        match self.on_gpu(|g| g.create_buffer(size))? {
+        match self.on_gpu("gpu.create", |g| g.create_buffer(size))? {
             Ok(h) => Ok(Ok(self.table.push(BufferRes(h))?)),
             Err(e) => Ok(Err(e)),
         }
@@ -71,39 +106,43 @@ impl wit::HostBuffer for HostState {
 
     fn size(&mut self, this: Resource<BufferRes>) -> wasmtime::Result<u64> {
         let h = self.table.get(&this)?.0;
-        Ok(self.on_gpu(|g| g.buffer_size(h))?.unwrap_or(0))
+        Ok(self.on_gpu("gpu.size", |g| g.buffer_size(h))?.unwrap_or(0))
     }
 
     fn write(&mut self, this: Resource<BufferRes>, offset: u64, data: Vec<u8>) -> Res<()> {
+        self.meter.copy("gpu.write", data.len())?;
         let h = self.table.get(&this)?.0;
-        self.on_gpu(|g| g.write(h, offset, &data))
+        self.on_gpu("gpu.write", |g| g.write(h, offset, &data))
     }
 
     fn write_f32(&mut self, this: Resource<BufferRes>, offset: u64, data: Vec<f32>) -> Res<()> {
+        self.meter.copy("gpu.write-f32", 4 * data.len())?;
         let h = self.table.get(&this)?.0;
-        self.on_gpu(|g| g.write(h, offset, &f32_bytes(&data)))
+        self.on_gpu("gpu.write-f32", |g| g.write(h, offset, &f32_bytes(&data)))
     }
 
     fn read(&mut self, this: Resource<BufferRes>) -> Res<Vec<u8>> {
         let h = self.table.get(&this)?.0;
-        self.on_gpu(|g| g.read(h))
+        self.copy_out("gpu.read", h)?;
+        self.on_gpu("gpu.read", |g| g.read(h))
     }
 
     fn read_f32(&mut self, this: Resource<BufferRes>) -> Res<Vec<f32>> {
         let h = self.table.get(&this)?.0;
-        self.on_gpu(|g| g.read(h).map(|b| bytes_f32(&b)))
+        self.copy_out("gpu.read-f32", h)?;
+        self.on_gpu("gpu.read-f32", |g| g.read(h).map(|b| bytes_f32(&b)))
     }
 
     fn drop(&mut self, this: Resource<BufferRes>) -> wasmtime::Result<()> {
         let BufferRes(h) = self.table.delete(this)?;
-        let _ = self.on_gpu(|g| g.drop_buffer(h))?;
+        let _ = self.on_gpu("gpu.drop", |g| g.drop_buffer(h))?;
         Ok(())
     }
 }
 
 impl wit::HostPipeline for HostState {
     fn create(&mut self, wgsl: String, entry_point: String) -> Res<Resource<PipelineRes>> {
-        match self.on_gpu(|g| g.pipeline(&wgsl, &entry_point))? {
+        match self.on_gpu("gpu.create", |g| g.pipeline(&wgsl, &entry_point))? {
             Ok(h) => Ok(Ok(self.table.push(PipelineRes(h))?)),
             Err(e) => Ok(Err(e)),
         }
@@ -122,12 +161,12 @@ impl wit::HostPipeline for HostState {
             .iter()
             .map(|b| Ok(self.table.get(b)?.0))
             .collect::<wasmtime::Result<Vec<_>>>()?;
-        self.on_gpu(|g| g.dispatch(pipeline, &bound, [x, y, z]))
+        self.on_gpu("gpu.dispatch", |g| g.dispatch(pipeline, &bound, [x, y, z]))
     }
 
     fn drop(&mut self, this: Resource<PipelineRes>) -> wasmtime::Result<()> {
         let PipelineRes(h) = self.table.delete(this)?;
-        let _ = self.on_gpu(|g| g.drop_pipeline(h))?;
+        let _ = self.on_gpu("gpu.drop", |g| g.drop_pipeline(h))?;
         Ok(())
     }
 }

@@ -1,12 +1,27 @@
-//! The `hyper:compute/tensor` host interface: a skill's `tensor` resources are handles into a
-//! per-call [`hyper_compute::TensorStore`] (created on first use with the policy's quotas and
-//! the call's seed). Expected failures come back as `tensor-error`s; nothing a skill passes
-//! here can trap the host or exceed the quotas.
+//! Capability `tensor`: the `hyper:compute/tensor` host interface. A skill's `tensor`
+//! resources are handles into a per-call [`hyper_compute::TensorStore`] (created on first use
+//! with the policy's quotas and the call's seed).
+//!
+//! Every call checks the call's deadline first and counts the data it copies (lists in and
+//! out). Memory and handle quotas come back as `tensor-error`s the skill may handle (and are
+//! noted in the run report); a compute limit (one op too large, or the call's total) traps
+//! with [`Exceeded::Tensor`]: the per-op cap is what bounds the time spent inside one host
+//! call, and a skill must not be able to ignore it.
 
 use hyper_compute::{Binary, Handle, Reduce, TensorStore, Unary};
 use wasmtime::component::Resource;
 
 use crate::host::HostState;
+use crate::limits::Exceeded;
+
+pub(crate) fn link(
+    linker: &mut wasmtime::component::Linker<HostState>,
+) -> wasmtime::Result<()> {
+    bindings::TensorUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(
+        linker,
+        |s| s,
+    )
+}
 
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
@@ -26,16 +41,24 @@ pub struct TensorRes(Handle);
 
 type Res<T> = wasmtime::Result<Result<T, TensorError>>;
 
-fn convert(e: hyper_compute::TensorError) -> TensorError {
+/// A store error as the guest sees it; compute limits trap instead, and quotas are noted.
+fn convert(meter: &mut crate::limits::Meter, e: hyper_compute::TensorError) -> wasmtime::Result<TensorError> {
     use hyper_compute::TensorError as E;
-    match e {
+    Ok(match e {
         E::Shape(m) => TensorError::Shape(m),
         E::BadHandle(_) => TensorError::BadHandle,
-        e @ E::MemoryQuota { .. } => TensorError::MemoryQuota(e.to_string()),
-        e @ E::HandleQuota(_) => TensorError::HandleQuota(e.to_string()),
+        e @ E::MemoryQuota { .. } => {
+            meter.refused(Exceeded::Tensor(e.to_string()));
+            TensorError::MemoryQuota(e.to_string())
+        }
+        e @ E::HandleQuota(_) => {
+            meter.refused(Exceeded::Tensor(e.to_string()));
+            TensorError::HandleQuota(e.to_string())
+        }
         E::Invalid(m) => TensorError::Invalid(m),
         E::Grad(m) => TensorError::Grad(m),
-    }
+        e @ E::Compute { .. } => return Err(Exceeded::Tensor(e.to_string()).trap()),
+    })
 }
 
 fn dims(shape: &[u32]) -> Vec<usize> {
@@ -53,44 +76,58 @@ impl HostState {
         rs.iter().map(|r| self.handle(r)).collect()
     }
 
-    /// Runs `f` on the store and wraps a new tensor in a resource.
+    /// Runs `f` on the store (after the deadline check) and wraps a new tensor in a resource.
     fn make(
         &mut self,
+        call: &'static str,
         f: impl FnOnce(&mut TensorStore) -> Result<Handle, hyper_compute::TensorError>,
     ) -> Res<Resource<TensorRes>> {
+        self.meter.check(call)?;
         match f(self.tensors()) {
-            Ok(h) => Ok(Ok(self.table.push(TensorRes(h))?)),
-            Err(e) => Ok(Err(convert(e))),
+            Ok(h) => match self.table.push(TensorRes(h)) {
+                Ok(r) => Ok(Ok(r)),
+                Err(e) => {
+                    let _ = self.tensors().drop_tensor(h);
+                    Err(e.into())
+                }
+            },
+            Err(e) => Ok(Err(convert(&mut self.meter, e)?)),
         }
     }
 
     fn with<T>(
         &mut self,
+        call: &'static str,
         f: impl FnOnce(&mut TensorStore) -> Result<T, hyper_compute::TensorError>,
     ) -> Res<T> {
-        Ok(f(self.tensors()).map_err(convert))
+        self.meter.check(call)?;
+        match f(self.tensors()) {
+            Ok(v) => Ok(Ok(v)),
+            Err(e) => Ok(Err(convert(&mut self.meter, e)?)),
+        }
     }
 }
 
 impl wit::HostTensor for HostState {
     fn from_list(&mut self, data: Vec<f32>, shape: Vec<u32>) -> Res<Resource<TensorRes>> {
-        self.make(|s| s.from_f32(&data, &dims(&shape)))
+        self.meter.copy("tensor.from-list", 4 * data.len() + 4 * shape.len())?;
+        self.make("tensor.from-list", |s| s.from_f32(&data, &dims(&shape)))
     }
 
     fn zeros(&mut self, shape: Vec<u32>) -> Res<Resource<TensorRes>> {
-        self.make(|s| s.zeros(&dims(&shape)))
+        self.make("tensor.zeros", |s| s.zeros(&dims(&shape)))
     }
 
     fn ones(&mut self, shape: Vec<u32>) -> Res<Resource<TensorRes>> {
-        self.make(|s| s.ones(&dims(&shape)))
+        self.make("tensor.ones", |s| s.ones(&dims(&shape)))
     }
 
     fn randn(&mut self, shape: Vec<u32>, mean: f32, std: f32) -> Res<Resource<TensorRes>> {
-        self.make(|s| s.randn(&dims(&shape), mean, std))
+        self.make("tensor.randn", |s| s.randn(&dims(&shape), mean, std))
     }
 
     fn uniform(&mut self, shape: Vec<u32>, low: f32, high: f32) -> Res<Resource<TensorRes>> {
-        self.make(|s| s.rand_uniform(&dims(&shape), low, high))
+        self.make("tensor.uniform", |s| s.rand_uniform(&dims(&shape), low, high))
     }
 
     fn shape(&mut self, this: Resource<TensorRes>) -> wasmtime::Result<Vec<u32>> {
@@ -104,12 +141,18 @@ impl wit::HostTensor for HostState {
 
     fn to_list(&mut self, this: Resource<TensorRes>) -> Res<Vec<f32>> {
         let h = self.handle(&this)?;
-        self.with(|s| s.to_vec(h))
+        let bytes = self
+            .tensors()
+            .shape(h)
+            .map(|d| 4 * d.iter().product::<usize>())
+            .unwrap_or(0);
+        self.meter.copy("tensor.to-list", bytes)?;
+        self.with("tensor.to-list", |s| s.to_vec(h))
     }
 
     fn scalar(&mut self, this: Resource<TensorRes>) -> Res<f32> {
         let h = self.handle(&this)?;
-        self.with(|s| s.scalar(h))
+        self.with("tensor.scalar", |s| s.scalar(h))
     }
 
     fn unary(&mut self, this: Resource<TensorRes>, op: UnaryOp) -> Res<Resource<TensorRes>> {
@@ -125,7 +168,7 @@ impl wit::HostTensor for HostState {
             UnaryOp::Neg => Unary::Neg,
             UnaryOp::Sqr => Unary::Sqr,
         };
-        self.make(|s| s.unary(h, op))
+        self.make("tensor.unary", |s| s.unary(h, op))
     }
 
     fn binary(
@@ -141,7 +184,7 @@ impl wit::HostTensor for HostState {
             BinaryOp::Mul => Binary::Mul,
             BinaryOp::Div => Binary::Div,
         };
-        self.make(|s| s.binary(a, b, op))
+        self.make("tensor.binary", |s| s.binary(a, b, op))
     }
 
     fn affine(
@@ -151,12 +194,12 @@ impl wit::HostTensor for HostState {
         add: f64,
     ) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.affine(h, mul, add))
+        self.make("tensor.affine", |s| s.affine(h, mul, add))
     }
 
     fn powf(&mut self, this: Resource<TensorRes>, exponent: f64) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.powf(h, exponent))
+        self.make("tensor.powf", |s| s.powf(h, exponent))
     }
 
     fn reduce(
@@ -172,27 +215,27 @@ impl wit::HostTensor for HostState {
             ReduceOp::Mean => Reduce::Mean,
             ReduceOp::Max => Reduce::Max,
         };
-        self.make(|s| s.reduce(h, dim as usize, op, keepdim))
+        self.make("tensor.reduce", |s| s.reduce(h, dim as usize, op, keepdim))
     }
 
     fn sum_all(&mut self, this: Resource<TensorRes>) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.sum_all(h))
+        self.make("tensor.sum-all", |s| s.sum_all(h))
     }
 
     fn mean_all(&mut self, this: Resource<TensorRes>) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.mean_all(h))
+        self.make("tensor.mean-all", |s| s.mean_all(h))
     }
 
     fn softmax(&mut self, this: Resource<TensorRes>, dim: u32) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.softmax(h, dim as usize))
+        self.make("tensor.softmax", |s| s.softmax(h, dim as usize))
     }
 
     fn log_softmax(&mut self, this: Resource<TensorRes>, dim: u32) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.log_softmax(h, dim as usize))
+        self.make("tensor.log-softmax", |s| s.log_softmax(h, dim as usize))
     }
 
     fn matmul(
@@ -201,12 +244,12 @@ impl wit::HostTensor for HostState {
         other: Resource<TensorRes>,
     ) -> Res<Resource<TensorRes>> {
         let (a, b) = (self.handle(&this)?, self.handle(&other)?);
-        self.make(|s| s.matmul(a, b))
+        self.make("tensor.matmul", |s| s.matmul(a, b))
     }
 
     fn reshape(&mut self, this: Resource<TensorRes>, shape: Vec<u32>) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.reshape(h, &dims(&shape)))
+        self.make("tensor.reshape", |s| s.reshape(h, &dims(&shape)))
     }
 
     fn transpose(
@@ -216,7 +259,7 @@ impl wit::HostTensor for HostState {
         dim2: u32,
     ) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.transpose(h, dim1 as usize, dim2 as usize))
+        self.make("tensor.transpose", |s| s.transpose(h, dim1 as usize, dim2 as usize))
     }
 
     fn narrow(
@@ -227,12 +270,13 @@ impl wit::HostTensor for HostState {
         len: u32,
     ) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.narrow(h, dim as usize, start as usize, len as usize))
+        self.make("tensor.narrow", |s| s.narrow(h, dim as usize, start as usize, len as usize))
     }
 
     fn embedding(&mut self, this: Resource<TensorRes>, ids: Vec<u32>) -> Res<Resource<TensorRes>> {
+        self.meter.copy("tensor.embedding", 4 * ids.len())?;
         let h = self.handle(&this)?;
-        self.make(|s| s.embedding(h, &ids))
+        self.make("tensor.embedding", |s| s.embedding(h, &ids))
     }
 
     fn layer_norm(
@@ -247,7 +291,7 @@ impl wit::HostTensor for HostState {
             self.handle(&weight)?,
             self.handle(&bias)?,
         );
-        self.make(|s| s.layer_norm(x, w, b, eps))
+        self.make("tensor.layer-norm", |s| s.layer_norm(x, w, b, eps))
     }
 
     fn rms_norm(
@@ -257,7 +301,7 @@ impl wit::HostTensor for HostState {
         eps: f64,
     ) -> Res<Resource<TensorRes>> {
         let (x, w) = (self.handle(&this)?, self.handle(&weight)?);
-        self.make(|s| s.rms_norm(x, w, eps))
+        self.make("tensor.rms-norm", |s| s.rms_norm(x, w, eps))
     }
 
     fn cross_entropy(
@@ -265,18 +309,19 @@ impl wit::HostTensor for HostState {
         this: Resource<TensorRes>,
         targets: Vec<u32>,
     ) -> Res<Resource<TensorRes>> {
+        self.meter.copy("tensor.cross-entropy", 4 * targets.len())?;
         let h = self.handle(&this)?;
-        self.make(|s| s.cross_entropy(h, &targets))
+        self.make("tensor.cross-entropy", |s| s.cross_entropy(h, &targets))
     }
 
     fn make_variable(&mut self, this: Resource<TensorRes>) -> Res<()> {
         let h = self.handle(&this)?;
-        self.with(|s| s.variable(h))
+        self.with("tensor.make-variable", |s| s.variable(h))
     }
 
     fn grad(&mut self, this: Resource<TensorRes>) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make(|s| s.grad(h))
+        self.make("tensor.grad", |s| s.grad(h))
     }
 
     fn drop(&mut self, this: Resource<TensorRes>) -> wasmtime::Result<()> {
@@ -289,22 +334,22 @@ impl wit::HostTensor for HostState {
 impl wit::Host for HostState {
     fn cat(&mut self, parts: Vec<Resource<TensorRes>>, dim: u32) -> Res<Resource<TensorRes>> {
         let hs = self.handles(&parts)?;
-        self.make(|s| s.cat(&hs, dim as usize))
+        self.make("tensor.cat", |s| s.cat(&hs, dim as usize))
     }
 
     fn backward(&mut self, loss: Resource<TensorRes>) -> Res<()> {
         let h = self.handle(&loss)?;
-        self.with(|s| s.backward(h))
+        self.with("tensor.backward", |s| s.backward(h))
     }
 
     fn clip_grad_norm(&mut self, vars: Vec<Resource<TensorRes>>, max_norm: f64) -> Res<f64> {
         let hs = self.handles(&vars)?;
-        self.with(|s| s.clip_grad_norm(&hs, max_norm))
+        self.with("tensor.clip-grad-norm", |s| s.clip_grad_norm(&hs, max_norm))
     }
 
     fn sgd_step(&mut self, vars: Vec<Resource<TensorRes>>, lr: f64, momentum: f64) -> Res<()> {
         let hs = self.handles(&vars)?;
-        self.with(|s| s.sgd_step(&hs, lr, momentum))
+        self.with("tensor.sgd-step", |s| s.sgd_step(&hs, lr, momentum))
     }
 
     fn adamw_step(
@@ -317,7 +362,7 @@ impl wit::Host for HostState {
         weight_decay: f64,
     ) -> Res<()> {
         let hs = self.handles(&vars)?;
-        self.with(|s| s.adamw_step(&hs, lr, beta1, beta2, eps, weight_decay))
+        self.with("tensor.adamw-step", |s| s.adamw_step(&hs, lr, beta1, beta2, eps, weight_decay))
     }
 
     fn device(&mut self) -> wasmtime::Result<String> {
