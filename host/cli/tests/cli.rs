@@ -1158,3 +1158,46 @@ fn a_cause_from_new_to_run_pinned_by_its_evaluator_hash() {
     ok(&home, &["domain", "remove", "arith"]);
     fails(&["run", "arith"], "no domain `arith`");
 }
+
+#[test]
+fn a_panic_in_a_nodes_research_thread_is_caught_and_shown_in_status() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path();
+    std::fs::write(
+        home.join("node.toml"),
+        "listen = [\"/ip4/127.0.0.1/tcp/0\"]\ndomains = [\"search\"]\n",
+    )
+    .expect("node.toml");
+    let mut node = Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args(["node", "--experiments", "2", "--seed", "4"])
+        .env("HYPER_HOME", home)
+        .env("HYPER_FAULT_INJECT", "research-panic")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let status = loop {
+        let out = hyper(home, &["status", "--json"]);
+        let reply: Option<serde_json::Value> = out
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten();
+        if let Some(r) = reply.filter(|r| r["research"]["search"]["state"] == "failed") {
+            break r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "never marked failed");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // The node itself stays up and answers; the domain restarted 3 times, then gave up.
+    assert_eq!(status["research"]["search"]["restarts"], 3, "{status}");
+    let error = status["research"]["search"]["last_error"].as_str().unwrap_or("");
+    assert!(error.contains("panicked: injected fault"), "{error}");
+    let text = hyper(home, &["status"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("research  search: failed (restarts 3)"), "{text}");
+    node.kill().expect("kill");
+    let _ = node.wait();
+}

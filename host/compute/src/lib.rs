@@ -98,7 +98,8 @@ impl Default for Limits {
 
 /// Relative cost of one element of an op, in matmul multiply-add equivalents: element-wise
 /// kernels are memory-bound and (transcendentals) far slower per element than a blocked
-/// matmul's multiply-add. Measured with `cargo bench -p hyper-tests --bench tensor`.
+/// matmul's multiply-add. These are conservative estimates for candle's CPU kernels, not
+/// measurements; they only need to keep one op under about a second at the default cap.
 const ELEMENT: f64 = 16.0;
 const TRANSCENDENTAL: f64 = 64.0;
 
