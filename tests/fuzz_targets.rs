@@ -60,16 +60,6 @@ fn kind(b: &mut Bytes) -> ParamKind {
     }
 }
 
-fn inside(kind: &ParamKind, v: &Value) -> bool {
-    match (kind, v) {
-        (ParamKind::Int(r), Value::Int(x)) => (r.min..=r.max).contains(x),
-        (ParamKind::Float(r), Value::Float(x)) => x.is_finite() && *x >= r.min && *x <= r.max,
-        (ParamKind::Choice(c), Value::Choice(x)) => c.options.contains(x),
-        (ParamKind::Flag(_), Value::Flag(_)) => true,
-        _ => false,
-    }
-}
-
 /// A declared parameter space from bytes: validation, then proposals from both proposers.
 pub fn space(data: &[u8]) {
     let mut b = Bytes(data);
@@ -95,7 +85,12 @@ pub fn space(data: &[u8]) {
             let next = p.propose(&space, &best, &tried);
             for s in &space.specs {
                 let v = &next[&s.name];
-                assert!(inside(&s.kind, v), "{} = {v:?} outside {:?}", s.name, s.kind);
+                assert!(
+                    hyper_research::params::admits(&s.kind, v),
+                    "{} = {v:?} outside {:?}",
+                    s.name,
+                    s.kind
+                );
             }
             let d = space.distance(&best, &next);
             assert!((0.0..=1.0).contains(&d), "distance {d}");

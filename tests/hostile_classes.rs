@@ -31,12 +31,20 @@ fn fails(
     let (result, _) = skill.run(policy, &attack(name), None);
     let took = start.elapsed();
     let failure = match result {
-        Ok(a) => panic!("attack `{name}` not stopped: {} ({} bytes)", a.media_type, a.bytes.len()),
+        Ok(a) => panic!(
+            "attack `{name}` not stopped: {} ({} bytes)",
+            a.media_type,
+            a.bytes.len()
+        ),
         Err(f) => f,
     };
     assert_eq!(failure.kind, kind, "attack `{name}`: {failure:?}");
     for w in words {
-        assert!(failure.reason.contains(w), "`{name}`: `{}` lacks `{w}`", failure.reason);
+        assert!(
+            failure.reason.contains(w),
+            "`{name}`: `{}` lacks `{w}`",
+            failure.reason
+        );
     }
     (failure.reason, took)
 }
@@ -50,10 +58,25 @@ fn a_guest_sleeping_in_a_host_call_ends_at_its_deadline() {
     let (slept, _) = skill.run(&policy, &attack("sleep"), None);
     let slept = slept.expect("a single sleep returns");
     assert_eq!(slept.media_type, "slept/seconds");
-    assert!(String::from_utf8_lossy(&slept.bytes).parse::<u64>().expect("seconds") >= 3600);
-    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        String::from_utf8_lossy(&slept.bytes)
+            .parse::<u64>()
+            .expect("seconds")
+            >= 3600
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
     // Sleeping forever ends at the 2 s deadline, not after an hour.
-    let (_, took) = fails(&skill, &policy, "sleep-loop", FailureKind::Deadline, &["deadline"]);
+    let (_, took) = fails(
+        &skill,
+        &policy,
+        "sleep-loop",
+        FailureKind::Deadline,
+        &["deadline"],
+    );
     let overshoot = took.saturating_sub(policy.deadline);
     println!("sleep-loop: deadline 2 s, ended after {took:?} (overshoot {overshoot:?})");
     assert!(overshoot <= OVERSHOOT, "overshoot {overshoot:?}");
@@ -67,12 +90,33 @@ fn scratch_has_a_byte_and_a_file_quota() {
         scratch_files: 100,
         ..domain.skill_policy()
     };
-    fails(&skill, &policy, "scratch-fill", FailureKind::Quota, &["/scratch quota of 8388608 bytes"]);
-    fails(&skill, &policy, "scratch-sparse", FailureKind::Quota, &["/scratch quota", "set-size"]);
-    fails(&skill, &policy, "scratch-files", FailureKind::Quota, &["100 files"]);
+    fails(
+        &skill,
+        &policy,
+        "scratch-fill",
+        FailureKind::Quota,
+        &["/scratch quota of 8388608 bytes"],
+    );
+    fails(
+        &skill,
+        &policy,
+        "scratch-sparse",
+        FailureKind::Quota,
+        &["/scratch quota", "set-size"],
+    );
+    fails(
+        &skill,
+        &policy,
+        "scratch-files",
+        FailureKind::Quota,
+        &["100 files"],
+    );
     // Nothing is left behind for the next call, which works.
     let (ok, _) = skill.run(&policy, &attack("scratch-snoop"), None);
-    assert!(ok.expect("snoop").bytes.is_empty(), "scratch starts empty again");
+    assert!(
+        ok.expect("snoop").bytes.is_empty(),
+        "scratch starts empty again"
+    );
 }
 
 #[test]
@@ -82,7 +126,13 @@ fn open_descriptors_are_bounded() {
         open_files: 50,
         ..domain.skill_policy()
     };
-    fails(&skill, &policy, "open-files", FailureKind::Quota, &["more than 50", "open-at"]);
+    fails(
+        &skill,
+        &policy,
+        "open-files",
+        FailureKind::Quota,
+        &["more than 50", "open-at"],
+    );
 }
 
 #[test]
@@ -92,13 +142,41 @@ fn guest_text_is_bounded_and_imitated_host_errors_change_nothing() {
         memory_bytes: 256 << 20,
         ..domain.skill_policy()
     };
-    let (reason, _) = fails(&skill, &policy, "huge-error", FailureKind::GuestError, &["failed: eee"]);
-    assert!(reason.len() < 5000, "a 48 MiB error kept as {} bytes", reason.len());
+    let (reason, _) = fails(
+        &skill,
+        &policy,
+        "huge-error",
+        FailureKind::GuestError,
+        &["failed: eee"],
+    );
+    assert!(
+        reason.len() < 5000,
+        "a 48 MiB error kept as {} bytes",
+        reason.len()
+    );
     assert!(reason.contains("more bytes]"), "says it was cut");
-    fails(&skill, &policy, "big-log-line", FailureKind::OutputQuota, &["log quota of 1048576 bytes", "8388608"]);
-    fails(&skill, &policy, "progress-flood", FailureKind::OutputQuota, &["progress.report", "100000"]);
+    fails(
+        &skill,
+        &policy,
+        "big-log-line",
+        FailureKind::OutputQuota,
+        &["log quota of 1048576 bytes", "8388608"],
+    );
+    fails(
+        &skill,
+        &policy,
+        "progress-flood",
+        FailureKind::OutputQuota,
+        &["progress.report", "100000"],
+    );
     // A panic whose stderr imitates the host's quota messages is a panic.
-    let (reason, _) = fails(&skill, &policy, "fake-quota-text", FailureKind::Panic, &["panicked"]);
+    let (reason, _) = fails(
+        &skill,
+        &policy,
+        "fake-quota-text",
+        FailureKind::Panic,
+        &["panicked"],
+    );
     assert!(!reason.contains("quota of"), "{reason}");
 }
 
@@ -115,10 +193,16 @@ fn hostile_describe_output_is_refused_or_handled() {
             .and_then(|info| hyper_research::Space::new(info.params))
     };
     let huge = describe("huge").expect_err("2 MB describe refused");
-    assert!(huge.contains("describe returned") && huge.contains("1048576"), "{huge}");
+    assert!(
+        huge.contains("describe returned") && huge.contains("1048576"),
+        "{huge}"
+    );
     assert!(describe("dup").expect_err("dup").contains("twice"));
     let ctrl = describe("ctrl").expect_err("ctrl");
-    assert!(ctrl.contains("\\u{1b}") && !ctrl.contains('\u{1b}'), "{ctrl}");
+    assert!(
+        ctrl.contains("\\u{1b}") && !ctrl.contains('\u{1b}'),
+        "{ctrl}"
+    );
     assert!(describe("nan").expect_err("nan").contains("finite"));
     assert!(describe("log0").expect_err("log0").contains("above 0"));
     // Extreme but finite ranges run: a short loop on them stays inside the bounds.
@@ -128,13 +212,19 @@ fn hostile_describe_output_is_refused_or_handled() {
     for _ in 0..100 {
         use hyper_research::Proposer;
         let next = proposer.propose(&space, &tried[tried.len() - 1].clone(), &tried);
-        assert!(matches!(next["wide"], hyper_research::Value::Float(x) if x.is_finite() && x.abs() <= 1e308));
+        assert!(
+            matches!(next["wide"], hyper_research::Value::Float(x) if x.is_finite() && x.abs() <= 1e308)
+        );
         tried.push(next);
     }
     std::fs::remove_file(&marker).expect("rm");
 }
 
-fn tensor_case(skill: &Skill, policy: &SandboxPolicy, case: &str) -> (Result<String, hyper_runtime::Failure>, Duration) {
+fn tensor_case(
+    skill: &Skill,
+    policy: &SandboxPolicy,
+    case: &str,
+) -> (Result<String, hyper_runtime::Failure>, Duration) {
     let start = Instant::now();
     let (result, _) = skill.run(
         policy,
@@ -180,7 +270,11 @@ fn host_tensors_cannot_take_the_host_down() {
     let (r, took) = tensor_case(&skill, &policy, "big-matmul");
     let f = r.expect_err("refused");
     assert_eq!(f.kind, FailureKind::Quota, "{f:?}");
-    assert!(f.reason.contains("compute limit") && f.reason.contains("matmul"), "{}", f.reason);
+    assert!(
+        f.reason.contains("compute limit") && f.reason.contains("matmul"),
+        "{}",
+        f.reason
+    );
     assert!(took < Duration::from_secs(3), "{took:?}");
     // Many ops under the cap: stopped at the deadline, between two ops.
     let (r, took) = tensor_case(&skill, &policy, "matmul-loop");

@@ -555,7 +555,10 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
                     .iter()
                     .map(|m| format!("{}={:.4}", m.name, m.value))
                     .collect();
-                bar.set_message(hyper_runtime::escape_control(&format!("step {step}/{total} {}", extra.join(" "))));
+                bar.set_message(hyper_runtime::escape_control(&format!(
+                    "step {step}/{total} {}",
+                    extra.join(" ")
+                )));
             }))
         }),
         ..options

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -148,7 +148,14 @@ fn research(
             set_health(&health, name, "running", None);
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 research_domain(
-                    &home, name, args, round, &runtime, &mut journal, &mut peers, &results,
+                    &home,
+                    name,
+                    args,
+                    round,
+                    &runtime,
+                    &mut journal,
+                    &mut peers,
+                    &results,
                     &identity,
                 )
             }));
@@ -165,7 +172,11 @@ fn research(
                         .lock()
                         .map(|m| m.get(name).map_or(0, |h| h.restarts))
                         .unwrap_or(MAX_RESTARTS);
-                    let state = if restarts < MAX_RESTARTS { "restarting" } else { "failed" };
+                    let state = if restarts < MAX_RESTARTS {
+                        "restarting"
+                    } else {
+                        "failed"
+                    };
                     set_health(&health, name, state, Some(text));
                 }
             }
@@ -474,7 +485,9 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
             };
             let peers = SwarmPeers::new(client.clone(), tokio::runtime::Handle::current());
             let health = health.clone();
-            Some(std::thread::spawn(move || research(home, &args, tx, peers, health)))
+            Some(std::thread::spawn(move || {
+                research(home, &args, tx, peers, health)
+            }))
         };
         let mut save = tokio::time::interval(Duration::from_secs(5));
         // Once research is done (or when there is none) the node keeps relaying and saving.

@@ -1188,16 +1188,24 @@ fn a_panic_in_a_nodes_research_thread_is_caught_and_shown_in_status() {
         if let Some(r) = reply.filter(|r| r["research"]["search"]["state"] == "failed") {
             break r;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "never marked failed");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never marked failed"
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     // The node itself stays up and answers; the domain restarted 3 times, then gave up.
     assert_eq!(status["research"]["search"]["restarts"], 3, "{status}");
-    let error = status["research"]["search"]["last_error"].as_str().unwrap_or("");
+    let error = status["research"]["search"]["last_error"]
+        .as_str()
+        .unwrap_or("");
     assert!(error.contains("panicked: injected fault"), "{error}");
     let text = hyper(home, &["status"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("research  search: failed (restarts 3)"), "{text}");
+    assert!(
+        text.contains("research  search: failed (restarts 3)"),
+        "{text}"
+    );
     node.kill().expect("kill");
     let _ = node.wait();
 }

@@ -432,7 +432,12 @@ impl TensorStore {
     pub fn randn(&mut self, shape: &[usize], mean: f32, std: f32) -> Result<Handle> {
         let n = (bytes_of(shape, DType::F32)? / 4) as usize;
         // The values and then the tensor made from them.
-        self.plan("randn", n as u64 * 4, n as u64 * 4, n as f64 * TRANSCENDENTAL)?;
+        self.plan(
+            "randn",
+            n as u64 * 4,
+            n as u64 * 4,
+            n as f64 * TRANSCENDENTAL,
+        )?;
         let mut data = Vec::with_capacity(n);
         while data.len() < n {
             let u1 = 1.0 - self.next_unit();

@@ -54,7 +54,9 @@ fn check_kind(name: &str, kind: &ParamKind) -> Result<(), String> {
         ParamKind::Int(r) if !(r.min..=r.max).contains(&r.default) => {
             bad("the default is outside [min, max]")
         }
-        ParamKind::Float(r) if !(r.min.is_finite() && r.max.is_finite() && r.default.is_finite()) => {
+        ParamKind::Float(r)
+            if !(r.min.is_finite() && r.max.is_finite() && r.default.is_finite()) =>
+        {
             bad("min, max and default must be finite numbers")
         }
         ParamKind::Float(r) if r.min > r.max => bad("min is above max"),
@@ -88,6 +90,17 @@ fn check_kind(name: &str, kind: &ParamKind) -> Result<(), String> {
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// Whether `v` is a value the declared `kind` admits (finite and inside the bounds).
+pub fn admits(kind: &ParamKind, v: &Value) -> bool {
+    match (kind, v) {
+        (ParamKind::Int(r), Value::Int(x)) => (r.min..=r.max).contains(x),
+        (ParamKind::Float(r), Value::Float(x)) => x.is_finite() && *x >= r.min && *x <= r.max,
+        (ParamKind::Choice(c), Value::Choice(x)) => c.options.contains(x),
+        (ParamKind::Flag(_), Value::Flag(_)) => true,
+        _ => false,
     }
 }
 

@@ -83,16 +83,6 @@ fn spec() -> impl Strategy<Value = ParamSpec> {
     })
 }
 
-fn inside(kind: &ParamKind, v: &Value) -> bool {
-    match (kind, v) {
-        (ParamKind::Int(r), Value::Int(x)) => (r.min..=r.max).contains(x),
-        (ParamKind::Float(r), Value::Float(x)) => x.is_finite() && *x >= r.min && *x <= r.max,
-        (ParamKind::Choice(c), Value::Choice(x)) => c.options.contains(x),
-        (ParamKind::Flag(_), Value::Flag(_)) => true,
-        _ => false,
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -111,7 +101,7 @@ proptest! {
                 let next = proposer.propose(&space, &best, &tried);
                 for s in &space.specs {
                     let v = next.get(&s.name).expect("every parameter proposed");
-                    prop_assert!(inside(&s.kind, v), "{} = {v:?} outside {:?}", s.name, s.kind);
+                    prop_assert!(hyper_research::params::admits(&s.kind, v), "{} = {v:?} outside {:?}", s.name, s.kind);
                 }
                 let d = space.distance(&best, &next);
                 prop_assert!((0.0..=1.0).contains(&d), "distance {d}");
@@ -129,7 +119,12 @@ fn the_reported_hostile_spaces_are_handled_or_refused_by_name() {
     let float = |min, max, default| ParamSpec {
         name: "f".into(),
         description: String::new(),
-        kind: ParamKind::Float(FloatRange { min, max, default, log_scale: false }),
+        kind: ParamKind::Float(FloatRange {
+            min,
+            max,
+            default,
+            log_scale: false,
+        }),
     };
     // Extreme but finite ranges are accepted and proposals stay inside them.
     let wide = Space::new(vec![
@@ -137,7 +132,11 @@ fn the_reported_hostile_spaces_are_handled_or_refused_by_name() {
         ParamSpec {
             name: "i".into(),
             description: String::new(),
-            kind: ParamKind::Int(IntRange { min: i64::MIN, max: i64::MAX, default: 0 }),
+            kind: ParamKind::Int(IntRange {
+                min: i64::MIN,
+                max: i64::MAX,
+                default: 0,
+            }),
         },
     ])
     .expect("wide ranges are legal");
@@ -169,7 +168,12 @@ fn the_reported_hostile_spaces_are_handled_or_refused_by_name() {
         vec![ParamSpec {
             name: "lr".into(),
             description: String::new(),
-            kind: ParamKind::Float(FloatRange { min: 0.0, max: 1.0, default: 0.5, log_scale: true }),
+            kind: ParamKind::Float(FloatRange {
+                min: 0.0,
+                max: 1.0,
+                default: 0.5,
+                log_scale: true,
+            }),
         }],
         "above 0",
     );

@@ -10,9 +10,9 @@ use crate::bindings::v0_1_0::{
     types, EvaluatorPre, MetricInfo, ResearchSkillPre, SkillInfo, ToolInfo, ToolSkillPre, VERSION,
 };
 use crate::cache::content_hash;
+use crate::caps::grant_for;
 use crate::failure::{Failure, FailureKind};
 use crate::host::{HostState, ProgressFn, RunReport};
-use crate::caps::grant_for;
 use crate::limits::{bound_text, Exceeded};
 use crate::policy::{unversioned, LoadOptions, SandboxPolicy};
 use crate::Runtime;

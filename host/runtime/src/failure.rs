@@ -104,15 +104,20 @@ impl Failure {
         report: &RunReport,
     ) -> Self {
         let stderr_tail = tail(&report.stderr);
-        let exceeded = error
-            .downcast_ref::<Exceeded>()
-            .cloned()
-            .or_else(|| error.chain().find_map(|e| e.downcast_ref::<Exceeded>().cloned()));
-        let table_full = error.downcast_ref::<ResourceTableError>().is_some_and(|e| {
-            matches!(e, ResourceTableError::Full)
-        }) || error
-            .chain()
-            .any(|e| matches!(e.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)));
+        let exceeded = error.downcast_ref::<Exceeded>().cloned().or_else(|| {
+            error
+                .chain()
+                .find_map(|e| e.downcast_ref::<Exceeded>().cloned())
+        });
+        let table_full = error
+            .downcast_ref::<ResourceTableError>()
+            .is_some_and(|e| matches!(e, ResourceTableError::Full))
+            || error.chain().any(|e| {
+                matches!(
+                    e.downcast_ref::<ResourceTableError>(),
+                    Some(ResourceTableError::Full)
+                )
+            });
         let (kind, reason) = if let Some(e) = exceeded {
             (e.kind(), e.to_string())
         } else if table_full {

@@ -33,8 +33,8 @@ pub use component::{
     inspect, inspect_with, Evaluator, ImportVerdict, Inspection, Skill, Tool, World,
 };
 pub use failure::{Failure, FailureKind};
-pub use limits::{bound_text, escape_control, Exceeded};
 pub use host::{LogRecord, ProgressFn, RunReport};
+pub use limits::{bound_text, escape_control, Exceeded};
 pub use policy::{LoadOptions, SandboxPolicy};
 
 mod engine;

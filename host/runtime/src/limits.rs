@@ -30,7 +30,9 @@ pub enum Exceeded {
     ScratchFiles { limit: u64 },
     #[error("held more than {limit} host resources at once (files, directory streams, pollables, tensors, buffers) in {call}")]
     Handles { limit: usize, call: &'static str },
-    #[error("copied more than {limit} bytes between guest and host in one call ({len} bytes in {call})")]
+    #[error(
+        "copied more than {limit} bytes between guest and host in one call ({len} bytes in {call})"
+    )]
     Copy {
         limit: u64,
         len: u64,

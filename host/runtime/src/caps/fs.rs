@@ -170,7 +170,11 @@ impl ScratchFs<'_> {
     }
 
     /// Size of `path` under `fd` if it exists (not following a final symlink).
-    fn existing(&mut self, fd: &Resource<fs::Descriptor>, path: &str) -> Option<fs::DescriptorStat> {
+    fn existing(
+        &mut self,
+        fd: &Resource<fs::Descriptor>,
+        path: &str,
+    ) -> Option<fs::DescriptorStat> {
         fs::HostDescriptor::stat_at(
             &mut self.inner,
             again(fd),
@@ -500,10 +504,7 @@ impl fs::HostDescriptor for ScratchFs<'_> {
         fs::HostDescriptor::is_same_object(&mut self.inner, a, b)
     }
 
-    fn metadata_hash(
-        &mut self,
-        fd: Resource<fs::Descriptor>,
-    ) -> FsResult<fs::MetadataHashValue> {
+    fn metadata_hash(&mut self, fd: Resource<fs::Descriptor>) -> FsResult<fs::MetadataHashValue> {
         self.enter("filesystem.metadata-hash")?;
         fs::HostDescriptor::metadata_hash(&mut self.inner, fd)
     }
@@ -577,7 +578,9 @@ impl OutputStream for MeteredStream {
             quota
                 .check_deadline("wasi:io/streams.write (file)")
                 .and_then(|()| {
-                    quota.charge(grow, || format!("stream write of {len} bytes at offset {start}"))
+                    quota.charge(grow, || {
+                        format!("stream write of {len} bytes at offset {start}")
+                    })
                 })
                 .map_err(|e| StreamError::Trap(e.trap()))?;
         }

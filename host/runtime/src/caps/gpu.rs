@@ -16,13 +16,8 @@ use wasmtime::component::Resource;
 use crate::host::HostState;
 use crate::limits::Exceeded;
 
-pub(crate) fn link(
-    linker: &mut wasmtime::component::Linker<HostState>,
-) -> wasmtime::Result<()> {
-    bindings::GpuUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(
-        linker,
-        |s| s,
-    )
+pub(crate) fn link(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
+    bindings::GpuUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }
 
 pub(crate) mod bindings {
@@ -78,7 +73,10 @@ impl HostState {
     ) -> Res<T> {
         self.meter.check(call)?;
         let result = self.gpu().and_then(f);
-        if let Err(e @ (ComputeError::Quota { .. } | ComputeError::Limit(_) | ComputeError::Timeout(_))) = &result {
+        if let Err(
+            e @ (ComputeError::Quota { .. } | ComputeError::Limit(_) | ComputeError::Timeout(_)),
+        ) = &result
+        {
             self.meter.refused(Exceeded::Gpu(e.to_string()));
         }
         Ok(result.map_err(convert))

@@ -114,7 +114,10 @@ pub(crate) const CAPABILITIES: &[Capability] = &[
                 "wasi:clocks/monotonic-clock",
                 "virtual clock: waiting is instant and advances it",
             ),
-            ("wasi:clocks/wall-clock", "virtual clock derived from the seed"),
+            (
+                "wasi:clocks/wall-clock",
+                "virtual clock derived from the seed",
+            ),
         ],
         worlds: ALL,
         grant: Grant::Always,
@@ -185,7 +188,10 @@ pub(crate) const CAPABILITIES: &[Capability] = &[
 ];
 
 /// The capability that answers for `import` in `world`, if any.
-pub(crate) fn capability_for(import: &str, world: World) -> Option<(&'static Capability, &'static str)> {
+pub(crate) fn capability_for(
+    import: &str,
+    world: World,
+) -> Option<(&'static Capability, &'static str)> {
     let bare = unversioned(import);
     CAPABILITIES
         .iter()
@@ -199,17 +205,26 @@ pub(crate) fn capability_for(import: &str, world: World) -> Option<(&'static Cap
 }
 
 /// Why `import` is granted in `world`, or why not.
-pub(crate) fn grant_for(import: &str, world: World, options: LoadOptions) -> Result<&'static str, String> {
+pub(crate) fn grant_for(
+    import: &str,
+    world: World,
+    options: LoadOptions,
+) -> Result<&'static str, String> {
     let bare = unversioned(import);
     let Some((cap, why)) = capability_for(import, world) else {
-        return Err(match CAPABILITIES.iter().find(|c| c.interfaces.iter().any(|(n, _)| *n == bare)) {
-            Some(c) => format!(
-                "the `{}` capability (`{bare}`) is not granted to a `{}` component",
-                c.name,
-                world.name()
-            ),
-            None => format!("the sandbox policy does not grant `{bare}`"),
-        });
+        return Err(
+            match CAPABILITIES
+                .iter()
+                .find(|c| c.interfaces.iter().any(|(n, _)| *n == bare))
+            {
+                Some(c) => format!(
+                    "the `{}` capability (`{bare}`) is not granted to a `{}` component",
+                    c.name,
+                    world.name()
+                ),
+                None => format!("the sandbox policy does not grant `{bare}`"),
+            },
+        );
     };
     match cap.grant {
         Grant::Always => Ok(why),
@@ -246,7 +261,9 @@ impl HasData for Io {
 
 fn link_io(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::sync::io::{poll, streams};
-    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, Io>(l, |s| &mut s.table)?;
+    wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<HostState, Io>(l, |s| {
+        &mut s.table
+    })?;
     poll::add_to_linker::<HostState, Io>(l, |s| &mut s.table)?;
     streams::add_to_linker::<HostState, Io>(l, |s| &mut s.table)
 }

@@ -14,13 +14,8 @@ use wasmtime::component::Resource;
 use crate::host::HostState;
 use crate::limits::Exceeded;
 
-pub(crate) fn link(
-    linker: &mut wasmtime::component::Linker<HostState>,
-) -> wasmtime::Result<()> {
-    bindings::TensorUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(
-        linker,
-        |s| s,
-    )
+pub(crate) fn link(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
+    bindings::TensorUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }
 
 pub(crate) mod bindings {
@@ -42,7 +37,10 @@ pub struct TensorRes(Handle);
 type Res<T> = wasmtime::Result<Result<T, TensorError>>;
 
 /// A store error as the guest sees it; compute limits trap instead, and quotas are noted.
-fn convert(meter: &mut crate::limits::Meter, e: hyper_compute::TensorError) -> wasmtime::Result<TensorError> {
+fn convert(
+    meter: &mut crate::limits::Meter,
+    e: hyper_compute::TensorError,
+) -> wasmtime::Result<TensorError> {
     use hyper_compute::TensorError as E;
     Ok(match e {
         E::Shape(m) => TensorError::Shape(m),
@@ -110,7 +108,8 @@ impl HostState {
 
 impl wit::HostTensor for HostState {
     fn from_list(&mut self, data: Vec<f32>, shape: Vec<u32>) -> Res<Resource<TensorRes>> {
-        self.meter.copy("tensor.from-list", 4 * data.len() + 4 * shape.len())?;
+        self.meter
+            .copy("tensor.from-list", 4 * data.len() + 4 * shape.len())?;
         self.make("tensor.from-list", |s| s.from_f32(&data, &dims(&shape)))
     }
 
@@ -127,7 +126,9 @@ impl wit::HostTensor for HostState {
     }
 
     fn uniform(&mut self, shape: Vec<u32>, low: f32, high: f32) -> Res<Resource<TensorRes>> {
-        self.make("tensor.uniform", |s| s.rand_uniform(&dims(&shape), low, high))
+        self.make("tensor.uniform", |s| {
+            s.rand_uniform(&dims(&shape), low, high)
+        })
     }
 
     fn shape(&mut self, this: Resource<TensorRes>) -> wasmtime::Result<Vec<u32>> {
@@ -259,7 +260,9 @@ impl wit::HostTensor for HostState {
         dim2: u32,
     ) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make("tensor.transpose", |s| s.transpose(h, dim1 as usize, dim2 as usize))
+        self.make("tensor.transpose", |s| {
+            s.transpose(h, dim1 as usize, dim2 as usize)
+        })
     }
 
     fn narrow(
@@ -270,7 +273,9 @@ impl wit::HostTensor for HostState {
         len: u32,
     ) -> Res<Resource<TensorRes>> {
         let h = self.handle(&this)?;
-        self.make("tensor.narrow", |s| s.narrow(h, dim as usize, start as usize, len as usize))
+        self.make("tensor.narrow", |s| {
+            s.narrow(h, dim as usize, start as usize, len as usize)
+        })
     }
 
     fn embedding(&mut self, this: Resource<TensorRes>, ids: Vec<u32>) -> Res<Resource<TensorRes>> {
@@ -362,7 +367,9 @@ impl wit::Host for HostState {
         weight_decay: f64,
     ) -> Res<()> {
         let hs = self.handles(&vars)?;
-        self.with("tensor.adamw-step", |s| s.adamw_step(&hs, lr, beta1, beta2, eps, weight_decay))
+        self.with("tensor.adamw-step", |s| {
+            s.adamw_step(&hs, lr, beta1, beta2, eps, weight_decay)
+        })
     }
 
     fn device(&mut self) -> wasmtime::Result<String> {
