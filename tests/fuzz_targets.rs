@@ -4,7 +4,7 @@
 //! hostile skill, peer or package can hand the host — and must never panic; `space` also
 //! checks that every proposal lies inside the declared bounds.
 
-use hyper_research::params::{Space, Value};
+use hyper_research::params::Space;
 use hyper_research::{MixedProposer, NoveltyProposer, Proposer};
 use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
 use hyper_runtime::{ParamKind, ParamSpec};

@@ -206,3 +206,94 @@ fn the_same_seed_gives_the_same_bits() {
     let (_, u) = run(3);
     assert!(u.iter().all(|x| (-1.0..1.0).contains(x)));
 }
+
+#[test]
+fn peak_memory_counts_broadcast_copies_and_what_graphs_keep_alive() {
+    let mut s = TensorStore::new(
+        Limits {
+            max_bytes: 100 << 20,
+            ..Limits::default()
+        },
+        0,
+    );
+    // A broadcast matmul whose operands candle would copy to their full batch: refused
+    // before anything runs, however small the inputs and the output are.
+    let a = s.zeros(&[256, 1, 1, 256]).expect("a");
+    let b = s.zeros(&[1, 256, 256, 1]).expect("b");
+    let err = s
+        .matmul(a, b)
+        .expect_err("copies of 64 MiB + 64 MiB > 100 MiB");
+    assert!(matches!(err, TensorError::MemoryQuota { .. }), "{err}");
+    // A chain of ops on a variable: each result's graph holds its input, so dropping the old
+    // handle gives nothing back until no tracked tensor is left.
+    let x = s.ones(&[1 << 20]).expect("4 MiB");
+    s.variable(x).expect("variable");
+    let before = s.live_bytes();
+    let mut y = s.unary(x, Unary::Tanh).expect("tanh");
+    let mut steps = 0;
+    let err = loop {
+        match s.unary(y, Unary::Tanh) {
+            Ok(next) => {
+                s.drop_tensor(y).expect("drop");
+                y = next;
+                steps += 1;
+            }
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, TensorError::MemoryQuota { .. }), "{err}");
+    assert!(
+        (15..30).contains(&steps),
+        "refused after {steps} steps of 4 MiB"
+    );
+    // Once the last tracked tensor goes, the graph is unreachable and is no longer counted.
+    s.drop_tensor(y).expect("drop last");
+    assert_eq!(s.live_bytes(), before);
+}
+
+#[test]
+fn one_op_past_the_compute_cap_is_refused_before_it_runs() {
+    let mut s = TensorStore::new(
+        Limits {
+            max_bytes: 4 << 30,
+            max_op_work: 1e9,
+            max_call_work: 3e9,
+            ..Limits::default()
+        },
+        0,
+    );
+    let a = s.zeros(&[1024, 1024]).expect("a");
+    // 2 · 1024³ ≈ 2.1e9 multiply-adds > 1e9.
+    let err = s.matmul(a, a).expect_err("too much work for one op");
+    assert!(
+        matches!(
+            err,
+            TensorError::Compute {
+                op: "matmul",
+                scope: "for one op",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let small = s.zeros(&[512, 512]).expect("small");
+    s.matmul(small, small).expect("2.7e8 fits");
+    let mut n = 0;
+    let err = loop {
+        match s.matmul(small, small) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(
+            err,
+            TensorError::Compute {
+                scope: "for the whole call",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(n < 12, "{n}");
+}

@@ -332,6 +332,26 @@ fn spec_bytes(params: &[types::ParamSpec]) -> usize {
         .sum()
 }
 
+/// Refuses a name (skill name, version, domain, task, metric) or description a guest
+/// declared that is too long to go into a journal row or a gossiped record.
+fn check_text(call: &'static str, fields: &[(&str, &str, usize)]) -> Result<(), Failure> {
+    for (what, value, max) in fields {
+        if value.len() > *max {
+            return Err(Failure::new(
+                FailureKind::OutputQuota,
+                format!(
+                    "{call} returned a {what} of {} bytes, more than the {max} allowed",
+                    value.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+const NAME: usize = crate::caps::guest_io::MAX_NAME_BYTES;
+const DESCRIPTION: usize = 4096;
+
 /// Refuses an exported result larger than the policy allows (`describe`, `score`): the
 /// copy itself is bounded by the guest's memory limit, what the host keeps by this.
 fn check_size(call: &'static str, len: usize, policy: &SandboxPolicy) -> Result<(), Failure> {
@@ -403,6 +423,15 @@ impl Skill {
             + info.description.len()
             + spec_bytes(&info.params);
         check_size("describe", len, policy)?;
+        check_text(
+            "describe",
+            &[
+                ("name", &info.name, NAME),
+                ("version", &info.version, NAME),
+                ("domain", &info.domain, NAME),
+                ("description", &info.description, DESCRIPTION),
+            ],
+        )?;
         Ok(info)
     }
 
@@ -499,6 +528,13 @@ impl Evaluator {
             info.name.len() + info.description.len(),
             policy,
         )?;
+        check_text(
+            "evaluator describe",
+            &[
+                ("metric name", &info.name, NAME),
+                ("description", &info.description, DESCRIPTION),
+            ],
+        )?;
         Ok(info)
     }
 
@@ -518,6 +554,9 @@ impl Evaluator {
         let result = result.and_then(|metrics| {
             let len: usize = metrics.iter().map(|m| m.name.len() + 16).sum();
             check_size("score", len, policy)?;
+            for m in &metrics {
+                check_text("score", &[("metric name", &m.name, NAME)])?;
+            }
             if metrics.len() > crate::caps::guest_io::MAX_PROGRESS_METRICS {
                 return Err(Failure::new(
                     FailureKind::OutputQuota,
@@ -592,6 +631,15 @@ impl Tool {
         .0?;
         let len = info.name.len() + info.version.len() + info.task.len() + info.description.len();
         check_size("tool describe", len, policy)?;
+        check_text(
+            "tool describe",
+            &[
+                ("name", &info.name, NAME),
+                ("version", &info.version, NAME),
+                ("task", &info.task, NAME),
+                ("description", &info.description, DESCRIPTION),
+            ],
+        )?;
         Ok(info)
     }
 
@@ -600,9 +648,21 @@ impl Tool {
         policy: &SandboxPolicy,
         input: &[u8],
     ) -> (Result<Vec<u8>, Failure>, RunReport) {
-        call_in_store(&self.runtime, policy, 0, None, |store| {
+        let (result, report) = call_in_store(&self.runtime, policy, 0, None, |store| {
             let instance = self.pre.instantiate(&mut *store)?;
             instance.hyper_research_tool().call_call(&mut *store, input)
-        })
+        });
+        let result = result.and_then(|output| {
+            if output.len() > policy.max_output_bytes {
+                let e = Exceeded::Output {
+                    call: "tool call",
+                    len: output.len() as u64,
+                    limit: policy.max_output_bytes as u64,
+                };
+                return Err(Failure::new(FailureKind::OutputQuota, e.to_string()));
+            }
+            Ok(output)
+        });
+        (result, report)
     }
 }

@@ -128,8 +128,7 @@ impl HostState {
         progress: Option<ProgressFn>,
         scratch_pool: &std::sync::Arc<scratch::ScratchPool>,
     ) -> anyhow::Result<Self> {
-        let stdout = CapturedPipe::new("stdout", policy.stdio_bytes);
-        let stderr = CapturedPipe::new("stderr", policy.stdio_bytes);
+        let (stdout, stderr) = CapturedPipe::pair(policy);
         let mut builder = WasiCtxBuilder::new();
         // No env, no args, no stdin, no network: the builder starts empty and we add nothing.
         // Clocks are not the context's: `caps/clocks.rs` answers for them.
@@ -165,26 +164,11 @@ impl HostState {
             table,
             meter: Meter::new(policy.deadline, policy.copy_bytes),
             clock: VirtualClock::new(seed),
-            scratch_quota: ScratchQuota::shared(
-                policy.scratch_bytes,
-                policy.scratch_files,
-                policy.open_files,
-                policy.deadline,
-            ),
+            scratch_quota: ScratchQuota::for_call(policy),
             tensors: None,
-            tensor_limits: hyper_compute::Limits {
-                max_bytes: policy.tensor_bytes,
-                max_handles: policy.tensor_handles,
-                max_op_work: policy.tensor_op_work,
-                max_call_work: policy.tensor_call_work,
-            },
+            tensor_limits: crate::caps::tensor::limits(policy),
             gpu: None,
-            gpu_limits: hyper_compute::gpu::GpuLimits {
-                max_bytes: policy.gpu_bytes,
-                timeout: policy.gpu_timeout,
-                max_pipelines: policy.gpu_pipelines,
-                ..Default::default()
-            },
+            gpu_limits: crate::caps::gpu::limits(policy),
             seed,
             limits: Limiter {
                 memory: policy.memory_bytes,

@@ -1,2 +1,5 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| hyper_tests::fuzz_targets::record(data));
+#[path = "../../fuzz_targets.rs"]
+#[allow(dead_code)]
+mod fuzz_targets;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_targets::record(data));

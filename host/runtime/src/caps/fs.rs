@@ -45,12 +45,18 @@ pub(crate) struct ScratchQuota {
 pub(crate) type SharedQuota = Arc<Mutex<ScratchQuota>>;
 
 impl ScratchQuota {
-    pub(crate) fn shared(
-        max_bytes: u64,
-        max_files: u64,
-        max_open: usize,
-        deadline: Duration,
-    ) -> SharedQuota {
+    /// One call's quota from its slice of the policy: `scratch_bytes`, `scratch_files`,
+    /// `open_files`, and the deadline (checked by every filesystem call).
+    pub(crate) fn for_call(policy: &crate::SandboxPolicy) -> SharedQuota {
+        Self::shared(
+            policy.scratch_bytes,
+            policy.scratch_files,
+            policy.open_files,
+            policy.deadline,
+        )
+    }
+
+    fn shared(max_bytes: u64, max_files: u64, max_open: usize, deadline: Duration) -> SharedQuota {
         Arc::new(Mutex::new(ScratchQuota {
             max_bytes,
             max_files,

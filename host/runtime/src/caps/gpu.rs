@@ -16,6 +16,16 @@ use wasmtime::component::Resource;
 use crate::host::HostState;
 use crate::limits::Exceeded;
 
+/// The device's limits from this capability's slice of the policy.
+pub(crate) fn limits(policy: &crate::SandboxPolicy) -> hyper_compute::gpu::GpuLimits {
+    hyper_compute::gpu::GpuLimits {
+        max_bytes: policy.gpu_bytes,
+        timeout: policy.gpu_timeout,
+        max_pipelines: policy.gpu_pipelines,
+        ..Default::default()
+    }
+}
+
 pub(crate) fn link(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
     bindings::GpuUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }

@@ -23,7 +23,15 @@ pub(crate) struct CapturedPipe {
 }
 
 impl CapturedPipe {
-    pub(crate) fn new(name: &'static str, limit: usize) -> Self {
+    /// stdout and stderr of one call, each with the policy's `stdio_bytes`.
+    pub(crate) fn pair(policy: &crate::SandboxPolicy) -> (Self, Self) {
+        (
+            Self::new("stdout", policy.stdio_bytes),
+            Self::new("stderr", policy.stdio_bytes),
+        )
+    }
+
+    fn new(name: &'static str, limit: usize) -> Self {
         CapturedPipe {
             name,
             limit,

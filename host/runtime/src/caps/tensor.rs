@@ -14,6 +14,16 @@ use wasmtime::component::Resource;
 use crate::host::HostState;
 use crate::limits::Exceeded;
 
+/// The store's limits from this capability's slice of the policy.
+pub(crate) fn limits(policy: &crate::SandboxPolicy) -> hyper_compute::Limits {
+    hyper_compute::Limits {
+        max_bytes: policy.tensor_bytes,
+        max_handles: policy.tensor_handles,
+        max_op_work: policy.tensor_op_work,
+        max_call_work: policy.tensor_call_work,
+    }
+}
+
 pub(crate) fn link(linker: &mut wasmtime::component::Linker<HostState>) -> wasmtime::Result<()> {
     bindings::TensorUser::add_to_linker::<_, wasmtime::component::HasSelf<HostState>>(linker, |s| s)
 }

@@ -1,0 +1,83 @@
+//! What a call holds on the GPU is counted (the staging copy of a read-back, pipelines), and
+//! its waits are capped at the time the caller has left. One test binary of its own: the
+//! timed-out device leaks, which is counted process-wide.
+
+use std::time::{Duration, Instant};
+
+use hyper_compute::gpu::{leaked_devices, Gpu, GpuError, GpuLimits, MAX_LEAKED_DEVICES};
+
+/// Runs for seconds on any adapter when dispatched over 2,000 workgroups (see the module docs).
+const SLOW: &str = r#"
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) id: vec3<u32>) {
+    let slot = id.x % arrayLength(&out);
+    var x = out[slot];
+    for (var i = 0u; i < 65535u; i++) {
+        for (var j = 0u; j < 65535u; j++) {
+            x = x * 0.999999 + f32(j & 7u);
+        }
+    }
+    out[slot] = x;
+}
+"#;
+
+#[test]
+fn a_read_back_counts_its_staging_buffer() {
+    let mut gpu = Gpu::open(GpuLimits {
+        max_bytes: 1024,
+        ..GpuLimits::default()
+    })
+    .expect("adapter");
+    let small = gpu.create_buffer(256).expect("small");
+    assert_eq!(gpu.read(small).expect("256 + 256 staging fit").len(), 256);
+    let big = gpu.create_buffer(600).expect("600 of 1024");
+    let err = gpu
+        .read(big)
+        .expect_err("600 + 256 + 600 staging do not fit");
+    assert!(
+        matches!(err, GpuError::Quota { requested: 600, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn pipelines_are_capped() {
+    let mut gpu = Gpu::open(GpuLimits {
+        max_pipelines: 2,
+        ..GpuLimits::default()
+    })
+    .expect("adapter");
+    let a = gpu.pipeline(SLOW, "main").expect("1");
+    gpu.pipeline(SLOW, "main").expect("2");
+    let err = gpu.pipeline(SLOW, "main").expect_err("3");
+    assert!(matches!(err, GpuError::Limit(_)), "{err}");
+    gpu.drop_pipeline(a).expect("drop");
+    gpu.pipeline(SLOW, "main").expect("room again");
+}
+
+#[test]
+fn a_wait_ends_when_the_callers_time_is_up() {
+    let mut gpu = Gpu::open(GpuLimits {
+        timeout: Duration::from_secs(30),
+        ..GpuLimits::default()
+    })
+    .expect("adapter");
+    let buf = gpu.create_buffer(4).expect("buffer");
+    let p = gpu.pipeline(SLOW, "main").expect("pipeline");
+    gpu.set_time_left(Duration::from_millis(300));
+    let started = Instant::now();
+    let err = gpu
+        .dispatch(p, &[buf], [2000, 1, 1])
+        .expect_err("out of time");
+    assert!(
+        matches!(err, GpuError::Timeout(d) if d == Duration::from_millis(300)),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
