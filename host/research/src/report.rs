@@ -142,6 +142,12 @@ fn f(v: Option<f64>) -> String {
 
 /// The report, in markdown. `plot` is the SVG file's name to link, if one was written.
 pub fn markdown(domain: &str, records: &[Record], plot: Option<&str>) -> String {
+    // Parameter names, choice values and failure reasons come from guests: whatever shows
+    // the report (a terminal, an editor) gets their control characters escaped.
+    hyper_runtime::escape_control(&markdown_raw(domain, records, plot))
+}
+
+fn markdown_raw(domain: &str, records: &[Record], plot: Option<&str>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Research report: `{domain}`\n");
     if records.is_empty() {
