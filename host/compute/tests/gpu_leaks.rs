@@ -3,26 +3,12 @@
 //! `MAX_LEAKED_DEVICES` no new device is opened. Its own test binary (the count is
 //! process-wide).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper_compute::gpu::{leaked_devices, Gpu, GpuError, GpuLimits, MAX_LEAKED_DEVICES};
 
-/// Runs for seconds on any adapter when dispatched over 2,000 workgroups (see the module docs).
-const SLOW: &str = r#"
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let slot = id.x % arrayLength(&out);
-    var x = out[slot];
-    for (var i = 0u; i < 65535u; i++) {
-        for (var j = 0u; j < 65535u; j++) {
-            x = x * 0.999999 + f32(j & 7u);
-        }
-    }
-    out[slot] = x;
-}
-"#;
+mod common;
+use common::SLOW;
 
 #[test]
 fn past_the_bound_of_leaked_devices_gpu_work_is_refused() {
