@@ -84,7 +84,9 @@ pub fn space(data: &[u8]) {
             let best = tried[tried.len() - 1].clone();
             let next = p.propose(&space, &best, &tried);
             for s in &space.specs {
-                let v = &next[&s.name];
+                let Some(v) = next.get(&s.name) else {
+                    panic!("the proposer left out `{}`", s.name);
+                };
                 assert!(
                     hyper_research::params::admits(&s.kind, v),
                     "{} = {v:?} outside {:?}",

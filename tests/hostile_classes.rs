@@ -20,35 +20,6 @@ fn hostile(secs: u64) -> (tempfile::TempDir, hyper_research::Domain, Skill) {
     (tmp, domain, skill)
 }
 
-fn fails(
-    skill: &Skill,
-    policy: &SandboxPolicy,
-    name: &str,
-    kind: FailureKind,
-    words: &[&str],
-) -> (String, Duration) {
-    let start = Instant::now();
-    let (result, _) = skill.run(policy, &attack(name), None);
-    let took = start.elapsed();
-    let failure = match result {
-        Ok(a) => panic!(
-            "attack `{name}` not stopped: {} ({} bytes)",
-            a.media_type,
-            a.bytes.len()
-        ),
-        Err(f) => f,
-    };
-    assert_eq!(failure.kind, kind, "attack `{name}`: {failure:?}");
-    for w in words {
-        assert!(
-            failure.reason.contains(w),
-            "`{name}`: `{}` lacks `{w}`",
-            failure.reason
-        );
-    }
-    (failure.reason, took)
-}
-
 #[test]
 fn a_guest_sleeping_in_a_host_call_ends_at_its_deadline() {
     let (_t, domain, skill) = hostile(2);
@@ -70,7 +41,7 @@ fn a_guest_sleeping_in_a_host_call_ends_at_its_deadline() {
         start.elapsed()
     );
     // Sleeping forever ends at the 2 s deadline, not after an hour.
-    let (_, took) = fails(
+    let (_, took) = attack_fails(
         &skill,
         &policy,
         "sleep-loop",
@@ -90,21 +61,27 @@ fn scratch_has_a_byte_and_a_file_quota() {
         scratch_files: 100,
         ..domain.skill_policy()
     };
-    fails(
+    attack_fails(
         &skill,
         &policy,
         "scratch-fill",
         FailureKind::Quota,
         &["/scratch quota of 8388608 bytes"],
     );
-    fails(
+    attack_fails(
         &skill,
         &policy,
         "scratch-sparse",
         FailureKind::Quota,
         &["/scratch quota", "set-size"],
     );
-    fails(
+    // Overwriting 1 MiB in place 64 times is 1 MiB against the 8 MiB quota.
+    let (done, _) = skill.run(&policy, &attack("scratch-overwrite"), None);
+    assert_eq!(
+        done.expect("in-place rewrites fit").media_type,
+        "overwrote/64"
+    );
+    attack_fails(
         &skill,
         &policy,
         "scratch-files",
@@ -126,12 +103,50 @@ fn open_descriptors_are_bounded() {
         open_files: 50,
         ..domain.skill_policy()
     };
-    fails(
+    attack_fails(
         &skill,
         &policy,
         "open-files",
         FailureKind::Quota,
         &["more than 50", "open-at"],
+    );
+    // Directory streams count too (each holds an OS descriptor).
+    attack_fails(
+        &skill,
+        &policy,
+        "open-dirs",
+        FailureKind::Quota,
+        &["more than 50"],
+    );
+    // Below the descriptor quota, the resource table's own capacity stops the same attack.
+    let table = SandboxPolicy {
+        handles: 40,
+        ..domain.skill_policy()
+    };
+    attack_fails(
+        &skill,
+        &table,
+        "open-files",
+        FailureKind::Quota,
+        &["more than 40 host resources"],
+    );
+}
+
+#[test]
+fn the_copy_budget_stops_a_flood_of_small_host_calls() {
+    let (_t, domain, skill) = hostile(30);
+    // Many 4 KiB log lines: within the log quota, past the copy budget.
+    let policy = SandboxPolicy {
+        copy_bytes: 64 << 10,
+        log_bytes: 1 << 30,
+        ..domain.skill_policy()
+    };
+    attack_fails(
+        &skill,
+        &policy,
+        "log-flood",
+        FailureKind::OutputQuota,
+        &["copied more than 65536 bytes", "in log"],
     );
 }
 
@@ -142,7 +157,7 @@ fn guest_text_is_bounded_and_imitated_host_errors_change_nothing() {
         memory_bytes: 256 << 20,
         ..domain.skill_policy()
     };
-    let (reason, _) = fails(
+    let (reason, _) = attack_fails(
         &skill,
         &policy,
         "huge-error",
@@ -155,14 +170,14 @@ fn guest_text_is_bounded_and_imitated_host_errors_change_nothing() {
         reason.len()
     );
     assert!(reason.contains("more bytes]"), "says it was cut");
-    fails(
+    attack_fails(
         &skill,
         &policy,
         "big-log-line",
         FailureKind::OutputQuota,
         &["log quota of 1048576 bytes", "8388608"],
     );
-    fails(
+    attack_fails(
         &skill,
         &policy,
         "progress-flood",
@@ -170,7 +185,7 @@ fn guest_text_is_bounded_and_imitated_host_errors_change_nothing() {
         &["progress.report", "100000"],
     );
     // A panic whose stderr imitates the host's quota messages is a panic.
-    let (reason, _) = fails(
+    let (reason, _) = attack_fails(
         &skill,
         &policy,
         "fake-quota-text",

@@ -123,6 +123,37 @@ pub fn attack(name: &str) -> ExperimentSpec {
     )
 }
 
+/// Runs the hostile fixture's attack `name` under `policy` and checks it fails with `kind`
+/// and a reason naming each of `words`; returns the reason and how long the call took.
+pub fn attack_fails(
+    skill: &hyper_runtime::Skill,
+    policy: &hyper_runtime::SandboxPolicy,
+    name: &str,
+    kind: hyper_runtime::FailureKind,
+    words: &[&str],
+) -> (String, std::time::Duration) {
+    let start = std::time::Instant::now();
+    let (result, _report) = skill.run(policy, &attack(name), None);
+    let took = start.elapsed();
+    let failure = match result {
+        Ok(artifact) => panic!(
+            "attack `{name}` was not stopped: returned {} ({} bytes)",
+            artifact.media_type,
+            artifact.bytes.len()
+        ),
+        Err(f) => f,
+    };
+    assert_eq!(failure.kind, kind, "attack `{name}`: {failure:?}");
+    for w in words {
+        assert!(
+            failure.reason.contains(w),
+            "attack `{name}`: reason `{}` should mention `{w}`",
+            failure.reason
+        );
+    }
+    (failure.reason, took)
+}
+
 pub fn temp_home() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let home = dir.path().join("hyper-home");

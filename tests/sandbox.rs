@@ -19,24 +19,7 @@ fn expect_failure(
     kind: FailureKind,
     words: &[&str],
 ) -> String {
-    let (result, _report) = skill.run(&domain.skill_policy(), &attack(name), None);
-    let failure = match result {
-        Ok(artifact) => panic!(
-            "attack `{name}` was not stopped: returned {} ({} bytes)",
-            artifact.media_type,
-            artifact.bytes.len()
-        ),
-        Err(f) => f,
-    };
-    assert_eq!(failure.kind, kind, "attack `{name}`: {failure:?}");
-    for w in words {
-        assert!(
-            failure.reason.contains(w),
-            "attack `{name}`: reason `{}` should mention `{w}`",
-            failure.reason
-        );
-    }
-    failure.reason
+    attack_fails(skill, &domain.skill_policy(), name, kind, words).0
 }
 
 #[test]

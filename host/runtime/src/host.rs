@@ -39,8 +39,6 @@ pub struct RunReport {
     pub tensor_device: Option<&'static str>,
     /// The GPU adapter the call used (`hyper:compute/gpu`), if it used one.
     pub gpu_adapter: Option<String>,
-    /// Bytes the call wrote to /scratch (as the quota counts them).
-    pub scratch_bytes: u64,
     /// Quotas the host refused as error values during the call.
     pub refusals: Vec<Exceeded>,
 }
@@ -225,11 +223,6 @@ impl HostState {
                 .as_ref()
                 .and_then(|g| g.as_ref().ok())
                 .map(|g| g.adapter().to_string()),
-            scratch_bytes: self
-                .scratch_quota
-                .lock()
-                .map(|q| q.bytes())
-                .unwrap_or_default(),
             refusals: self.meter.refusals.clone(),
         }
     }

@@ -69,11 +69,6 @@ impl ScratchQuota {
         }))
     }
 
-    /// Bytes charged so far (for the run report).
-    pub(crate) fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     fn charge(&mut self, grow: u64, what: impl FnOnce() -> String) -> Result<(), Exceeded> {
         let total = self.bytes.saturating_add(grow);
         if total > self.max_bytes {
