@@ -49,14 +49,14 @@ fn kind(b: &mut Bytes) -> ParamKind {
             min: b.f64(),
             max: b.f64(),
             default: b.f64(),
-            log_scale: b.u8() % 2 == 0,
+            log_scale: b.u8().is_multiple_of(2),
         }),
         2 => {
             let options: Vec<String> = (0..b.u8() % 6).map(|_| b.string()).collect();
             let default = b.string();
             ParamKind::Choice(ChoiceSet { options, default })
         }
-        _ => ParamKind::Flag(b.u8() % 2 == 0),
+        _ => ParamKind::Flag(b.u8().is_multiple_of(2)),
     }
 }
 
