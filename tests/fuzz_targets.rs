@@ -131,7 +131,10 @@ pub fn manifest(data: &[u8]) {
 }
 
 /// Every target by name, for the corpus replay.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target: arbitrary bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Target)] = &[
     ("space", space),
     ("record", record),
     ("announcement", announcement),
