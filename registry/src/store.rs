@@ -167,6 +167,16 @@ impl Store {
         Ok(bytes)
     }
 
+    /// The component with this SHA-256, if any installed package has it (re-checked against
+    /// the hash): what a replay of a result that names its skill by hash runs.
+    pub fn component_by_hash(&self, sha256: &str) -> Option<Vec<u8>> {
+        if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let bytes = std::fs::read(self.blob_path(sha256)).ok()?;
+        (sha256_hex(&bytes) == sha256).then_some(bytes)
+    }
+
     /// Re-verifies an installed package: manifest, signature, component hash.
     pub fn verify(&self, installed: &Installed) -> Result<()> {
         self.get(&installed.hash)?;

@@ -35,6 +35,7 @@ macro_rules! eprint {
 mod cause;
 mod forge;
 mod node;
+mod replay;
 mod scaffold;
 mod skill;
 
@@ -113,9 +114,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A domain's shared leaderboard (from the running node, or the last one it saved).
+    /// A domain's shared leaderboard (from the running node, or the last one it saved): the
+    /// results this node counts as verified, each with its status and its author's standing.
     Leaderboard {
         domain: String,
+        /// Also list unverified, disputed and refuted results.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run one result (an experiment id of this journal, or `<author>/<id>` from the
+    /// swarm's board) with the same skill, evaluator, data, parameters and seed, and say
+    /// whether it agrees, with both figures. With a node running, the node's attestation is
+    /// published.
+    Replay {
+        /// `<experiment id>` or `<author peer id>/<experiment id>`.
+        target: String,
+        /// The domain (default: found in the journal, else `search`).
+        #[arg(long)]
+        domain: Option<String>,
+        /// Do not publish an attestation even when a node is running.
+        #[arg(long)]
+        no_attest: bool,
         #[arg(long)]
         json: bool,
     },
@@ -446,7 +467,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Identity { json } => skill::identity(&home, json),
         Command::Node(args) => node::run_node(&home, args),
         Command::Peers { json } => node::peers(&home, json),
-        Command::Leaderboard { domain, json } => node::leaderboard(&home, &domain, json),
+        Command::Leaderboard { domain, all, json } => {
+            node::leaderboard(&home, &domain, all, json)
+        }
+        Command::Replay {
+            target,
+            domain,
+            no_attest,
+            json,
+        } => replay::replay(&home, &target, domain.as_deref(), !no_attest, json),
         Command::Status { json } => node::status(&home, json),
         Command::Hypothesize {
             domain,

@@ -16,6 +16,7 @@ use hyper_runtime::{Evaluator, Skill};
 use hyper_swarm::node::{Leaderboard, NodeClient, NodeConfig, SharedSkill};
 use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::SignedResult;
+use hyper_swarm::verifier::{ComputeMeter, Verifier};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -30,6 +31,10 @@ pub struct NodeFile {
     pub mdns: Option<bool>,
     /// Seconds between anti-entropy rounds with every connected peer.
     pub anti_entropy_secs: Option<u64>,
+    /// Share of this node's compute spent replaying others' results (0 turns it off).
+    pub verify_share: Option<f64>,
+    /// Distinct trusted attesters needed to verify a result on their word.
+    pub quorum: Option<usize>,
 }
 
 impl NodeFile {
@@ -76,6 +81,15 @@ pub struct NodeArgs {
     /// it beats this node's (0: never).
     #[arg(long, default_value_t = 5)]
     pub adopt_every: u32,
+    /// Share of this node's compute spent replaying other nodes' results to check them
+    /// (0 turns the verifier off; default from node.toml's `verify_share`, else 0.10).
+    #[arg(long)]
+    pub verify_share: Option<f64>,
+    /// Distinct trusted attesters (this node, `hyper trust` entries and peers whose
+    /// attestations matched this node's replays) needed to verify a result on their word
+    /// (default from node.toml's `quorum`, else 1).
+    #[arg(long)]
+    pub quorum: Option<usize>,
 }
 
 fn socket_path(home: &Path) -> PathBuf {
@@ -131,6 +145,7 @@ fn research(
     results: mpsc::Sender<SignedResult>,
     mut peers: SwarmPeers,
     health: Health,
+    meter: Arc<ComputeMeter>,
 ) -> Result<()> {
     let identity = Identity::load_or_create(&home)?;
     let runtime = crate::runtime(&home)?;
@@ -157,6 +172,7 @@ fn research(
                     &mut peers,
                     &results,
                     &identity,
+                    &meter,
                 )
             }));
             match outcome {
@@ -205,6 +221,7 @@ fn research_domain(
     peers: &mut SwarmPeers,
     results: &mpsc::Sender<SignedResult>,
     identity: &Identity,
+    meter: &ComputeMeter,
 ) -> Result<()> {
     // A fault to inject in tests of this very catch (no other way to make the loop panic).
     if std::env::var("HYPER_FAULT_INJECT").is_ok_and(|v| v == "research-panic") {
@@ -236,6 +253,7 @@ fn research_domain(
             }
             .run_with(&options, peers, &mut |event| {
                 if let Event::ExperimentFinished { record, .. } = event {
+                    meter.add_research(record.duration_ms);
                     let _ = results.blocking_send(hyper_swarm::record::from_journal(
                         record,
                         identity.signing_key(),
@@ -258,16 +276,18 @@ async fn share_file(client: &NodeClient, file: &Path) -> Result<serde_json::Valu
         .await
         .with_context(|| format!("reading {}", file.display()))?;
     let package = hyper_registry::Package::from_bytes(&bytes)?;
-    let (name, version, hash) = (
+    let (name, version, hash, component) = (
         package.manifest.name.clone(),
         package.manifest.version.clone(),
         package.hash(),
+        package.manifest.component.sha256.clone(),
     );
     client
         .share_skill(SharedSkill {
             name: name.clone(),
             version: version.clone(),
             package_hash: hash.clone(),
+            component_sha256: component,
             bytes: std::sync::Arc::new(bytes),
         })
         .await?;
@@ -286,16 +306,19 @@ async fn share_folder(client: &NodeClient, home: &Path) {
     }
 }
 
-async fn serve_control(
+/// What the control socket's handlers share.
+#[derive(Clone)]
+struct Control {
     client: NodeClient,
     home: PathBuf,
-    listener: tokio::net::UnixListener,
     health: Health,
-) {
+    meter: Arc<ComputeMeter>,
+    domains: Vec<String>,
+}
+
+async fn serve_control(control: Control, listener: tokio::net::UnixListener) {
     while let Ok((stream, _)) = listener.accept().await {
-        let client = client.clone();
-        let home = home.clone();
-        let health = health.clone();
+        let control = control.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
             let mut line = String::new();
@@ -307,7 +330,7 @@ async fn serve_control(
                 return;
             }
             let reply = match serde_json::from_str::<serde_json::Value>(&line) {
-                Ok(request) => answer(&client, &home, &request, &health)
+                Ok(request) => answer(&control, &request)
                     .await
                     .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
                 Err(e) => serde_json::json!({ "error": format!("bad request: {e}") }),
@@ -317,14 +340,39 @@ async fn serve_control(
     }
 }
 
-async fn answer(
-    client: &NodeClient,
-    home: &Path,
-    request: &serde_json::Value,
-    health: &Health,
-) -> Result<serde_json::Value> {
+async fn answer(control: &Control, request: &serde_json::Value) -> Result<serde_json::Value> {
+    let (client, home, health) = (&control.client, control.home.as_path(), &control.health);
     let domain = request["domain"].as_str().unwrap_or("search");
     match request["cmd"].as_str() {
+        Some("result") => {
+            let key = request["key"].as_str().context("result needs a key")?;
+            Ok(serde_json::json!({ "result": client.result(domain, key).await? }))
+        }
+        Some("attest") => {
+            let attestation: hyper_swarm::attest::SignedAttestation =
+                serde_json::from_value(request["attestation"].clone())
+                    .context("attest needs an attestation")?;
+            attestation
+                .verify()
+                .map_err(|e| anyhow::anyhow!("the attestation does not verify: {e}"))?;
+            client.attest(attestation).await?;
+            Ok(serde_json::json!({ "published": true }))
+        }
+        Some("fetch-component") => {
+            let sha = request["sha256"].as_str().unwrap_or("");
+            // It names a file below: checked first.
+            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                bail!("`{sha}` is not a SHA-256");
+            }
+            let bytes = client.fetch_component(sha).await?;
+            let dir = home.join("downloads");
+            std::fs::create_dir_all(&dir)?;
+            let file = dir.join(format!("component-{sha}.hskill"));
+            let part = dir.join(format!("component-{sha}.hskill.part"));
+            tokio::fs::write(&part, &bytes).await?;
+            tokio::fs::rename(&part, &file).await?;
+            Ok(serde_json::json!({ "file": file, "bytes": bytes.len() }))
+        }
         Some("share-skill") => {
             let file = request["file"]
                 .as_str()
@@ -371,7 +419,10 @@ async fn answer(
         Some("peers") => Ok(
             serde_json::json!({ "peers": client.peers().await?.iter().map(|p| p.to_base58()).collect::<Vec<_>>() }),
         ),
-        Some("leaderboard") => match client.leaderboard(domain).await? {
+        Some("leaderboard") => match client
+            .leaderboard(domain, request["all"].as_bool().unwrap_or(false))
+            .await?
+        {
             Some(board) => Ok(serde_json::to_value(board)?),
             None => bail!("this node does not follow domain `{domain}`"),
         },
@@ -381,9 +432,25 @@ async fn answer(
             "peers": client.peers().await?.len(),
             "stats": client.stats().await?,
             "research": health.lock().map(|m| serde_json::to_value(&*m).unwrap_or_default()).unwrap_or_default(),
+            "verification": verification(control).await?,
         })),
         other => bail!("unknown command {other:?}"),
     }
+}
+
+/// `hyper status`'s verification part: the verifier's compute share, and per domain the
+/// results by status and the identities by standing.
+async fn verification(control: &Control) -> Result<serde_json::Value> {
+    let mut domains = serde_json::Map::new();
+    for domain in &control.domains {
+        if let Some(report) = control.client.trust(domain).await? {
+            domains.insert(domain.clone(), serde_json::to_value(report)?);
+        }
+    }
+    Ok(serde_json::json!({
+        "compute": control.meter.figures(),
+        "domains": domains,
+    }))
 }
 
 async fn save_boards(client: &NodeClient, home: &Path, domains: &[String]) -> Result<()> {
@@ -437,7 +504,17 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
         domains: args.domains.clone(),
         mdns: args.mdns,
         anti_entropy: Duration::from_secs(file.anti_entropy_secs.unwrap_or(5).max(1)),
+        trusted: trusted_peers(home)?,
+        quorum: args.quorum.or(file.quorum).unwrap_or(1).max(1),
     };
+    let share = args
+        .verify_share
+        .or(file.verify_share)
+        .unwrap_or(hyper_swarm::verifier::DEFAULT_SHARE);
+    if !(0.0..=1.0).contains(&share) {
+        bail!("--verify-share must be between 0 and 1, got {share}");
+    }
+    let meter = Arc::new(ComputeMeter::default());
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let client =
@@ -452,10 +529,14 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
             .with_context(|| format!("control socket {}", socket.display()))?;
         let health: Health = Health::default();
         tokio::spawn(serve_control(
-            client.clone(),
-            home.to_path_buf(),
+            Control {
+                client: client.clone(),
+                home: home.to_path_buf(),
+                health: health.clone(),
+                meter: meter.clone(),
+                domains: args.domains.clone(),
+            },
             listener,
-            health.clone(),
         ));
         // Everything this node committed is on its board, even what a kill -9 kept from the
         // last saved snapshot (records are signed deterministically, so this re-adds the same
@@ -485,10 +566,26 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
             };
             let peers = SwarmPeers::new(client.clone(), tokio::runtime::Handle::current());
             let health = health.clone();
+            let meter = meter.clone();
             Some(std::thread::spawn(move || {
-                research(home, &args, tx, peers, health)
+                research(home, &args, tx, peers, health, meter)
             }))
         };
+        let stop_verifier = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        if share > 0.0 {
+            let verifier = Verifier::new(
+                client.clone(),
+                tokio::runtime::Handle::current(),
+                home.to_path_buf(),
+                crate::runtime(home)?,
+                identity.signing_key().clone(),
+                meter.clone(),
+                share,
+                args.domains.clone(),
+            );
+            let stop = stop_verifier.clone();
+            std::thread::spawn(move || verifier.run(stop, Duration::from_millis(500)));
+        }
         let mut save = tokio::time::interval(Duration::from_secs(5));
         // Once research is done (or when there is none) the node keeps relaying and saving.
         let mut researching = true;
@@ -510,6 +607,7 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
                 _ = tokio::signal::ctrl_c() => break,
             }
         }
+        stop_verifier.store(true, std::sync::atomic::Ordering::Relaxed);
         save_boards(&client, home, &args.domains).await?;
         client.shutdown().await;
         let _ = std::fs::remove_file(&socket);
@@ -522,6 +620,17 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// The PeerIds of the publishers this user trusts (`hyper trust add`): their attestations
+/// count outright.
+fn trusted_peers(home: &Path) -> Result<std::collections::HashSet<String>> {
+    let list = hyper_registry::keys::TrustList::load(home)?;
+    Ok(list
+        .publishers
+        .iter()
+        .filter_map(|p| hyper_swarm::record::peer_id_of_hex(&p.key))
+        .collect())
 }
 
 /// Sends one request to the running node.
@@ -578,6 +687,31 @@ pub fn status(home: &Path, json: bool) -> Result<()> {
         }
         println!("peers     {}", reply["peers"]);
         println!("stats     {}", reply["stats"]);
+        let compute = &reply["verification"]["compute"];
+        println!(
+            "verifier  {} replays, {:.1}% of compute ({} ms of {} ms research)",
+            compute["replays"],
+            compute["replay_share"].as_f64().unwrap_or(0.0) * 100.0,
+            compute["replay_ms"],
+            compute["research_ms"]
+        );
+        if let Some(domains) = reply["verification"]["domains"].as_object() {
+            for (domain, report) in domains {
+                let counts = &report["counts"];
+                println!(
+                    "trust     {domain}: {} verified, {} unverified, {} disputed, {} refuted; {} attestations",
+                    counts["verified"], counts["unverified"], counts["disputed"], counts["refuted"], report["attestations"]
+                );
+                for (who, rep) in report["reputations"].as_object().into_iter().flatten() {
+                    if rep["refuted"].as_u64().unwrap_or(0) + rep["false_attestations"].as_u64().unwrap_or(0) > 0 {
+                        println!(
+                            "  refuted {who}: {} refuted, {} false attestations",
+                            rep["refuted"], rep["false_attestations"]
+                        );
+                    }
+                }
+            }
+        }
         if let Some(research) = reply["research"].as_object() {
             for (domain, h) in research {
                 let error = h["last_error"]
@@ -595,22 +729,26 @@ pub fn status(home: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The running node's board, or (no node running) the last one it saved.
-pub fn leaderboard(home: &Path, domain: &str, json: bool) -> Result<()> {
+/// The running node's board, or (no node running) the last one it saved — judged by what
+/// this node's own saved attestations establish.
+pub fn leaderboard(home: &Path, domain: &str, all: bool, json: bool) -> Result<()> {
     let board: serde_json::Value = match ask(
         home,
-        serde_json::json!({ "cmd": "leaderboard", "domain": domain }),
+        serde_json::json!({ "cmd": "leaderboard", "domain": domain, "all": all }),
     ) {
         Ok(reply) => reply,
         Err(e) if !socket_path(home).exists() => {
-            let journal = crate::open_journal(home)?;
-            let Some((_, snapshot)) = journal.boards()?.into_iter().find(|(d, _)| d == domain)
-            else {
-                bail!("{e:#}; and no saved board for `{domain}`");
+            let board = saved_board(home, domain)?.with_context(|| {
+                format!("{e:#}; and no saved board for `{domain}`")
+            })?;
+            let identity = Identity::load_or_create(home)?;
+            let config = hyper_swarm::trust::TrustConfig {
+                me: hyper_swarm::record::peer_id_of(&identity.public_key()),
+                trusted: trusted_peers(home)?,
+                quorum: NodeFile::load(home)?.quorum.unwrap_or(1).max(1),
             };
-            let board = hyper_swarm::board::Board::from_snapshot(domain, 0, &snapshot)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            serde_json::to_value(Leaderboard::of(&board))?
+            let view = board.with_entries(|r, a| hyper_swarm::trust::TrustView::compute(&config, r, a));
+            serde_json::to_value(Leaderboard::of(&board, &view, all))?
         }
         Err(e) => return Err(e),
     };
@@ -618,7 +756,13 @@ pub fn leaderboard(home: &Path, domain: &str, json: bool) -> Result<()> {
         println!("{board}");
         return Ok(());
     }
-    println!("{domain}: {} results", board["results"]);
+    println!(
+        "{domain}: {} results, {} verified by this node's count, {} attestations{}",
+        board["results"],
+        board["verified"],
+        board["attestations"],
+        if all { "" } else { " (verified results only; --all for every result)" }
+    );
     for r in board["best_per_peer"]
         .as_array()
         .cloned()
@@ -626,8 +770,10 @@ pub fn leaderboard(home: &Path, domain: &str, json: bool) -> Result<()> {
     {
         let rec = &r["record"];
         println!(
-            "  {:<54} {} {:.4}  test {:.4}  {}",
+            "  {:<54} {:<10} {:<8} {} {:.4}  test {:.4}  {}",
             rec["author"].as_str().unwrap_or(""),
+            r["status"].as_str().unwrap_or(""),
+            r["reputation"]["verified"],
             rec["metric"].as_str().unwrap_or(""),
             rec["val"].as_f64().unwrap_or(f64::NAN),
             rec["test"].as_f64().unwrap_or(f64::NAN),
@@ -635,6 +781,60 @@ pub fn leaderboard(home: &Path, domain: &str, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The last board the node saved for a domain, if any.
+fn saved_board(home: &Path, domain: &str) -> Result<Option<hyper_swarm::board::Board>> {
+    let journal = crate::open_journal(home)?;
+    let Some((_, snapshot)) = journal.boards()?.into_iter().find(|(d, _)| d == domain) else {
+        return Ok(None);
+    };
+    hyper_swarm::board::Board::from_snapshot(domain, 0, &snapshot)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("the saved {domain} board: {e}"))
+}
+
+/// One result by `<author>/<id>`: from the running node's board, else the last saved one.
+pub fn board_result(home: &Path, domain: &str, key: &str) -> Result<Option<SignedResult>> {
+    if node_running(home) {
+        let reply = ask(
+            home,
+            serde_json::json!({ "cmd": "result", "domain": domain, "key": key }),
+        );
+        return match reply {
+            Ok(reply) if reply["result"].is_null() => Ok(None),
+            Ok(reply) => Ok(Some(serde_json::from_value(reply["result"].clone())?)),
+            // A domain the node does not follow.
+            Err(_) => Ok(None),
+        };
+    }
+    Ok(saved_board(home, domain)?.and_then(|b| b.get(key)))
+}
+
+/// Hands an attestation this node signed to the running node to publish.
+pub fn publish_attestation(
+    home: &Path,
+    attestation: &hyper_swarm::attest::SignedAttestation,
+) -> Result<()> {
+    ask(
+        home,
+        serde_json::json!({ "cmd": "attest", "attestation": attestation }),
+    )
+    .map(|_| ())
+}
+
+/// Asks the running node for a package whose component has this SHA-256; returns the
+/// downloaded file (unchecked: the caller checks the component's hash).
+pub fn fetch_component(home: &Path, sha256: &str) -> Result<PathBuf> {
+    let reply = ask_with_timeout(
+        home,
+        serde_json::json!({ "cmd": "fetch-component", "sha256": sha256 }),
+        Duration::from_secs(90),
+    )?;
+    reply["file"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("the node did not say where it put the package")
 }
 
 /// Parses `name=value` pairs; a value is JSON if it parses as JSON, otherwise text.

@@ -769,8 +769,9 @@ fn two_node_processes_share_their_results() {
         &home_b,
         &[&research[..], &["--bootstrap", addr.as_str()]].concat(),
     );
+    // Every result (--all): the verified board waits for each node's replays.
     let board = |home: &Path| -> Option<serde_json::Value> {
-        let out = hyper(home, &["leaderboard", "search", "--json"]);
+        let out = hyper(home, &["leaderboard", "search", "--all", "--json"]);
         out.status
             .success()
             .then(|| serde_json::from_slice(&out.stdout).ok())
@@ -781,7 +782,7 @@ fn two_node_processes_share_their_results() {
         let (x, y) = (board(&home_a), board(&home_b));
         if let (Some(x), Some(y)) = (&x, &y) {
             if x["results"] == 6 && y["results"] == 6 {
-                assert_eq!(x["global_best"], y["global_best"]);
+                assert_eq!(x["global_best"]["record"], y["global_best"]["record"]);
                 assert_eq!(x["best_per_peer"].as_array().map(Vec::len), Some(2));
                 break;
             }
@@ -952,9 +953,9 @@ fn a_killed_node_loses_nothing_and_peers_share_skills_and_hypotheses() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let lb = |home: &Path| -> serde_json::Value {
-        serde_json::from_str(&ok(home, &["leaderboard", "search", "--json"])).expect("json")
+        serde_json::from_str(&ok(home, &["leaderboard", "search", "--all", "--json"])).expect("json")
     };
-    assert_eq!(lb(&home_a)["global_best"], lb(&home_b)["global_best"]);
+    assert_eq!(lb(&home_a)["global_best"]["record"], lb(&home_b)["global_best"]["record"]);
 
     // A publishes a skill while its node runs: announced; B installs it from the swarm, and
     // every install check still runs (an unknown publisher is refused without the flag).
@@ -1208,4 +1209,114 @@ fn a_panic_in_a_nodes_research_thread_is_caught_and_shown_in_status() {
     );
     node.kill().expect("kill");
     let _ = node.wait();
+}
+
+/// The attack, as a user would mount it: node B runs one experiment, adds an edited
+/// row to its own journal (another parameter set, `ndcg@10` 0.97, status keep) and shares
+/// it; honest node A researches bootstrapped to B. A never climbs from the fake, replays
+/// it, refutes it, and reaches the same best as the same seed alone; `hyper replay` shows
+/// both figures.
+#[test]
+fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (home_a, home_b, solo) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("solo"),
+    );
+    ok(&home_b, &["run", "search", "-n", "1", "--seed", "9"]);
+    let mut journal = Journal::open(home_b.join("journal.db")).expect("journal");
+    let mut fake = journal.list("search").expect("rows")[0].clone();
+    fake.id = format!("{}-edited", fake.id);
+    fake.params["k1"] = serde_json::json!(0.4);
+    fake.val = Some(0.97);
+    fake.test = Some(0.97);
+    fake.status = hyper_journal::Status::Keep;
+    journal.append(&fake).expect("insert the edited row");
+    drop(journal);
+    let (mut b, addr_b) = spawn_node(&home_b, &["--no-research"]);
+    let b_id = addr_b.rsplit('/').next().expect("peer id").to_string();
+    let fake_key = format!("{b_id}/{}", fake.id);
+    let (mut a, _) = spawn_node(
+        &home_a,
+        &[
+            "--experiments", "15", "--rounds", "1", "--adopt-every", "5", "--seed", "5",
+            "--bootstrap", addr_b.as_str(),
+        ],
+    );
+    let start = Instant::now();
+    let refuted = loop {
+        let out = hyper(&home_a, &["leaderboard", "search", "--all", "--json"]);
+        let board: Option<serde_json::Value> = out
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten();
+        let done = Journal::open(home_a.join("journal.db"))
+            .and_then(|j| j.count("search"))
+            .unwrap_or(0)
+            == 15;
+        let b_entry = board.as_ref().and_then(|b| {
+            b["best_per_peer"]
+                .as_array()?
+                .iter()
+                .find(|e| e["record"]["author"] == b_id.as_str())
+                .cloned()
+        });
+        if done && b_entry.as_ref().is_some_and(|e| e["status"] == "refuted") {
+            break b_entry;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "not refuted in time: {board:?}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let refuted = refuted.expect("entry");
+    assert_eq!(refuted["record"]["id"], fake.id.as_str());
+    assert_eq!(refuted["reputation"]["refuted"], 1);
+    // The verified board (the default) does not list it.
+    let verified: serde_json::Value =
+        serde_json::from_str(&ok(&home_a, &["leaderboard", "search", "--json"])).expect("json");
+    assert!(verified["best_per_peer"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .all(|e| e["record"]["id"] != fake.id.as_str() && e["status"] == "verified"));
+    // `hyper status` counts it.
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&home_a, &["status", "--json"])).expect("json");
+    assert!(status["verification"]["domains"]["search"]["counts"]["refuted"].as_u64() >= Some(1));
+    assert!(status["verification"]["compute"]["replays"].as_u64() >= Some(1));
+    // `hyper replay` says why, with both figures, and exits 1.
+    let out = hyper(&home_a, &["replay", &fake_key]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("DISAGREES") && text.contains("0.970000"), "{text}");
+    a.kill().expect("kill a");
+    b.kill().expect("kill b");
+    let _ = (a.wait(), b.wait());
+    // A never climbed from the fake and reached what the same seed reaches alone.
+    let rows = Journal::open(home_a.join("journal.db"))
+        .and_then(|j| j.list("search"))
+        .expect("rows");
+    assert!(rows.iter().all(|r| r.parent.as_deref() != Some(fake_key.as_str())));
+    ok(&solo, &["run", "search", "-n", "15", "--seed", "5"]);
+    let best = |rows: &[hyper_journal::Record]| {
+        rows.iter()
+            .filter(|r| matches!(r.status, hyper_journal::Status::Keep | hyper_journal::Status::Baseline))
+            .filter_map(|r| r.val)
+            .fold(f64::MIN, f64::max)
+    };
+    let solo_rows = Journal::open(solo.join("journal.db"))
+        .and_then(|j| j.list("search"))
+        .expect("rows");
+    assert_eq!(best(&rows), best(&solo_rows));
+    // One's own result replays to the same bits.
+    let own = rows.last().expect("row").id.clone();
+    let out = hyper(&home_a, &["replay", &own, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let replay: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(replay["verdict"], "agree");
+    assert_eq!(replay["replay"]["val"], replay["reported"]["val"]);
 }

@@ -417,6 +417,9 @@ pub fn journal_report(
         platform: hyper_research::platform(),
         started_at: now.clone(),
         finished_at: now,
+        // The suite is the data: its hash covers the cases and their expectations.
+        data_hash: report.suite_hash.clone(),
+        domain_version: "1".into(),
     };
     // Keep when it tops the board (or is the leader's own tool again), else say who is above.
     let record = match leader {

@@ -95,6 +95,13 @@ pub struct Record {
     pub platform: String,
     pub started_at: String,
     pub finished_at: String,
+    /// SHA-256 of the domain's data and held-out files the experiment ran on (empty in
+    /// journals written before receipts existed).
+    #[serde(default)]
+    pub data_hash: String,
+    /// The domain's manifest version (empty in journals written before receipts existed).
+    #[serde(default)]
+    pub domain_version: String,
 }
 
 pub struct Journal {
@@ -124,7 +131,9 @@ CREATE TABLE IF NOT EXISTS experiments (
     peak_memory_bytes INTEGER NOT NULL,
     platform          TEXT NOT NULL,
     started_at        TEXT NOT NULL,
-    finished_at       TEXT NOT NULL
+    finished_at       TEXT NOT NULL,
+    data_hash         TEXT NOT NULL DEFAULT '',
+    domain_version    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS experiments_domain ON experiments (domain, seq);
 CREATE TABLE IF NOT EXISTS board_snapshots (
@@ -159,12 +168,13 @@ fn migrate_status_check(conn: &Connection) -> Result<()> {
          DROP INDEX IF EXISTS experiments_domain;
          ALTER TABLE experiments RENAME TO experiments_before_noise;",
     )?;
+    // Such journals also predate the receipt columns: copy the columns they have.
     let copied = conn.execute_batch(SCHEMA).and_then(|_| {
-        conn.execute_batch(
-            "INSERT INTO experiments SELECT * FROM experiments_before_noise;
+        conn.execute_batch(&format!(
+            "INSERT INTO experiments ({BEFORE_RECEIPTS}) SELECT {BEFORE_RECEIPTS} FROM experiments_before_noise;
                  DROP TABLE experiments_before_noise;
-                 COMMIT;",
-        )
+                 COMMIT;"
+        ))
     });
     if let Err(e) = copied {
         let _ = conn.execute_batch("ROLLBACK");
@@ -173,9 +183,34 @@ fn migrate_status_check(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-const COLUMNS: &str = "seq, id, run_id, domain, skill_name, skill_hash, evaluator_hash, params, seed, parent, \
+/// Journals written before receipts lack the `data_hash` and `domain_version` columns:
+/// added in place (SQLite's ADD COLUMN is a single transactional schema change).
+fn migrate_receipt_columns(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('experiments')")?;
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    for column in ["data_hash", "domain_version"] {
+        if !names.iter().any(|n| n == column) {
+            conn.execute_batch(&format!(
+                "ALTER TABLE experiments ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// The columns of journals written before receipts.
+const BEFORE_RECEIPTS: &str = "seq, id, run_id, domain, skill_name, skill_hash, evaluator_hash, params, seed, parent, \
     metric_name, direction, val, test, metrics, status, reason, duration_ms, peak_memory_bytes, platform, \
     started_at, finished_at";
+
+const COLUMNS: &str = "seq, id, run_id, domain, skill_name, skill_hash, evaluator_hash, params, seed, parent, \
+    metric_name, direction, val, test, metrics, status, reason, duration_ms, peak_memory_bytes, platform, \
+    started_at, finished_at, data_hash, domain_version";
 
 impl Journal {
     /// Opens (creating if needed) the journal at `path`.
@@ -190,6 +225,7 @@ impl Journal {
         // FULL: a committed transaction survives power loss too, not only a killed process.
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate_status_check(&conn)?;
+        migrate_receipt_columns(&conn)?;
         conn.execute_batch(SCHEMA)?;
         Ok(Journal { conn })
     }
@@ -200,8 +236,8 @@ impl Journal {
         tx.execute(
             "INSERT INTO experiments (id, run_id, domain, skill_name, skill_hash, evaluator_hash, params, seed, parent,
                 metric_name, direction, val, test, metrics, status, reason, duration_ms, peak_memory_bytes, platform,
-                started_at, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                started_at, finished_at, data_hash, domain_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
             params![
                 r.id,
                 r.run_id,
@@ -224,6 +260,8 @@ impl Journal {
                 r.platform,
                 r.started_at,
                 r.finished_at,
+                r.data_hash,
+                r.domain_version,
             ],
         )?;
         let seq = tx.last_insert_rowid();
@@ -263,6 +301,8 @@ impl Journal {
                     row.get::<_, String>(19)?,
                     row.get::<_, String>(20)?,
                     row.get::<_, String>(21)?,
+                    row.get::<_, String>(22)?,
+                    row.get::<_, String>(23)?,
                 ),
             ))
         })?;
@@ -283,7 +323,7 @@ impl Journal {
                 direction,
                 (val, test, metrics),
                 (status, reason, duration_ms, peak),
-                (platform, started_at, finished_at),
+                (platform, started_at, finished_at, data_hash, domain_version),
             ) = row?;
             let corrupt = |what: String| JournalError::Corrupt {
                 id: id.clone(),
@@ -318,6 +358,8 @@ impl Journal {
                 platform,
                 started_at,
                 finished_at,
+                data_hash,
+                domain_version,
             });
         }
         Ok(out)
@@ -473,6 +515,8 @@ mod tests {
             platform: "x86_64-linux".into(),
             started_at: "t0".into(),
             finished_at: "t1".into(),
+            data_hash: "ee".repeat(32),
+            domain_version: "1".into(),
         }
     }
 

@@ -81,6 +81,47 @@ pub struct Manifest {
     /// a skill must declare each one, and no proposer may change it.
     #[serde(default)]
     pub fixed: toml::Table,
+    /// The domain's version, part of every result's receipt (results of two versions are
+    /// not compared). Default `1`.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// What a replay of a result must reproduce to agree with it.
+    #[serde(default)]
+    pub replay: ReplayRule,
+}
+
+/// `[replay]` of a manifest: how another node checks a result by running it again.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRule {
+    /// `exact` (the default: the same bits of the primary metric on both splits) or
+    /// `tolerance` (within `tolerance`, absolute).
+    #[serde(default)]
+    pub agree: AgreeRule,
+    /// The largest absolute difference that still agrees, with `agree = "tolerance"`.
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// `any` (the default: the result does not depend on the machine) or `same` (the
+    /// architecture, tensor device and GPU of the replaying node must be the result's; a
+    /// replay elsewhere is reported as such, never as a refutation).
+    #[serde(default)]
+    pub platform: PlatformRule,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AgreeRule {
+    #[default]
+    Exact,
+    Tolerance,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PlatformRule {
+    #[default]
+    Any,
+    Same,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -222,6 +263,27 @@ impl Domain {
                 )));
             }
         }
+        match (manifest.replay.agree, manifest.replay.tolerance) {
+            (AgreeRule::Tolerance, Some(t)) if t.is_finite() && t >= 0.0 => {}
+            (AgreeRule::Tolerance, _) => {
+                return Err(bad(
+                    "replay.agree = \"tolerance\" needs a finite replay.tolerance >= 0".into(),
+                ))
+            }
+            (AgreeRule::Exact, Some(_)) => {
+                return Err(bad(
+                    "replay.tolerance is only meaningful with replay.agree = \"tolerance\"".into(),
+                ))
+            }
+            (AgreeRule::Exact, None) => {}
+        }
+        if manifest
+            .version
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 32 || v.chars().any(char::is_control))
+        {
+            return Err(bad("version must be 1 to 32 printable characters".into()));
+        }
         inside(&dir, &manifest.evaluator, "evaluator", &path)?;
         if let Some(skill) = &manifest.default_skill {
             inside(&dir, skill, "default_skill", &path)?;
@@ -351,6 +413,33 @@ impl Domain {
             .unwrap_or(&self.manifest.name)
     }
 
+    /// The manifest's `version` (default `1`).
+    pub fn version(&self) -> &str {
+        self.manifest.version.as_deref().unwrap_or("1")
+    }
+
+    /// SHA-256 over every file a result depends on besides the two components: the skill's
+    /// data and the evaluator's held-out folder (relative paths and contents, in path order,
+    /// each length-prefixed so that no two trees hash alike). Part of every receipt.
+    pub fn data_hash(&self) -> Result<String, DomainError> {
+        use sha2::{Digest, Sha256};
+        let mut files = Vec::new();
+        list_files(&self.data_dir(), "data", &mut files)?;
+        if let Some(heldout) = &self.manifest.heldout {
+            list_files(&self.dir.join(heldout), "heldout", &mut files)?;
+        }
+        files.sort();
+        let mut hash = Sha256::new();
+        for (rel, path) in files {
+            let bytes = std::fs::read(&path)?;
+            hash.update((rel.len() as u64).to_le_bytes());
+            hash.update(rel.as_bytes());
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(&bytes);
+        }
+        Ok(hex::encode(hash.finalize()))
+    }
+
     pub fn higher_is_better(&self) -> bool {
         self.manifest.metric.direction == "higher"
     }
@@ -417,6 +506,27 @@ impl Domain {
             .map(|m| m << 20)
             .unwrap_or(SandboxPolicy::default().tensor_bytes)
     }
+}
+
+/// Every plain file under `dir` as (path relative to the domain, full path); symlinks are
+/// not followed (installs never copy them).
+fn list_files(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = format!("{rel}/{}", entry.file_name().to_string_lossy());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            list_files(&entry.path(), &name, out)?;
+        } else if kind.is_file() {
+            out.push((name, entry.path()));
+        }
+    }
+    Ok(())
 }
 
 /// Writes an embedded domain's files under `home/domains/<name>/`, replacing files whose

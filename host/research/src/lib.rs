@@ -11,12 +11,14 @@ pub mod llm;
 pub mod params;
 pub mod peers;
 pub mod proposer;
+pub mod replay;
 pub mod report;
 mod research_loop;
 
-pub use domain::{Domain, DomainError, Manifest};
+pub use domain::{Domain, DomainError, Manifest, ReplayRule};
 pub use params::{Assignment, Space, Value};
 pub use peers::{PeerBest, PeerHypothesis, Peers, Solo};
+pub use replay::{replay, Receipt, ReplayOutcome, Verdict};
 pub use proposer::{MixedProposer, NoveltyProposer, Proposer};
 pub use research_loop::{Event, LoopOptions, ProgressHook, ProposerKind, ResearchLoop, Summary};
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hyper_journal::{Journal, Record, Status};
 use hyper_runtime::{
-    Artifact, Evaluator, ExperimentSpec, Failure, FailureKind, Metric, Skill, SkillInfo, Split,
+    Artifact, Evaluator, ExperimentSpec, Failure, FailureKind, Metric, Skill, SkillInfo,
 };
 
 use crate::domain::Domain;
@@ -155,14 +155,6 @@ fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-fn metrics_json(metrics: &[Metric]) -> serde_json::Value {
-    metrics
-        .iter()
-        .map(|m| (m.name.clone(), serde_json::json!(m.value)))
-        .collect::<serde_json::Map<_, _>>()
-        .into()
-}
-
 impl ResearchLoop<'_> {
     /// Better than `best` by more than `floor`.
     fn beats(&self, candidate: f64, best: f64, floor: f64) -> bool {
@@ -183,32 +175,7 @@ impl ResearchLoop<'_> {
 
     /// Scores an artifact on both splits. The primary metric must be the domain's.
     fn score(&self, artifact: &Artifact) -> Result<(f64, f64, serde_json::Value), Failure> {
-        let policy = self.domain.evaluator_policy();
-        let val = self.evaluator.score(&policy, artifact, Split::Validation)?;
-        let test = self.evaluator.score(&policy, artifact, Split::Test)?;
-        let primary = |ms: &[Metric]| -> Result<f64, Failure> {
-            match ms.first() {
-                Some(m) if m.name == self.domain.manifest.metric.name && m.value.is_finite() => {
-                    Ok(m.value)
-                }
-                Some(m) => Err(Failure::new(
-                    FailureKind::BadArtifact,
-                    format!(
-                        "evaluator returned `{}` = {} first, expected a finite `{}`",
-                        m.name, m.value, self.domain.manifest.metric.name
-                    ),
-                )),
-                None => Err(Failure::new(
-                    FailureKind::BadArtifact,
-                    "evaluator returned no metric",
-                )),
-            }
-        };
-        Ok((
-            primary(&val)?,
-            primary(&test)?,
-            serde_json::json!({ "validation": metrics_json(&val), "test": metrics_json(&test) }),
-        ))
+        crate::replay::score(&self.domain, &self.evaluator, artifact)
     }
 
     /// Runs alone (no peers): `hyper run`.
@@ -338,6 +305,8 @@ impl ResearchLoop<'_> {
             ) & 0xffff_ffff_ffff
         );
         let skill_hash = self.skill.hash().to_string();
+        // The receipt's data hash: what a replay must run on to be comparable.
+        let data_hash = self.domain.data_hash()?;
         let resumed = if options.resume {
             self.journal.best(self.domain.name(), &skill_hash)?
         } else {
@@ -587,18 +556,11 @@ impl ResearchLoop<'_> {
                 duration_ms,
                 peak_memory_bytes: report.peak_memory_bytes,
                 // The device is part of the platform a result was measured on.
-                platform: {
-                    let mut platform = crate::platform();
-                    if let Some(device) = report.tensor_device {
-                        platform.push_str(&format!(" tensors={device}"));
-                    }
-                    if let Some(adapter) = &report.gpu_adapter {
-                        platform.push_str(&format!(" gpu={adapter}"));
-                    }
-                    platform
-                },
+                platform: crate::replay::run_platform(&report),
                 started_at,
                 finished_at: now_rfc3339(),
+                data_hash: data_hash.clone(),
+                domain_version: self.domain.version().to_string(),
             };
             index += 1;
             proposer.observe(&params, val);

@@ -1,5 +1,7 @@
-//! Leaderboards as Loro documents, one per domain: a map from `<author>/<experiment id>` to
-//! the signed record's JSON. Merging is Loro's (a CRDT), so any two boards that saw the same
+//! Leaderboards as Loro documents, one per domain: a map `results` from
+//! `<author>/<experiment id>` to the signed record's JSON, and a map `attestations` from
+//! `<attester>/<author>/<experiment id>` to a signed attestation's JSON (who replayed which
+//! result, with what verdict). Merging is Loro's (a CRDT), so any two boards that saw the same
 //! updates in any order are identical.
 //!
 //! Nothing unsigned reaches a board: records are verified before they are inserted, and
@@ -25,9 +27,67 @@ use std::time::{Duration, Instant};
 
 use loro::{ExportMode, LoroDoc, Subscription, VersionVector};
 
+use crate::attest::SignedAttestation;
 use crate::record::SignedResult;
 
 const RESULTS: &str = "results";
+const ATTESTATIONS: &str = "attestations";
+/// Attestations a board keeps (each is a few hundred bytes); past this, new ones are refused.
+pub const MAX_ATTESTATIONS: usize = 400_000;
+
+/// The two maps of a board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Map {
+    Results,
+    Attestations,
+}
+
+impl Map {
+    fn name(self) -> &'static str {
+        match self {
+            Map::Results => RESULTS,
+            Map::Attestations => ATTESTATIONS,
+        }
+    }
+
+    fn of(name: &str) -> Option<Map> {
+        match name {
+            RESULTS => Some(Map::Results),
+            ATTESTATIONS => Some(Map::Attestations),
+            _ => None,
+        }
+    }
+}
+
+/// A verified entry of either map.
+#[derive(Clone, Debug)]
+enum Entry {
+    Result(SignedResult),
+    Attestation(SignedAttestation),
+}
+
+impl Entry {
+    fn map(&self) -> Map {
+        match self {
+            Entry::Result(_) => Map::Results,
+            Entry::Attestation(_) => Map::Attestations,
+        }
+    }
+
+    fn key(&self) -> String {
+        match self {
+            Entry::Result(r) => r.key(),
+            Entry::Attestation(a) => a.key(),
+        }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Entry::Result(r) => r.encode(),
+            Entry::Attestation(a) => a.encode(),
+        }
+    }
+}
 /// Starts a saved board (see [`Board::snapshot`]).
 const SAVED_MAGIC: &[u8] = b"hyper-board-v1\0";
 
@@ -45,7 +105,7 @@ pub enum BoardError {
 /// One change the staging document reported: a key of the results map and its new value, or
 /// a change somewhere a board has nothing.
 enum Change {
-    Entry(String, Option<String>),
+    Entry(Map, String, Option<String>),
     NotAnEntry(String),
     Elsewhere(String),
 }
@@ -56,6 +116,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Poisoned only if a thread panicked mid-update; the data is still consistent (every
     // mutation below is a single insert or swap).
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What checking an update found: new verified entries, and pending entries whose authors'
+/// operations arrived with it.
+type Checked = (Vec<(String, Entry)>, Vec<(Map, String)>);
+
+/// Pending entries as a saved board keeps them.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedPending {
+    #[serde(default)]
+    results: Vec<SignedResult>,
+    #[serde(default)]
+    attestations: Vec<SignedAttestation>,
 }
 
 struct Staging {
@@ -82,16 +156,21 @@ impl Staging {
         self.subscription = Some(self.doc.subscribe_root(Arc::new(move |event| {
             let mut out = lock(&sink);
             for container in event.events {
-                let is_results = matches!(container.target,
-                    loro::ContainerID::Root { name, .. } if name.as_str() == RESULTS);
-                match (&container.diff, is_results) {
-                    (loro::event::Diff::Map(delta), true) => {
+                let map = match &container.target {
+                    loro::ContainerID::Root {
+                        name,
+                        container_type: loro::ContainerType::Map,
+                    } => Map::of(name.as_str()),
+                    _ => None,
+                };
+                match (&container.diff, map) {
+                    (loro::event::Diff::Map(delta), Some(map)) => {
                         for (key, value) in &delta.updated {
                             out.push(match value {
                                 Some(loro::ValueOrContainer::Value(loro::LoroValue::String(
                                     json,
-                                ))) => Change::Entry(key.to_string(), Some(json.to_string())),
-                                None => Change::Entry(key.to_string(), None),
+                                ))) => Change::Entry(map, key.to_string(), Some(json.to_string())),
+                                None => Change::Entry(map, key.to_string(), None),
                                 Some(_) => Change::NotAnEntry(key.to_string()),
                             });
                         }
@@ -118,8 +197,33 @@ struct Inner {
     staging: Staging,
     /// Verified records by key (those in `doc` and the pending ones).
     index: BTreeMap<String, SignedResult>,
-    /// Keys verified from gossip whose author's operation has not arrived yet.
-    pending: BTreeMap<String, Instant>,
+    /// Verified attestations by key (likewise).
+    attestations: BTreeMap<String, SignedAttestation>,
+    /// Entries verified from gossip whose author's operation has not arrived yet.
+    pending: BTreeMap<(Map, String), Instant>,
+}
+
+impl Inner {
+    fn get(&self, map: Map, key: &str) -> Option<Entry> {
+        match map {
+            Map::Results => self.index.get(key).cloned().map(Entry::Result),
+            Map::Attestations => self.attestations.get(key).cloned().map(Entry::Attestation),
+        }
+    }
+
+    fn contains(&self, map: Map, key: &str) -> bool {
+        match map {
+            Map::Results => self.index.contains_key(key),
+            Map::Attestations => self.attestations.contains_key(key),
+        }
+    }
+
+    fn add(&mut self, key: String, entry: Entry) -> bool {
+        match entry {
+            Entry::Result(r) => self.index.insert(key, r).is_none(),
+            Entry::Attestation(a) => self.attestations.insert(key, a).is_none(),
+        }
+    }
 }
 
 pub struct Board {
@@ -139,6 +243,7 @@ impl Board {
                 doc,
                 staging,
                 index: BTreeMap::new(),
+                attestations: BTreeMap::new(),
                 pending: BTreeMap::new(),
             }),
         }
@@ -163,15 +268,18 @@ impl Board {
                     return Err(BoardError::Refused("truncated saved board".into()));
                 }
                 let (doc, pending) = rest.split_at(len);
-                let pending: Vec<SignedResult> = serde_json::from_slice(pending)
+                let pending: SavedPending = serde_json::from_slice(pending)
                     .map_err(|e| BoardError::Refused(format!("saved pending records: {e}")))?;
                 (doc, pending)
             }
-            None => (snapshot, Vec::new()),
+            None => (snapshot, SavedPending::default()),
         };
         board.import_checked(doc)?;
-        for record in &pending {
+        for record in &pending.results {
             board.accept_remote(record)?;
+        }
+        for attestation in &pending.attestations {
+            board.accept_attestation(attestation)?;
         }
         Ok(board)
     }
@@ -187,16 +295,27 @@ impl Board {
         Ok(())
     }
 
-    /// Writes a verified record into the document as this node's operation (and into the
+    fn check_attestation(&self, signed: &SignedAttestation) -> Result<(), BoardError> {
+        signed.verify()?;
+        if signed.attestation.domain != self.domain {
+            return Err(BoardError::Refused(format!(
+                "attestation for domain `{}` on the `{}` board",
+                signed.attestation.domain, self.domain
+            )));
+        }
+        Ok(())
+    }
+
+    /// Writes a verified entry into the document as this node's operation (and into the
     /// staging copy).
-    fn write(&self, inner: &mut Inner, signed: &SignedResult) -> Result<(), BoardError> {
+    fn write(&self, inner: &mut Inner, entry: &Entry) -> Result<(), BoardError> {
         let json =
-            String::from_utf8(signed.encode()).map_err(|e| BoardError::Loro(e.to_string()))?;
+            String::from_utf8(entry.encode()).map_err(|e| BoardError::Loro(e.to_string()))?;
         let staged = inner.staging.doc.oplog_vv();
         inner
             .doc
-            .get_map(RESULTS)
-            .insert(&signed.key(), json)
+            .get_map(entry.map().name())
+            .insert(&entry.key(), json)
             .map_err(|e| BoardError::Loro(e.to_string()))?;
         inner.doc.commit();
         let update = inner
@@ -211,14 +330,28 @@ impl Board {
     /// false if it was already there.
     pub fn insert(&self, signed: &SignedResult) -> Result<bool, BoardError> {
         self.check_record(signed)?;
-        let key = signed.key();
+        self.insert_entry(Entry::Result(signed.clone()))
+    }
+
+    /// Adds an attestation this node made; returns false if it was already there.
+    pub fn insert_attestation(&self, signed: &SignedAttestation) -> Result<bool, BoardError> {
+        self.check_attestation(signed)?;
+        self.insert_entry(Entry::Attestation(signed.clone()))
+    }
+
+    fn insert_entry(&self, entry: Entry) -> Result<bool, BoardError> {
+        let (map, key) = (entry.map(), entry.key());
         let mut inner = self.inner();
-        if inner.index.contains_key(&key) && !inner.pending.contains_key(&key) {
+        let pending = inner.pending.contains_key(&(map, key.clone()));
+        if inner.contains(map, &key) && !pending {
             return Ok(false);
         }
-        self.write(&mut inner, signed)?;
-        inner.pending.remove(&key);
-        Ok(inner.index.insert(key, signed.clone()).is_none())
+        if map == Map::Attestations && inner.attestations.len() >= MAX_ATTESTATIONS {
+            return Err(BoardError::Refused("the board holds its maximum of attestations".into()));
+        }
+        self.write(&mut inner, &entry)?;
+        inner.pending.remove(&(map, key.clone()));
+        Ok(inner.add(key, entry))
     }
 
     /// Takes in a verified record that arrived by gossip: served at once, written to the
@@ -226,13 +359,26 @@ impl Board {
     /// Returns false if it was already there.
     pub fn accept_remote(&self, signed: &SignedResult) -> Result<bool, BoardError> {
         self.check_record(signed)?;
-        let key = signed.key();
+        self.accept_entry(Entry::Result(signed.clone()))
+    }
+
+    /// Takes in a verified attestation that arrived by gossip (as [`Board::accept_remote`]).
+    pub fn accept_attestation(&self, signed: &SignedAttestation) -> Result<bool, BoardError> {
+        self.check_attestation(signed)?;
+        self.accept_entry(Entry::Attestation(signed.clone()))
+    }
+
+    fn accept_entry(&self, entry: Entry) -> Result<bool, BoardError> {
+        let (map, key) = (entry.map(), entry.key());
         let mut inner = self.inner();
-        if inner.index.contains_key(&key) {
+        if inner.contains(map, &key) {
             return Ok(false);
         }
-        inner.pending.insert(key.clone(), Instant::now());
-        inner.index.insert(key, signed.clone());
+        if map == Map::Attestations && inner.attestations.len() >= MAX_ATTESTATIONS {
+            return Err(BoardError::Refused("the board holds its maximum of attestations".into()));
+        }
+        inner.pending.insert((map, key.clone()), Instant::now());
+        inner.add(key, entry);
         Ok(true)
     }
 
@@ -241,17 +387,17 @@ impl Board {
     pub fn settle(&self, after: Duration) -> Result<usize, BoardError> {
         let mut inner = self.inner();
         let now = Instant::now();
-        let due: Vec<String> = inner
+        let due: Vec<(Map, String)> = inner
             .pending
             .iter()
             .filter(|(_, since)| now.duration_since(**since) >= after)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in &due {
-            if let Some(signed) = inner.index.get(key).cloned() {
-                self.write(&mut inner, &signed)?;
+        for (map, key) in &due {
+            if let Some(entry) = inner.get(*map, key) {
+                self.write(&mut inner, &entry)?;
             }
-            inner.pending.remove(key);
+            inner.pending.remove(&(*map, key.clone()));
         }
         Ok(due.len())
     }
@@ -264,6 +410,25 @@ impl Board {
     /// Every record on the board (all verified on the way in).
     pub fn results(&self) -> Vec<SignedResult> {
         self.inner().index.values().cloned().collect()
+    }
+
+    /// Runs `f` over the verified records and attestations without copying them.
+    pub fn with_entries<T>(
+        &self,
+        f: impl FnOnce(&BTreeMap<String, SignedResult>, &BTreeMap<String, SignedAttestation>) -> T,
+    ) -> T {
+        let inner = self.inner();
+        f(&inner.index, &inner.attestations)
+    }
+
+    /// Every attestation on the board (all verified on the way in).
+    pub fn attestations(&self) -> Vec<SignedAttestation> {
+        self.inner().attestations.values().cloned().collect()
+    }
+
+    /// One record by key.
+    pub fn get(&self, key: &str) -> Option<SignedResult> {
+        self.inner().index.get(key).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -305,19 +470,23 @@ impl Board {
     /// are on the board but not yet in the document; a restart must not lose them).
     ///
     /// Framing (hand-rolled: two fields, no crate needed): magic, the snapshot's length as
-    /// u64 little-endian, the snapshot, then the pending records as a JSON array.
+    /// u64 little-endian, the snapshot, then the pending entries as JSON
+    /// (`{"results": [...], "attestations": [...]}`).
     pub fn snapshot(&self) -> Result<Vec<u8>, BoardError> {
         let inner = self.inner();
         let doc = inner
             .doc
             .export(ExportMode::Snapshot)
             .map_err(|e| BoardError::Loro(e.to_string()))?;
-        let pending: Vec<&SignedResult> = inner
-            .pending
-            .keys()
-            .filter_map(|k| inner.index.get(k))
-            .collect();
-        let pending = serde_json::to_vec(&pending).map_err(|e| BoardError::Loro(e.to_string()))?;
+        let mut saved = SavedPending::default();
+        for (map, key) in inner.pending.keys() {
+            match inner.get(*map, key) {
+                Some(Entry::Result(r)) => saved.results.push(r),
+                Some(Entry::Attestation(a)) => saved.attestations.push(a),
+                None => {}
+            }
+        }
+        let pending = serde_json::to_vec(&saved).map_err(|e| BoardError::Loro(e.to_string()))?;
         let mut out = Vec::with_capacity(SAVED_MAGIC.len() + 8 + doc.len() + pending.len());
         out.extend_from_slice(SAVED_MAGIC);
         out.extend_from_slice(&(doc.len() as u64).to_le_bytes());
@@ -352,8 +521,13 @@ impl Board {
                 for key in arrived {
                     inner.pending.remove(&key);
                 }
-                let added = new.len();
-                inner.index.extend(new);
+                let mut added = 0;
+                for (key, entry) in new {
+                    if matches!(entry, Entry::Result(_)) {
+                        added += 1;
+                    }
+                    inner.add(key, entry);
+                }
                 Ok(added)
             }
             Err(e) => {
@@ -364,24 +538,19 @@ impl Board {
         }
     }
 
-    /// Imports into staging and checks what changed. Returns the new verified records and the
-    /// keys of pending records whose authors' operations have now arrived.
-    #[allow(clippy::type_complexity)]
-    fn check_staged(
-        &self,
-        inner: &mut Inner,
-        bytes: &[u8],
-    ) -> Result<(Vec<(String, SignedResult)>, Vec<String>), BoardError> {
-        if inner.index.is_empty() {
+    /// Imports into staging and checks what changed. Returns the new verified entries and the
+    /// keys of pending entries whose authors' operations have now arrived.
+    fn check_staged(&self, inner: &mut Inner, bytes: &[u8]) -> Result<Checked, BoardError> {
+        if inner.index.is_empty() && inner.attestations.is_empty() {
             return self.check_whole(inner, bytes);
         }
         let changes = inner.staging.try_import(bytes)?;
-        let mut candidates: Vec<(String, String)> = Vec::new();
+        let mut candidates: Vec<(Map, String, String)> = Vec::new();
         let mut arrived = Vec::new();
         for change in changes {
-            let (key, json) = match change {
-                Change::Entry(key, Some(json)) => (key, json),
-                Change::Entry(key, None) => {
+            let (map, key, json) = match change {
+                Change::Entry(map, key, Some(json)) => (map, key, json),
+                Change::Entry(_, key, None) => {
                     return Err(BoardError::Refused(format!("update deletes entry {key}")))
                 }
                 Change::NotAnEntry(key) => {
@@ -395,11 +564,11 @@ impl Board {
                     )))
                 }
             };
-            match inner.index.get(&key) {
-                // Already verified (from gossip, or the same record from two peers).
+            match inner.get(map, &key) {
+                // Already verified (from gossip, or the same entry from two peers).
                 Some(known) if known.encode() == json.as_bytes() => {
-                    if inner.pending.contains_key(&key) {
-                        arrived.push(key);
+                    if inner.pending.contains_key(&(map, key.clone())) {
+                        arrived.push((map, key));
                     }
                 }
                 Some(_) => {
@@ -407,79 +576,89 @@ impl Board {
                         "update rewrites existing entry {key}"
                     )))
                 }
-                None => candidates.push((key, json)),
+                None => candidates.push((map, key, json)),
             }
         }
-        let candidates: Vec<(&str, &str)> = candidates
+        self.check_capacity(inner, &candidates)?;
+        let candidates: Vec<(Map, &str, &str)> = candidates
             .iter()
-            .map(|(k, j)| (k.as_str(), j.as_str()))
+            .map(|(m, k, j)| (*m, k.as_str(), j.as_str()))
             .collect();
         Ok((self.verify_entries(&candidates)?, arrived))
     }
 
-    /// An empty board takes in a whole board (a new node's first sync, or a restore): every
-    /// entry is new, so the map is read in place instead of through change events.
-    #[allow(clippy::type_complexity)]
-    fn check_whole(
+    fn check_capacity(
         &self,
-        inner: &mut Inner,
-        bytes: &[u8],
-    ) -> Result<(Vec<(String, SignedResult)>, Vec<String>), BoardError> {
+        inner: &Inner,
+        candidates: &[(Map, String, String)],
+    ) -> Result<(), BoardError> {
+        let new = candidates
+            .iter()
+            .filter(|(m, _, _)| *m == Map::Attestations)
+            .count();
+        if inner.attestations.len() + new > MAX_ATTESTATIONS {
+            return Err(BoardError::Refused(format!(
+                "update would take the board past {MAX_ATTESTATIONS} attestations"
+            )));
+        }
+        Ok(())
+    }
+
+    /// An empty board takes in a whole board (a new node's first sync, or a restore): every
+    /// entry is new, so the maps are read in place instead of through change events.
+    fn check_whole(&self, inner: &mut Inner, bytes: &[u8]) -> Result<Checked, BoardError> {
         inner.staging.subscription = None;
         let imported = inner.staging.doc.import(bytes);
         inner.staging.subscribe();
         imported.map_err(|e| BoardError::Refused(format!("not a Loro update: {e}")))?;
         if let loro::LoroValue::Map(roots) = inner.staging.doc.get_value() {
-            if let Some(other) = roots.keys().find(|k| k.as_str() != RESULTS) {
+            if let Some(other) = roots.keys().find(|k| Map::of(k.as_str()).is_none()) {
                 return Err(BoardError::Refused(format!(
                     "update changes container {other}, which a board does not have"
                 )));
             }
         }
-        let all = inner.staging.doc.get_map(RESULTS).get_value();
-        let mut candidates: Vec<(&str, &str)> = Vec::new();
-        if let loro::LoroValue::Map(map) = &all {
-            for (key, value) in map.iter() {
-                match value {
-                    loro::LoroValue::String(json) => candidates.push((key.as_str(), json)),
-                    _ => {
-                        return Err(BoardError::Refused(format!(
-                            "entry {key} is not a signed record"
-                        )))
+        let mut owned: Vec<(Map, String, String)> = Vec::new();
+        for map in [Map::Results, Map::Attestations] {
+            let all = inner.staging.doc.get_map(map.name()).get_value();
+            if let loro::LoroValue::Map(entries) = &all {
+                for (key, value) in entries.iter() {
+                    match value {
+                        loro::LoroValue::String(json) => {
+                            owned.push((map, key.to_string(), json.to_string()))
+                        }
+                        _ => {
+                            return Err(BoardError::Refused(format!(
+                                "entry {key} is not a signed record"
+                            )))
+                        }
                     }
                 }
             }
         }
+        self.check_capacity(inner, &owned)?;
+        let candidates: Vec<(Map, &str, &str)> = owned
+            .iter()
+            .map(|(m, k, j)| (*m, k.as_str(), j.as_str()))
+            .collect();
         Ok((self.verify_entries(&candidates)?, Vec::new()))
     }
 
     /// Parses and verifies new entries, on all cores (signature checks dominate a large sync).
     fn verify_entries(
         &self,
-        candidates: &[(&str, &str)],
-    ) -> Result<Vec<(String, SignedResult)>, BoardError> {
+        candidates: &[(Map, &str, &str)],
+    ) -> Result<Vec<(String, Entry)>, BoardError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
             .max(1);
         let chunk = candidates.len().div_ceil(threads).max(1);
-        let checked: Vec<Result<Vec<(String, SignedResult)>, BoardError>> =
+        let checked: Vec<Result<Vec<(String, Entry)>, BoardError>> =
             std::thread::scope(|scope| {
                 let handles: Vec<_> = candidates
                     .chunks(chunk)
-                    .map(|part| {
-                        scope.spawn(move || {
-                            let entries = part
-                                .iter()
-                                .map(|(key, json)| self.check_entry(key, json))
-                                .collect::<Result<Vec<_>, _>>()?;
-                            let records: Vec<SignedResult> =
-                                entries.iter().map(|(_, r)| r.clone()).collect();
-                            crate::record::verify_all(&records)
-                                .map_err(|e| BoardError::Refused(e.to_string()))?;
-                            Ok(entries)
-                        })
-                    })
+                    .map(|part| scope.spawn(move || self.verify_part(part)))
                     .collect();
                 handles
                     .into_iter()
@@ -497,7 +676,34 @@ impl Board {
         Ok(new)
     }
 
-    fn check_entry(&self, key: &str, json: &str) -> Result<(String, SignedResult), BoardError> {
+    /// One thread's share: records batch-verified, attestations one by one.
+    fn verify_part(&self, part: &[(Map, &str, &str)]) -> Result<Vec<(String, Entry)>, BoardError> {
+        let mut out = Vec::with_capacity(part.len());
+        let mut records = Vec::new();
+        for (map, key, json) in part {
+            match map {
+                Map::Results => {
+                    let record = self.check_entry(key, json)?;
+                    records.push(record.clone());
+                    out.push((key.to_string(), Entry::Result(record)));
+                }
+                Map::Attestations => {
+                    let a = SignedAttestation::decode(json.as_bytes())
+                        .map_err(|e| BoardError::Refused(format!("entry {key}: {e}")))?;
+                    if a.key() != *key || a.attestation.domain != self.domain {
+                        return Err(BoardError::Refused(format!(
+                            "entry {key} is filed under the wrong key or domain"
+                        )));
+                    }
+                    out.push((key.to_string(), Entry::Attestation(a)));
+                }
+            }
+        }
+        crate::record::verify_all(&records).map_err(|e| BoardError::Refused(e.to_string()))?;
+        Ok(out)
+    }
+
+    fn check_entry(&self, key: &str, json: &str) -> Result<SignedResult, BoardError> {
         // Parsed here, verified by the caller in a batch.
         let signed = SignedResult::parse(json.as_bytes())
             .map_err(|e| BoardError::Refused(format!("entry {key}: {e}")))?;
@@ -506,24 +712,26 @@ impl Board {
                 "entry {key} is filed under the wrong key or domain"
             )));
         }
-        Ok((key.to_string(), signed))
+        Ok(signed)
     }
 
     /// Best scored record per author.
     pub fn best_per_peer(&self) -> BTreeMap<String, SignedResult> {
+        self.best_per_peer_where(&|_| true)
+    }
+
+    /// Best scored record per author among those `keep` admits.
+    pub fn best_per_peer_where(
+        &self,
+        keep: &dyn Fn(&SignedResult) -> bool,
+    ) -> BTreeMap<String, SignedResult> {
         let mut best: BTreeMap<String, SignedResult> = BTreeMap::new();
         for r in self.inner().index.values() {
-            let Some(v) = r.record.val else { continue };
-            let better = |b: &SignedResult| {
-                let bv = b.record.val.unwrap_or(f64::NAN);
-                if r.record.direction == "lower" {
-                    v < bv
-                } else {
-                    v > bv
-                }
-            };
+            if r.record.val.is_none() || !keep(r) {
+                continue;
+            }
             match best.get(&r.record.author) {
-                Some(b) if !better(b) => {}
+                Some(b) if !r.beats(b.record.val) => {}
                 _ => {
                     best.insert(r.record.author.clone(), r.clone());
                 }
@@ -534,24 +742,31 @@ impl Board {
 
     /// The best scored record of one skill under one evaluator (ties broken by key).
     pub fn best_for(&self, skill_hash: &str, evaluator_hash: &str) -> Option<SignedResult> {
+        self.best_for_where(skill_hash, evaluator_hash, &|_| true)
+    }
+
+    /// [`Board::best_for`] among the records `keep` admits.
+    pub fn best_for_where(
+        &self,
+        skill_hash: &str,
+        evaluator_hash: &str,
+        keep: &dyn Fn(&SignedResult) -> bool,
+    ) -> Option<SignedResult> {
         let inner = self.inner();
         let mut best: Option<&SignedResult> = None;
         for r in inner.index.values() {
-            let Some(v) = r.record.val else { continue };
-            if r.record.skill_hash != skill_hash || r.record.evaluator_hash != evaluator_hash {
+            if r.record.val.is_none()
+                || r.record.skill_hash != skill_hash
+                || r.record.evaluator_hash != evaluator_hash
+            {
                 continue;
             }
             // Only results their loop kept: a seed-lucky repeat or an unconfirmed candidate
             // is not a point to climb from.
-            if !matches!(r.record.status.as_str(), "baseline" | "keep") {
+            if !matches!(r.record.status.as_str(), "baseline" | "keep") || !keep(r) {
                 continue;
             }
-            let better = match best.and_then(|b| b.record.val) {
-                None => true,
-                Some(bv) if r.record.direction == "lower" => v < bv,
-                Some(bv) => v > bv,
-            };
-            if better {
+            if r.beats(best.and_then(|b| b.record.val)) {
                 best = Some(r);
             }
         }
@@ -560,7 +775,12 @@ impl Board {
 
     /// The global best (ties broken by key, so every node agrees).
     pub fn global_best(&self) -> Option<SignedResult> {
-        let mut all: Vec<SignedResult> = self.best_per_peer().into_values().collect();
+        self.global_best_where(&|_| true)
+    }
+
+    /// The global best among the records `keep` admits.
+    pub fn global_best_where(&self, keep: &dyn Fn(&SignedResult) -> bool) -> Option<SignedResult> {
+        let mut all: Vec<SignedResult> = self.best_per_peer_where(keep).into_values().collect();
         all.sort_by(|a, b| {
             let (x, y) = (
                 a.record.val.unwrap_or(f64::NAN),

@@ -20,6 +20,10 @@ pub struct ResultRecord {
     pub domain: String,
     pub skill_hash: String,
     pub evaluator_hash: String,
+    /// SHA-256 of the domain's data and held-out files (see `Domain::data_hash`).
+    pub data_hash: String,
+    /// The domain's manifest version.
+    pub domain_version: String,
     pub params: serde_json::Value,
     pub seed: u64,
     pub parent: Option<String>,
@@ -61,7 +65,8 @@ pub enum RecordError {
     WrongAuthor { author: String, derived: String },
 }
 
-pub const RECORD_VERSION: u32 = 1;
+/// 2: receipts (`data_hash`, `domain_version`); version-1 records are dropped.
+pub const RECORD_VERSION: u32 = 2;
 
 fn message(record: &ResultRecord) -> Vec<u8> {
     let mut m = b"hyper-result-v1:".to_vec();
@@ -78,6 +83,13 @@ pub fn peer_id_of(key: &VerifyingKey) -> String {
         }
         Err(_) => String::new(),
     }
+}
+
+/// The PeerId of an ed25519 public key given in hex (as `hyper trust` stores them).
+pub fn peer_id_of_hex(key_hex: &str) -> Option<String> {
+    let bytes: [u8; 32] = hex::decode(key_hex.trim()).ok()?.try_into().ok()?;
+    let key = VerifyingKey::from_bytes(&bytes).ok()?;
+    Some(peer_id_of(&key))
 }
 
 /// Checks an ed25519 signature (hex key and signature) over `message`, and that `author` is
@@ -155,6 +167,10 @@ impl SignedResult {
             || r.id.len() > 128
             || r.domain.is_empty()
             || r.domain.len() > 64
+            || r.data_hash.len() > 64
+            || r.domain_version.len() > 32
+            || r.skill_hash.len() > 64
+            || r.evaluator_hash.len() > 64
             || !finite(r.val)
             || !finite(r.test)
         {
@@ -174,6 +190,44 @@ impl SignedResult {
     /// The board key: unique per author and experiment.
     pub fn key(&self) -> String {
         format!("{}/{}", self.record.author, self.record.id)
+    }
+
+    /// SHA-256 of the encoded signed record: what an attestation names, so that it speaks
+    /// of these exact bytes.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(self.encode()))
+    }
+
+    /// What a replay needs, from the record.
+    pub fn receipt(&self) -> hyper_research::Receipt {
+        let r = &self.record;
+        hyper_research::Receipt {
+            id: r.id.clone(),
+            domain: r.domain.clone(),
+            domain_version: r.domain_version.clone(),
+            skill_hash: r.skill_hash.clone(),
+            evaluator_hash: r.evaluator_hash.clone(),
+            data_hash: r.data_hash.clone(),
+            params: r.params.clone(),
+            seed: r.seed,
+            parent: r.parent.clone(),
+            platform: r.platform.clone(),
+            val: r.val,
+            test: r.test,
+        }
+    }
+
+    /// Whether `self` is better than `other` on the metric (a missing value never is).
+    pub fn beats(&self, other: Option<f64>) -> bool {
+        let Some(v) = self.record.val else {
+            return false;
+        };
+        match other {
+            None => true,
+            Some(o) if self.record.direction == "lower" => v < o,
+            Some(o) => v > o,
+        }
     }
 }
 
@@ -249,6 +303,8 @@ pub fn from_journal(record: &hyper_journal::Record, key: &SigningKey) -> SignedR
             domain: record.domain.clone(),
             skill_hash: record.skill_hash.clone(),
             evaluator_hash: record.evaluator_hash.clone(),
+            data_hash: record.data_hash.clone(),
+            domain_version: record.domain_version.clone(),
             params: record.params.clone(),
             seed: record.seed,
             parent: record.parent.clone(),
@@ -275,6 +331,8 @@ pub fn sample(key: &SigningKey, id: &str, val: f64) -> SignedResult {
             domain: "search".into(),
             skill_hash: "ab".repeat(32),
             evaluator_hash: "cd".repeat(32),
+            data_hash: "ef".repeat(32),
+            domain_version: "1".into(),
             params: serde_json::json!({ "k1": val, "b": 0.75, "stemmer": "porter" }),
             seed: 1,
             parent: None,

@@ -29,10 +29,12 @@ fn records_verify_and_tampering_is_caught() {
         Err(RecordError::WrongAuthor { .. })
     ));
     let mut future = r.record.clone();
-    future.v = 2;
+    future.v = hyper_swarm::record::RECORD_VERSION + 1;
     assert_eq!(
         SignedResult::sign(future, &k).verify(),
-        Err(RecordError::UnknownVersion(2))
+        Err(RecordError::UnknownVersion(
+            hyper_swarm::record::RECORD_VERSION + 1
+        ))
     );
     assert!(matches!(
         SignedResult::decode(&vec![b' '; 20_000]),

@@ -212,6 +212,7 @@ async fn a_late_node_finds_a_skill_through_kademlia_and_fetches_it() {
         name: "search-bm25".into(),
         version: "0.2.0".into(),
         package_hash: "ab".repeat(32),
+        component_sha256: "cd".repeat(32),
         bytes: Arc::new(package.clone()),
     })
     .await
@@ -242,6 +243,15 @@ async fn a_late_node_finds_a_skill_through_kademlia_and_fetches_it() {
     let fetched = c.fetch_skill("search-bm25", "0.2.0").await.expect("fetch");
     assert_eq!(fetched, package);
     assert_eq!(a.stats().await.expect("stats").skills_served, 2);
+    // By its component's hash (what a replay asks for), through that provider record.
+    let by_hash = c.fetch_component(&"cd".repeat(32)).await.expect("fetch by hash");
+    assert_eq!(by_hash, package);
+    assert_eq!(a.stats().await.expect("stats").skills_served, 3);
+    let err = c
+        .fetch_component(&"ee".repeat(32))
+        .await
+        .expect_err("unknown component");
+    assert!(err.to_string().contains("no peer serves"), "{err}");
     // Nobody serves this one: a clear error, not a hang.
     let err = c
         .fetch_skill("search-bm25", "9.9.9")

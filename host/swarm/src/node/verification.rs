@@ -1,0 +1,231 @@
+//! The node's side of verification: its trust view of each board (cached until the board
+//! changes), this node's attestations, which results its verifier should replay next, and
+//! the gossipsub application score of each peer (refuted identities are graylisted).
+
+use std::collections::{BTreeMap, HashMap};
+
+use libp2p::PeerId;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::event_loop::NodeTask;
+use super::{attestation_topic, NodeConfig};
+use crate::attest::SignedAttestation;
+use crate::board::Board;
+use crate::record::SignedResult;
+use crate::trust::{Reputation, Status, TrustConfig, TrustView, SAMPLE_AFTER};
+
+/// What `hyper status` and tests read about a domain's verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct TrustReport {
+    pub domain: String,
+    pub quorum: usize,
+    pub results: usize,
+    pub attestations: usize,
+    /// Results per status.
+    pub counts: BTreeMap<String, usize>,
+    /// Every identity with results or attestations on the board.
+    pub reputations: BTreeMap<String, Reputation>,
+    /// Status of every result by key (in-process only: not sent over the control socket).
+    #[serde(skip)]
+    pub statuses: BTreeMap<String, Status>,
+}
+
+/// Trust views by domain, each computed for a given board size (boards only grow, so the
+/// number of entries tells whether a view is current).
+pub(super) struct Verification {
+    config: TrustConfig,
+    views: HashMap<String, ((usize, usize), TrustView)>,
+}
+
+impl Verification {
+    pub fn new(me: &str, config: &NodeConfig) -> Self {
+        Verification {
+            config: TrustConfig {
+                me: me.to_string(),
+                trusted: config.trusted.clone(),
+                quorum: config.quorum.max(1),
+            },
+            views: HashMap::new(),
+        }
+    }
+
+    /// The current trust view of a board.
+    pub fn view(&mut self, board: &Board) -> &TrustView {
+        let size = board.with_entries(|r, a| (r.len(), a.len()));
+        let stale = self
+            .views
+            .get(&board.domain)
+            .is_none_or(|(at, _)| *at != size);
+        if stale {
+            let view = board.with_entries(|r, a| TrustView::compute(&self.config, r, a));
+            self.views.insert(board.domain.clone(), (size, view));
+        }
+        &self.views[&board.domain].1
+    }
+
+    pub fn report(&mut self, board: &Board) -> TrustReport {
+        let quorum = self.config.quorum;
+        let view = self.view(board).clone();
+        let (results, attestations, statuses) = board.with_entries(|r, a| {
+            let statuses: BTreeMap<String, Status> =
+                r.keys().map(|k| (k.clone(), view.status(k))).collect();
+            (r.len(), a.len(), statuses)
+        });
+        let mut counts: BTreeMap<String, usize> = [
+            Status::Unverified,
+            Status::Verified,
+            Status::Disputed,
+            Status::Refuted,
+        ]
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
+        for status in statuses.values() {
+            *counts.entry(status.as_str().to_string()).or_default() += 1;
+        }
+        TrustReport {
+            domain: board.domain.clone(),
+            quorum,
+            results,
+            attestations,
+            counts,
+            reputations: view.reputations().clone(),
+            statuses,
+        }
+    }
+
+    /// Results this node should replay, most important first:
+    /// 1. results that would become the verified best of their skill and evaluator (what a
+    ///    loop would adopt), those of authors with verified work before new identities;
+    /// 2. results of new identities, of identities with disputes, and contested results;
+    /// 3. the rest, sampled: an identity with a long record of verified results
+    ///    ([`SAMPLE_AFTER`] or more) has each ordinary result replayed with probability
+    ///    1/verified (decided by the result's hash, so every call agrees).
+    ///
+    /// Skipped: this node's own results, results it already attested, results already
+    /// verified or refuted, crashes, and every result of a refuted identity (never adopted,
+    /// so not worth compute).
+    pub fn candidates(&mut self, board: &Board, limit: usize) -> Vec<SignedResult> {
+        let me = self.config.me.clone();
+        let view = self.view(board).clone();
+        board.with_entries(|results, _| {
+            let mut best: HashMap<(&str, &str), Option<f64>> = HashMap::new();
+            for r in results.values() {
+                if view.adoptable(r) && matches!(r.record.status.as_str(), "baseline" | "keep") {
+                    let slot = best
+                        .entry((&r.record.skill_hash, &r.record.evaluator_hash))
+                        .or_insert(None);
+                    if r.beats(*slot) {
+                        *slot = r.record.val;
+                    }
+                }
+            }
+            let mut ranked: Vec<(u8, bool, f64, &SignedResult)> = Vec::new();
+            for (key, r) in results {
+                let status = view.status(key);
+                let rep = view.reputation(&r.record.author);
+                if r.record.author == me
+                    || r.record.val.is_none()
+                    || view.attested_by_me(key)
+                    || matches!(status, Status::Verified | Status::Refuted)
+                    || rep.is_refuted()
+                {
+                    continue;
+                }
+                let known = rep.verified > 0;
+                let would_lead = matches!(r.record.status.as_str(), "baseline" | "keep")
+                    && r.beats(
+                        best.get(&(r.record.skill_hash.as_str(), r.record.evaluator_hash.as_str()))
+                            .copied()
+                            .flatten(),
+                    );
+                let class = if would_lead {
+                    0
+                } else if !known || rep.disputed > 0 || view.is_contested(key) {
+                    1
+                } else if rep.verified < SAMPLE_AFTER || sampled(key, rep.verified) {
+                    2
+                } else {
+                    continue;
+                };
+                let v = r.record.val.unwrap_or(f64::NAN);
+                let order = if r.record.direction == "lower" { v } else { -v };
+                ranked.push((class, !known, order, r));
+            }
+            ranked.sort_by(|a, b| {
+                (a.0, a.1)
+                    .cmp(&(b.0, b.1))
+                    .then(a.2.total_cmp(&b.2))
+                    .then(a.3.key().cmp(&b.3.key()))
+            });
+            ranked
+                .into_iter()
+                .take(limit)
+                .map(|(_, _, _, r)| r.clone())
+                .collect()
+        })
+    }
+
+    /// The lowest application score of an identity over all boards.
+    fn score(&mut self, boards: &HashMap<String, Board>, identity: &str) -> f64 {
+        let mut score = f64::INFINITY;
+        for board in boards.values() {
+            score = score.min(self.view(board).application_score(identity));
+        }
+        if score.is_finite() {
+            score
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Whether a result of an identity with `verified` verified results is sampled for replay
+/// (probability 1/verified, fixed by the result's key).
+fn sampled(key: &str, verified: u64) -> bool {
+    let digest = Sha256::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first) % verified.max(1) == 0
+}
+
+impl NodeTask {
+    /// Adds this node's attestation to its board and announces it.
+    pub(super) fn publish_attestation(
+        &mut self,
+        attestation: &SignedAttestation,
+    ) -> anyhow::Result<()> {
+        if attestation.attestation.attester != self.me {
+            anyhow::bail!("only this node's own attestations are published through it");
+        }
+        let domain = attestation.attestation.domain.clone();
+        let Some(board) = self.boards.get(&domain) else {
+            anyhow::bail!("this node does not follow domain `{domain}`");
+        };
+        if board
+            .insert_attestation(attestation)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            self.stats.attestations_published += 1;
+            self.announce(attestation_topic(&domain), attestation.encode())?;
+        }
+        Ok(())
+    }
+
+    /// Sets every connected peer's gossipsub application score from its reputation.
+    pub(super) fn update_scores(&mut self) {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for peer in peers {
+            self.update_score(peer);
+        }
+    }
+
+    pub(super) fn update_score(&mut self, peer: PeerId) {
+        let score = self.verification.score(&self.boards, &peer.to_base58());
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, score);
+    }
+}

@@ -1,0 +1,309 @@
+//! What this node believes about results and identities, computed from the board (results
+//! and attestations) and from nothing else a peer can simply assert.
+//!
+//! - **Trusted attesters**: this node; identities the user trusts (`hyper trust`); and peers
+//!   that *earned* it: at least one of their attestations matched a replay this node ran
+//!   itself, none contradicted one, and they have verified work of their own and no
+//!   refutation. Trust earned that way is lost at once: one attestation that contradicts
+//!   this node's own replay and the attester counts for nothing again (BOINC's rule: trust
+//!   takes long to earn and is lost at once). Attestations by anyone else count for nothing,
+//!   so identities made for free (Sybils) cannot vouch for each other.
+//! - **Status of a result**: this node's own results are verified; a result this node
+//!   replayed has that verdict; otherwise it is verified by `quorum` distinct trusted
+//!   attesters that agree and none that disagrees, refuted by `quorum` that disagree and none
+//!   that agrees, disputed when trusted attesters disagree with each other (or fewer than
+//!   `quorum` disagree), and unverified until then.
+//! - **Reputation** of an identity: its verified and refuted results and its false
+//!   attestations (those this node's own replays contradicted). A refutation or a false
+//!   attestation costs [`REFUTATION_COST`] verifications.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use hyper_research::Verdict;
+use serde::Serialize;
+
+use crate::attest::SignedAttestation;
+use crate::record::SignedResult;
+
+/// Verifications one refutation (or false attestation) costs.
+pub const REFUTATION_COST: i64 = 20;
+/// Consecutive verified results after which an identity's ordinary results are sampled for
+/// replay with probability 1/verified (BOINC's adaptive replication).
+pub const SAMPLE_AFTER: u64 = 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Unverified,
+    Verified,
+    Disputed,
+    Refuted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Unverified => "unverified",
+            Status::Verified => "verified",
+            Status::Disputed => "disputed",
+            Status::Refuted => "refuted",
+        }
+    }
+}
+
+/// One identity as this node sees it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Reputation {
+    pub verified: u64,
+    pub refuted: u64,
+    pub disputed: u64,
+    /// Attestations this node's own replays contradicted.
+    pub false_attestations: u64,
+    /// Attestations that matched this node's own replays.
+    pub matched_attestations: u64,
+    /// Whether its attestations count here.
+    pub trusted_attester: bool,
+}
+
+impl Reputation {
+    /// Verified work minus [`REFUTATION_COST`] per refutation or false attestation.
+    pub fn score(&self) -> i64 {
+        self.verified as i64
+            - REFUTATION_COST * (self.refuted as i64 + self.false_attestations as i64)
+    }
+
+    /// Refuted or caught attesting falsely: its results are never adopted.
+    pub fn is_refuted(&self) -> bool {
+        self.refuted > 0 || self.false_attestations > 0
+    }
+
+    /// `trusted`, `good` (verified work, nothing against it), `new` or `refuted`.
+    pub fn standing(&self) -> &'static str {
+        if self.is_refuted() {
+            "refuted"
+        } else if self.trusted_attester {
+            "trusted"
+        } else if self.verified > 0 {
+            "good"
+        } else {
+            "new"
+        }
+    }
+}
+
+/// Who this node is and whom it trusts.
+#[derive(Clone, Debug)]
+pub struct TrustConfig {
+    /// This node's PeerId (base58).
+    pub me: String,
+    /// PeerIds of identities the user trusts outright.
+    pub trusted: HashSet<String>,
+    /// Distinct trusted attesters needed to verify (or refute) a result on their word.
+    pub quorum: usize,
+}
+
+/// The trust view of one board, computed at once from its results and attestations.
+#[derive(Clone, Debug, Default)]
+pub struct TrustView {
+    statuses: HashMap<String, Status>,
+    reputations: BTreeMap<String, Reputation>,
+    /// Results some attester (trusted or not) disagreed with: replayed with priority.
+    contested: HashSet<String>,
+    /// Results this node attested (any verdict): not replayed again.
+    attested_by_me: HashSet<String>,
+}
+
+/// Verdicts on one result by trusted attesters other than this node.
+#[derive(Default)]
+struct Tally {
+    agree: usize,
+    disagree: usize,
+}
+
+impl TrustView {
+    pub fn compute(
+        config: &TrustConfig,
+        results: &BTreeMap<String, SignedResult>,
+        attestations: &BTreeMap<String, SignedAttestation>,
+    ) -> Self {
+        // Attestations that speak of the bytes on this board (not some other version).
+        let valid: Vec<&SignedAttestation> = attestations
+            .values()
+            .filter(|a| {
+                results
+                    .get(&a.attestation.subject)
+                    .is_some_and(|r| r.digest() == a.attestation.subject_sha256)
+            })
+            .collect();
+        let mine: HashMap<&str, Verdict> = valid
+            .iter()
+            .filter(|a| a.attestation.attester == config.me)
+            .map(|a| (a.attestation.subject.as_str(), a.attestation.verdict))
+            .collect();
+        // How each other attester's verdicts compare with this node's own replays.
+        let mut matched: HashMap<&str, u64> = HashMap::new();
+        let mut contradicted: HashMap<&str, u64> = HashMap::new();
+        for a in &valid {
+            let at = &a.attestation;
+            let Some(&own) = mine.get(at.subject.as_str()) else {
+                continue;
+            };
+            if at.attester == config.me
+                || own == Verdict::Unreplayable
+                || at.verdict == Verdict::Unreplayable
+            {
+                continue;
+            }
+            let counter = if own == at.verdict {
+                &mut matched
+            } else {
+                &mut contradicted
+            };
+            *counter.entry(at.attester.as_str()).or_default() += 1;
+        }
+        let mut trusted: HashSet<String> = config.trusted.clone();
+        trusted.insert(config.me.clone());
+        // Earned trust needs verified work, which depends on who is trusted: iterate to a
+        // fixed point (each round only adds attesters; bounded by their number).
+        let mut view;
+        loop {
+            view = Self::statuses(config, results, &valid, &mine, &trusted);
+            let mut grew = false;
+            for (attester, &m) in &matched {
+                if trusted.contains(*attester) || contradicted.contains_key(attester) || m == 0 {
+                    continue;
+                }
+                let rep = view.reputations.get(*attester);
+                if rep.is_some_and(|r| r.verified > 0 && !r.is_refuted()) {
+                    trusted.insert(attester.to_string());
+                    grew = true;
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        for (attester, m) in matched {
+            view.reputations
+                .entry(attester.to_string())
+                .or_default()
+                .matched_attestations = m;
+        }
+        for (attester, d) in contradicted {
+            view.reputations
+                .entry(attester.to_string())
+                .or_default()
+                .false_attestations = d;
+        }
+        for attester in &trusted {
+            if let Some(rep) = view.reputations.get_mut(attester) {
+                rep.trusted_attester = !rep.is_refuted() || config.trusted.contains(attester);
+            }
+        }
+        view
+    }
+
+    /// Statuses and result counts given a set of trusted attesters.
+    fn statuses(
+        config: &TrustConfig,
+        results: &BTreeMap<String, SignedResult>,
+        valid: &[&SignedAttestation],
+        mine: &HashMap<&str, Verdict>,
+        trusted: &HashSet<String>,
+    ) -> TrustView {
+        let mut tallies: HashMap<&str, Tally> = HashMap::new();
+        let mut contested = HashSet::new();
+        for a in valid {
+            let at = &a.attestation;
+            if at.verdict == Verdict::Disagree {
+                contested.insert(at.subject.clone());
+            }
+            if at.attester == config.me || !trusted.contains(&at.attester) {
+                continue;
+            }
+            let tally = tallies.entry(at.subject.as_str()).or_default();
+            match at.verdict {
+                Verdict::Agree => tally.agree += 1,
+                Verdict::Disagree => tally.disagree += 1,
+                Verdict::Unreplayable => {}
+            }
+        }
+        let quorum = config.quorum.max(1);
+        let mut view = TrustView {
+            contested,
+            attested_by_me: mine.keys().map(|k| k.to_string()).collect(),
+            ..TrustView::default()
+        };
+        for (key, result) in results {
+            let author = &result.record.author;
+            let status = if *author == config.me {
+                Status::Verified
+            } else {
+                match mine.get(key.as_str()) {
+                    Some(Verdict::Agree) => Status::Verified,
+                    Some(Verdict::Disagree) => Status::Refuted,
+                    _ => {
+                        let t = tallies.get(key.as_str());
+                        let (a, d) = t.map_or((0, 0), |t| (t.agree, t.disagree));
+                        match (a, d) {
+                            (a, 0) if a >= quorum => Status::Verified,
+                            (0, d) if d >= quorum => Status::Refuted,
+                            (_, d) if d > 0 => Status::Disputed,
+                            _ => Status::Unverified,
+                        }
+                    }
+                }
+            };
+            let rep = view.reputations.entry(author.clone()).or_default();
+            match status {
+                Status::Verified => rep.verified += 1,
+                Status::Refuted => rep.refuted += 1,
+                Status::Disputed => rep.disputed += 1,
+                Status::Unverified => {}
+            }
+            view.statuses.insert(key.clone(), status);
+        }
+        view
+    }
+
+    pub fn status(&self, key: &str) -> Status {
+        self.statuses
+            .get(key)
+            .copied()
+            .unwrap_or(Status::Unverified)
+    }
+
+    pub fn reputation(&self, identity: &str) -> Reputation {
+        self.reputations.get(identity).cloned().unwrap_or_default()
+    }
+
+    pub fn reputations(&self) -> &BTreeMap<String, Reputation> {
+        &self.reputations
+    }
+
+    pub fn attested_by_me(&self, key: &str) -> bool {
+        self.attested_by_me.contains(key)
+    }
+
+    pub fn is_contested(&self, key: &str) -> bool {
+        self.contested.contains(key)
+    }
+
+    /// Whether a result may be climbed from or compared against: verified, and its author
+    /// not refuted.
+    pub fn adoptable(&self, result: &SignedResult) -> bool {
+        self.status(&result.key()) == Status::Verified
+            && !self.reputation(&result.record.author).is_refuted()
+    }
+
+    /// The gossipsub application score of an identity: strongly negative once refuted (its
+    /// messages are then graylisted), a little positive for verified work.
+    pub fn application_score(&self, identity: &str) -> f64 {
+        let rep = self.reputation(identity);
+        if rep.is_refuted() {
+            -1000.0
+        } else {
+            (rep.verified as f64).min(10.0)
+        }
+    }
+}
