@@ -407,3 +407,6 @@ pub mod native {
 
 #[path = "fuzz_targets.rs"]
 pub mod fuzz_targets;
+
+#[path = "swarm_harness.rs"]
+pub mod swarm_harness;

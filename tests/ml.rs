@@ -309,3 +309,96 @@ fn ml_scitldr_runs_end_to_end_on_its_own_text() {
     assert!(val < unigram - 0.5, "val_bpb {val} vs unigram {unigram}");
     assert!(baseline.test.is_some());
 }
+
+/// ML results are checked by replay within the domain's tolerance, and only on the same kind
+/// of platform: a replay on this machine agrees; a result from another architecture or
+/// tensor device is reported as "another platform", never as a refutation; a wrong figure
+/// beyond the tolerance is refuted.
+#[test]
+fn an_ml_replay_agrees_within_tolerance_and_another_platform_is_not_a_refutation() {
+    use hyper_research::{replay, Receipt, Verdict};
+    let (_t, home) = temp_home();
+    let domain = embedded_domain(
+        &home,
+        &hyper_guests::ML,
+        &[("train_tokens", toml::Value::Integer(20_000))],
+    );
+    assert_eq!(domain.manifest.replay.agree, hyper_research::domain::AgreeRule::Tolerance);
+    let tolerance = domain.manifest.replay.tolerance.expect("a tolerance");
+    let (skill, evaluator, mut journal) = parts(&home);
+    let summary = ResearchLoop {
+        domain: domain.clone(),
+        skill: skill.clone(),
+        evaluator: evaluator.clone(),
+        journal: &mut journal,
+    }
+    .run(
+        &LoopOptions {
+            experiments: Some(1),
+            noise_runs: 0,
+            ..LoopOptions::default()
+        },
+        &mut |_| {},
+    )
+    .expect("loop");
+    let row = summary.baseline.expect("baseline");
+    assert!(row.platform.contains("tensors=cpu"), "{}", row.platform);
+    let data_hash = domain.data_hash().expect("data hash");
+    assert_eq!(row.data_hash, data_hash);
+    let receipt = Receipt {
+        id: row.id.clone(),
+        domain: row.domain.clone(),
+        domain_version: row.domain_version.clone(),
+        skill_hash: row.skill_hash.clone(),
+        evaluator_hash: row.evaluator_hash.clone(),
+        data_hash: row.data_hash.clone(),
+        params: row.params.clone(),
+        seed: row.seed,
+        parent: row.parent.clone(),
+        platform: row.platform.clone(),
+        val: row.val,
+        test: row.test,
+    };
+    let same = replay(&domain, &data_hash, &skill, &evaluator, &receipt);
+    assert_eq!(same.verdict, Verdict::Agree, "{}", same.reason);
+    let (ours, theirs) = (same.val.expect("val"), row.val.expect("val"));
+    assert!((ours - theirs).abs() <= tolerance, "{ours} vs {theirs}");
+    // Within the tolerance still agrees; beyond it is refuted.
+    let nudged = Receipt {
+        val: Some(theirs + tolerance / 2.0),
+        ..receipt.clone()
+    };
+    assert_eq!(replay(&domain, &data_hash, &skill, &evaluator, &nudged).verdict, Verdict::Agree);
+    let wrong = Receipt {
+        val: Some(theirs - 0.5),
+        ..receipt.clone()
+    };
+    let refuted = replay(&domain, &data_hash, &skill, &evaluator, &wrong);
+    assert_eq!(refuted.verdict, Verdict::Disagree);
+    assert!(refuted.reason.contains(&format!("within {tolerance}")), "{}", refuted.reason);
+    // Another architecture: said so before anything runs.
+    let elsewhere = Receipt {
+        platform: "aarch64-macos cpus=8 wasmtime=48.0.8 tensors=metal".into(),
+        ..wrong.clone()
+    };
+    let other = replay(&domain, &data_hash, &skill, &evaluator, &elsewhere);
+    assert_eq!(other.verdict, Verdict::Unreplayable, "{}", other.reason);
+    assert!(other.reason.contains("another platform"), "{}", other.reason);
+    assert!(other.duration_ms < 1000, "nothing ran: {} ms", other.duration_ms);
+    // The same architecture with another tensor device (a GPU run): not comparable here.
+    let on_gpu = Receipt {
+        platform: row.platform.replace("tensors=cpu", "tensors=cuda"),
+        ..wrong
+    };
+    let other = replay(&domain, &data_hash, &skill, &evaluator, &on_gpu);
+    assert_eq!(other.verdict, Verdict::Unreplayable, "{}", other.reason);
+    assert!(other.reason.contains("tensors=cuda"), "{}", other.reason);
+    // Data that is not this node's is not replayable either.
+    let other_data = Receipt {
+        data_hash: "00".repeat(32),
+        ..receipt
+    };
+    let other = replay(&domain, &data_hash, &skill, &evaluator, &other_data);
+    assert_eq!(other.verdict, Verdict::Unreplayable);
+    assert!(other.reason.contains("data"), "{}", other.reason);
+}

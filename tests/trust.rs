@@ -3,171 +3,18 @@
 //! other; a verifier that lies loses its standing; honest newcomers get verified.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use hyper_journal::{Journal, Record, Status as JournalStatus};
-use hyper_research::{LoopOptions, Peers, ResearchLoop, ReplayOutcome, Solo, Summary, Verdict};
-use hyper_runtime::{Evaluator, Skill};
+use hyper_journal::Record;
+use hyper_research::{ReplayOutcome, Solo, Verdict};
 use hyper_swarm::attest::SignedAttestation;
-use hyper_swarm::node::{attestation_topic, start, NodeClient, NodeConfig};
+use hyper_swarm::node::attestation_topic;
 use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::{from_journal, peer_id_of, SignedResult};
 use hyper_swarm::trust::Status;
-use hyper_swarm::verifier::{ComputeMeter, Verifier};
+use hyper_tests::swarm_harness::*;
 use hyper_tests::*;
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
-
-/// A node with its own home (the search domain installed) and key.
-struct Peer {
-    client: NodeClient,
-    key: SigningKey,
-    home: PathBuf,
-    _dir: tempfile::TempDir,
-    meter: Arc<ComputeMeter>,
-}
-
-impl Peer {
-    fn id(&self) -> String {
-        self.client.peer_id.to_base58()
-    }
-}
-
-fn peer(rt: &tokio::runtime::Runtime, n: u8, bootstrap: &[&Peer]) -> Peer {
-    let (dir, home) = temp_home();
-    search_domain(&home);
-    let client = rt.block_on(async {
-        let mut addrs = Vec::new();
-        for b in bootstrap {
-            addrs.push(b.client.listen_addrs().await.expect("addrs")[0].clone());
-        }
-        start(
-            [n; 32],
-            NodeConfig {
-                bootstrap: addrs,
-                anti_entropy: Duration::from_millis(300),
-                ..NodeConfig::default()
-            },
-            HashMap::new(),
-        )
-        .await
-        .expect("node")
-    });
-    Peer {
-        client,
-        key: SigningKey::from_bytes(&[n; 32]),
-        home,
-        _dir: dir,
-        meter: Arc::new(ComputeMeter::default()),
-    }
-}
-
-fn verifier(rt: &tokio::runtime::Runtime, p: &Peer, share: f64) -> Verifier {
-    Verifier::new(
-        p.client.clone(),
-        rt.handle().clone(),
-        p.home.clone(),
-        runtime(),
-        p.key.clone(),
-        p.meter.clone(),
-        share,
-        vec!["search".into()],
-    )
-}
-
-/// Runs a verifier on its own thread until the returned flag is set.
-fn spawn_verifier(rt: &tokio::runtime::Runtime, p: &Peer, share: f64) -> Arc<AtomicBool> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let v = verifier(rt, p, share);
-    let flag = stop.clone();
-    std::thread::spawn(move || v.run(flag, Duration::from_millis(50)));
-    stop
-}
-
-fn until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out after {secs} s: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn options(seed: u64, experiments: u32, adopt_every: u32) -> LoopOptions {
-    LoopOptions {
-        experiments: Some(experiments),
-        seed,
-        adopt_every,
-        noise_runs: 0,
-        ..LoopOptions::default()
-    }
-}
-
-/// The BM25 loop on `home`'s search domain; with a node, every record is published and
-/// counted by the node's compute meter.
-fn research(
-    home: &std::path::Path,
-    options: LoopOptions,
-    peers: &mut dyn Peers,
-    mut on_record: impl FnMut(&Record),
-) -> (Summary, Vec<Record>) {
-    let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("skill");
-    let evaluator =
-        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
-    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
-    let summary = ResearchLoop {
-        domain: search_domain(home),
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run_with(&options, peers, &mut |event| {
-        if let hyper_research::Event::ExperimentFinished { record, .. } = event {
-            on_record(record);
-        }
-    })
-    .expect("loop");
-    (summary, journal.list("search").expect("rows"))
-}
-
-/// Researches on a node: publishes every record and counts its compute.
-fn research_on(
-    rt: &tokio::runtime::Runtime,
-    p: &Peer,
-    options: LoopOptions,
-) -> (Summary, Vec<Record>) {
-    let mut peers = SwarmPeers::new(p.client.clone(), rt.handle().clone());
-    research(&p.home, options, &mut peers, |record| {
-        p.meter.add_research(record.duration_ms);
-        rt.block_on(p.client.publish(from_journal(record, &p.key)))
-            .expect("publish");
-    })
-}
-
-/// `record` edited as the attacker did with sqlite3: other parameters, a score of
-/// 0.97 and status keep, under a new id.
-fn fabricate(record: &Record, id: &str, k1: f64, val: f64) -> Record {
-    let mut fake = record.clone();
-    fake.id = id.into();
-    fake.params["k1"] = serde_json::json!(k1);
-    fake.val = Some(val);
-    fake.test = Some(val);
-    fake.status = JournalStatus::Keep;
-    fake
-}
 
 fn status(rt: &tokio::runtime::Runtime, p: &Peer, key: &str) -> Status {
     rt.block_on(p.client.trust("search"))

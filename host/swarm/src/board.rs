@@ -118,6 +118,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether every attestation among `new` speaks of a result on the board or among `new`.
+fn subjects_known(inner: &Inner, new: &[(String, Entry)]) -> bool {
+    let arriving: std::collections::HashSet<&str> = new
+        .iter()
+        .filter(|(_, e)| matches!(e, Entry::Result(_)))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    new.iter().all(|(_, e)| match e {
+        Entry::Attestation(a) => {
+            let subject = a.attestation.subject.as_str();
+            inner.index.contains_key(subject) || arriving.contains(subject)
+        }
+        Entry::Result(_) => true,
+    })
+}
+
 /// What checking an update found: new verified entries, and pending entries whose authors'
 /// operations arrived with it.
 type Checked = (Vec<(String, Entry)>, Vec<(Map, String)>);
@@ -346,9 +362,7 @@ impl Board {
         if inner.contains(map, &key) && !pending {
             return Ok(false);
         }
-        if map == Map::Attestations && inner.attestations.len() >= MAX_ATTESTATIONS {
-            return Err(BoardError::Refused("the board holds its maximum of attestations".into()));
-        }
+        // This node's own attestations are not capped: they cost it a replay each.
         self.write(&mut inner, &entry)?;
         inner.pending.remove(&(map, key.clone()));
         Ok(inner.add(key, entry))
@@ -374,8 +388,20 @@ impl Board {
         if inner.contains(map, &key) {
             return Ok(false);
         }
-        if map == Map::Attestations && inner.attestations.len() >= MAX_ATTESTATIONS {
-            return Err(BoardError::Refused("the board holds its maximum of attestations".into()));
+        if let Entry::Attestation(a) = &entry {
+            if inner.attestations.len() >= MAX_ATTESTATIONS {
+                return Err(BoardError::Refused(
+                    "the board holds its maximum of attestations".into(),
+                ));
+            }
+            // An attestation only ever follows the result it speaks of; one about a result
+            // this board lacks would be room taken for nothing.
+            if !inner.index.contains_key(&a.attestation.subject) {
+                return Err(BoardError::Refused(format!(
+                    "attestation about {}, which is not on the board",
+                    a.attestation.subject
+                )));
+            }
         }
         inner.pending.insert((map, key.clone()), Instant::now());
         inner.add(key, entry);
@@ -513,6 +539,13 @@ impl Board {
         }
         let outcome = self.check_staged(&mut inner, bytes);
         match outcome {
+            Ok((new, arrived)) if !subjects_known(&inner, &new) => {
+                let _ = arrived;
+                inner.staging = Staging::of(&inner.doc);
+                Err(BoardError::Refused(
+                    "update holds an attestation about a result that is neither on the board nor in the update".into(),
+                ))
+            }
             Ok((new, arrived)) => {
                 inner
                     .doc

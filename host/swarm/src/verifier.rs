@@ -32,6 +32,8 @@ use crate::record::SignedResult;
 
 /// Default share of compute spent on replays.
 pub const DEFAULT_SHARE: f64 = 0.10;
+/// How long a skill is looked for at peers.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a skill that could not be found is not looked for again.
 const MISSING_SKILL_RETRY: Duration = Duration::from_secs(120);
 
@@ -43,7 +45,13 @@ pub struct ComputeMeter {
     research_ms: AtomicU64,
     replay_ms: AtomicU64,
     replays: AtomicU64,
+    /// Recent replays (when each ended, how long it took), for the sliding window.
+    recent: std::sync::Mutex<std::collections::VecDeque<(Instant, u64)>>,
 }
+
+/// The window the share is enforced over: an idle verifier does not save up credit for a
+/// burst longer than this.
+pub const SHARE_WINDOW: Duration = Duration::from_secs(60);
 
 impl Default for ComputeMeter {
     fn default() -> Self {
@@ -52,6 +60,7 @@ impl Default for ComputeMeter {
             research_ms: AtomicU64::new(0),
             replay_ms: AtomicU64::new(0),
             replays: AtomicU64::new(0),
+            recent: std::sync::Mutex::new(std::collections::VecDeque::new()),
         }
     }
 }
@@ -77,17 +86,40 @@ impl ComputeMeter {
     fn add_replay(&self, ms: u64) {
         self.replay_ms.fetch_add(ms, Ordering::Relaxed);
         self.replays.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut recent) = self.recent.lock() {
+            recent.push_back((Instant::now(), ms));
+        }
     }
 
     fn uptime_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Whether a replay may start now: replays so far have taken at most `share` of the
-    /// uptime (so the first may start at once, and each later one waits its turn).
+    /// Whether a replay may start now: the replays of the last [`SHARE_WINDOW`] (or of the
+    /// uptime, if shorter), plus one more of their average length, stay within `share` of it.
+    /// So the first replay waits until the uptime covers a nominal second at that share, and
+    /// an idle verifier cannot save up a burst.
     pub fn may_replay(&self, share: f64) -> bool {
-        share > 0.0
-            && self.replay_ms.load(Ordering::Relaxed) as f64 <= share * self.uptime_ms() as f64
+        if share <= 0.0 {
+            return false;
+        }
+        let (spent, count) = (
+            self.replay_ms.load(Ordering::Relaxed),
+            self.replays.load(Ordering::Relaxed),
+        );
+        let next = if count == 0 { 1000 } else { spent / count };
+        let window = self.started.elapsed().min(SHARE_WINDOW);
+        let Ok(mut recent) = self.recent.lock() else {
+            return false;
+        };
+        while recent
+            .front()
+            .is_some_and(|(end, _)| end.elapsed() > SHARE_WINDOW)
+        {
+            recent.pop_front();
+        }
+        let in_window: u64 = recent.iter().map(|(_, ms)| ms).sum();
+        (in_window + next) as f64 <= share * window.as_millis() as f64
     }
 
     pub fn figures(&self) -> ComputeFigures {
@@ -230,7 +262,7 @@ impl Verifier {
         let fetch = self.client.fetch_component(sha256);
         let bytes = self
             .handle
-            .block_on(async { tokio::time::timeout(Duration::from_secs(60), fetch).await })
+            .block_on(async { tokio::time::timeout(FETCH_TIMEOUT, fetch).await })
             .ok()?
             .ok()?;
         let package = hyper_registry::Package::from_bytes(&bytes).ok()?;
@@ -244,8 +276,10 @@ impl Verifier {
     /// Replays one result here (no attestation is published).
     pub fn replay(&mut self, result: &SignedResult) -> ReplayOutcome {
         let receipt = result.receipt();
-        let skill = self.skill(&receipt.domain, &receipt.skill_hash);
+        // Looking for the skill counts too: a flood of results naming skills nobody has
+        // spends the verifier's share, not more.
         let started = Instant::now();
+        let skill = self.skill(&receipt.domain, &receipt.skill_hash);
         let unreplayable = |reason: String| ReplayOutcome {
             verdict: Verdict::Unreplayable,
             reason,
@@ -264,13 +298,15 @@ impl Verifier {
                 receipt.skill_hash
             ));
         };
-        hyper_research::replay(
+        let mut outcome = hyper_research::replay(
             &parts.domain,
             &parts.data_hash,
             &skill,
             &parts.evaluator,
             &receipt,
-        )
+        );
+        outcome.duration_ms = started.elapsed().as_millis() as u64;
+        outcome
     }
 
     /// Replays one result and publishes this node's attestation about it.

@@ -240,3 +240,60 @@ fn gossiped_records_wait_for_their_authors_operation() {
     assert_eq!(restored.len(), 3);
     assert_eq!(restored.pending(), 0);
 }
+
+fn outcome(verdict: hyper_research::Verdict, val: Option<f64>) -> hyper_research::ReplayOutcome {
+    hyper_research::ReplayOutcome {
+        verdict,
+        reason: "replayed".into(),
+        val,
+        test: val,
+        platform: "x86_64-linux cpus=2".into(),
+        duration_ms: 5,
+    }
+}
+
+#[test]
+fn attestations_sync_beside_results_and_hostile_ones_are_refused() {
+    use hyper_research::Verdict;
+    use hyper_swarm::attest::SignedAttestation;
+    let (author, checker) = (key(31), key(32));
+    let result = record(&author, "r1", 0.4);
+    let a = SignedAttestation::sign(&result, &outcome(Verdict::Agree, Some(0.4)), &checker, 7);
+    assert_eq!(SignedAttestation::decode(&a.encode()).expect("valid"), a);
+    // Tampering, and attesting one's own result, are refused.
+    let mut tampered = a.clone();
+    tampered.attestation.verdict = Verdict::Disagree;
+    assert_eq!(tampered.verify(), Err(RecordError::BadSignature));
+    let own = SignedAttestation::sign(&result, &outcome(Verdict::Agree, Some(0.4)), &author, 7);
+    assert!(matches!(own.verify(), Err(RecordError::Malformed(_))));
+    assert!(matches!(
+        SignedAttestation::decode(&vec![b' '; 5000]),
+        Err(RecordError::TooLarge(_))
+    ));
+    // One node holds the result and the attestation; another syncs both.
+    let first = Board::new("search", 1);
+    assert!(first.insert(&result).expect("result"));
+    assert!(first.insert_attestation(&a).expect("attestation"));
+    let second = Board::new("search", 2);
+    second
+        .import_checked(&first.updates_since(&second.version()).expect("updates"))
+        .expect("import");
+    assert_eq!(second.attestations(), vec![a.clone()]);
+    assert_eq!(second.results(), vec![result.clone()]);
+    // An attestation about a result the board lacks is not kept, by gossip or by sync.
+    let unknown = record(&author, "r2", 0.5);
+    let orphan = SignedAttestation::sign(&unknown, &outcome(Verdict::Agree, Some(0.5)), &checker, 8);
+    assert!(second.accept_attestation(&orphan).is_err());
+    let third = Board::new("search", 3);
+    third.insert(&result).expect("result");
+    third.insert_attestation(&orphan).expect("own attestations are this node's business");
+    let before = second.attestations().len();
+    assert!(second
+        .import_checked(&third.updates_since(&second.version()).expect("updates"))
+        .is_err());
+    assert_eq!(second.attestations().len(), before);
+    // Saved and restored with the board.
+    let restored =
+        Board::from_snapshot("search", 2, &second.snapshot().expect("snapshot")).expect("restore");
+    assert_eq!(restored.attestations(), vec![a]);
+}

@@ -152,8 +152,9 @@ impl NodeTask {
                 MessageAcceptance::Reject
             }
             Err(_) => {
-                // The board is full of attestations: not the sender's fault alone.
-                self.drop_message("attestations-full");
+                // About a result this node lacks, or the board is full of attestations: not
+                // forwarded, but not proof of malice either (gossip may have reordered them).
+                self.drop_message("attestation-not-kept");
                 MessageAcceptance::Ignore
             }
         }

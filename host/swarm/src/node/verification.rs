@@ -99,6 +99,8 @@ impl Verification {
     /// 1. results that would become the verified best of their skill and evaluator (what a
     ///    loop would adopt), those of authors with verified work before new identities;
     /// 2. results of new identities, of identities with disputes, and contested results;
+    ///    within a class, results that would also calibrate an attester (one whose word does
+    ///    not count here yet but has verified work) come first;
     /// 3. the rest, sampled: an identity with a long record of verified results
     ///    ([`SAMPLE_AFTER`] or more) has each ordinary result replayed with probability
     ///    1/verified (decided by the result's hash, so every call agrees).
@@ -109,7 +111,22 @@ impl Verification {
     pub fn candidates(&mut self, board: &Board, limit: usize) -> Vec<SignedResult> {
         let me = self.config.me.clone();
         let view = self.view(board).clone();
-        board.with_entries(|results, _| {
+        board.with_entries(|results, attestations| {
+            // Results attested by peers whose attestations do not count here yet but could
+            // (verified work, nothing against them): replaying one of those also tells
+            // whether to trust that attester, after which its word saves replays.
+            let mut calibrating: HashMap<&str, usize> = HashMap::new();
+            for a in attestations.values() {
+                let at = &a.attestation;
+                let rep = view.reputation(&at.attester);
+                if at.verdict != hyper_research::Verdict::Unreplayable
+                    && !rep.trusted_attester
+                    && !rep.is_refuted()
+                    && rep.verified > 0
+                {
+                    *calibrating.entry(at.subject.as_str()).or_default() += 1;
+                }
+            }
             let mut best: HashMap<(&str, &str), Option<f64>> = HashMap::new();
             for r in results.values() {
                 if view.adoptable(r) && matches!(r.record.status.as_str(), "baseline" | "keep") {
@@ -121,7 +138,7 @@ impl Verification {
                     }
                 }
             }
-            let mut ranked: Vec<(u8, bool, f64, &SignedResult)> = Vec::new();
+            let mut ranked: Vec<(u8, bool, usize, f64, &SignedResult)> = Vec::new();
             for (key, r) in results {
                 let status = view.status(key);
                 let rep = view.reputation(&r.record.author);
@@ -151,18 +168,19 @@ impl Verification {
                 };
                 let v = r.record.val.unwrap_or(f64::NAN);
                 let order = if r.record.direction == "lower" { v } else { -v };
-                ranked.push((class, !known, order, r));
+                let calibrates = usize::MAX - calibrating.get(key.as_str()).copied().unwrap_or(0);
+                ranked.push((class, !known, calibrates, order, r));
             }
             ranked.sort_by(|a, b| {
-                (a.0, a.1)
-                    .cmp(&(b.0, b.1))
-                    .then(a.2.total_cmp(&b.2))
-                    .then(a.3.key().cmp(&b.3.key()))
+                (a.0, a.1, a.2)
+                    .cmp(&(b.0, b.1, b.2))
+                    .then(a.3.total_cmp(&b.3))
+                    .then(a.4.key().cmp(&b.4.key()))
             });
             ranked
                 .into_iter()
                 .take(limit)
-                .map(|(_, _, _, r)| r.clone())
+                .map(|(_, _, _, _, r)| r.clone())
                 .collect()
         })
     }
