@@ -307,3 +307,120 @@ impl TrustView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use hyper_research::ReplayOutcome;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    fn id(k: &SigningKey) -> String {
+        crate::record::peer_id_of(&k.verifying_key())
+    }
+
+    fn attest(subject: &SignedResult, by: &SigningKey, verdict: Verdict) -> SignedAttestation {
+        let outcome = ReplayOutcome {
+            verdict,
+            reason: String::new(),
+            val: subject.record.val,
+            test: subject.record.test,
+            platform: String::new(),
+            duration_ms: 1,
+        };
+        SignedAttestation::sign(subject, &outcome, by, 1)
+    }
+
+    struct Fixture {
+        results: BTreeMap<String, SignedResult>,
+        attestations: BTreeMap<String, SignedAttestation>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Fixture {
+                results: BTreeMap::new(),
+                attestations: BTreeMap::new(),
+            }
+        }
+        fn result(&mut self, by: &SigningKey, name: &str) -> SignedResult {
+            let r = crate::record::sample(by, name, 0.5);
+            self.results.insert(r.key(), r.clone());
+            r
+        }
+        fn attest(&mut self, subject: &SignedResult, by: &SigningKey, verdict: Verdict) {
+            let a = attest(subject, by, verdict);
+            self.attestations.insert(a.key(), a);
+        }
+        fn view(&self, me: &SigningKey, trusted: &[&SigningKey], quorum: usize) -> TrustView {
+            let config = TrustConfig {
+                me: id(me),
+                trusted: trusted.iter().map(|k| id(k)).collect(),
+                quorum,
+            };
+            TrustView::compute(&config, &self.results, &self.attestations)
+        }
+    }
+
+    #[test]
+    fn a_quorum_of_trusted_attesters_verifies_and_disagreement_disputes() {
+        let (me, t1, t2, author) = (key(1), key(2), key(3), key(4));
+        let mut f = Fixture::new();
+        let r = f.result(&author, "r");
+        f.attest(&r, &t1, Verdict::Agree);
+        assert_eq!(f.view(&me, &[&t1, &t2], 1).status(&r.key()), Status::Verified);
+        assert_eq!(f.view(&me, &[&t1, &t2], 2).status(&r.key()), Status::Unverified);
+        f.attest(&r, &t2, Verdict::Agree);
+        assert_eq!(f.view(&me, &[&t1, &t2], 2).status(&r.key()), Status::Verified);
+        // Not trusted: worth nothing, whatever they say.
+        assert_eq!(f.view(&me, &[], 1).status(&r.key()), Status::Unverified);
+        // One trusted attester disagrees: disputed; this node's own replay decides.
+        let mut g = Fixture::new();
+        let r = g.result(&author, "r");
+        g.attest(&r, &t1, Verdict::Agree);
+        g.attest(&r, &t2, Verdict::Disagree);
+        assert_eq!(g.view(&me, &[&t1, &t2], 1).status(&r.key()), Status::Disputed);
+        g.attest(&r, &me, Verdict::Disagree);
+        let v = g.view(&me, &[&t1, &t2], 1);
+        assert_eq!(v.status(&r.key()), Status::Refuted);
+        // A trusted-by-the-user attester contradicted by this node's replay is caught too.
+        assert_eq!(v.reputation(&id(&t1)).false_attestations, 1);
+        let rep = v.reputation(&id(&author));
+        assert!(rep.is_refuted() && rep.score() == -REFUTATION_COST);
+        assert!(!v.adoptable(&r));
+        assert_eq!(v.application_score(&id(&author)), -1000.0);
+    }
+
+    #[test]
+    fn trust_is_earned_by_matching_replays_and_lost_at_once() {
+        let (me, peer, author) = (key(11), key(12), key(13));
+        let mut f = Fixture::new();
+        let checked = f.result(&author, "checked");
+        let peer_work = f.result(&peer, "own-work");
+        let next = f.result(&author, "next");
+        f.attest(&checked, &peer, Verdict::Agree);
+        f.attest(&next, &peer, Verdict::Agree);
+        // The peer's attestation matches nothing of mine yet: it does not count.
+        assert_eq!(f.view(&me, &[], 1).status(&next.key()), Status::Unverified);
+        // I replay what it checked (agree) and its own work: now its word counts.
+        f.attest(&checked, &me, Verdict::Agree);
+        f.attest(&peer_work, &me, Verdict::Agree);
+        let v = f.view(&me, &[], 1);
+        assert!(v.reputation(&id(&peer)).trusted_attester);
+        assert_eq!(v.status(&next.key()), Status::Verified);
+        // One contradiction and it is gone, and what it alone vouched for is not verified.
+        let wrong = f.result(&author, "wrong");
+        let later = f.result(&author, "later");
+        f.attest(&wrong, &peer, Verdict::Agree);
+        f.attest(&wrong, &me, Verdict::Disagree);
+        f.attest(&later, &peer, Verdict::Agree);
+        let v = f.view(&me, &[], 1);
+        let rep = v.reputation(&id(&peer));
+        assert!(!rep.trusted_attester && rep.false_attestations == 1 && rep.is_refuted());
+        assert_eq!(v.status(&later.key()), Status::Unverified);
+        assert_eq!(v.status(&next.key()), Status::Unverified);
+    }
+}

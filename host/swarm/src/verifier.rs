@@ -51,7 +51,7 @@ pub struct ComputeMeter {
 
 /// The window the share is enforced over: an idle verifier does not save up credit for a
 /// burst longer than this.
-pub const SHARE_WINDOW: Duration = Duration::from_secs(60);
+pub const SHARE_WINDOW: Duration = Duration::from_secs(30);
 
 impl Default for ComputeMeter {
     fn default() -> Self {
@@ -273,13 +273,13 @@ impl Verifier {
         (actual == sha256).then_some(package.component)
     }
 
-    /// Replays one result here (no attestation is published).
+    /// Replays one result here (no attestation is published). The time it reports covers
+    /// finding the skill (a flood of results naming skills nobody has spends the verifier's
+    /// share, not more) and the replay, not the one-time loading of the domain.
     pub fn replay(&mut self, result: &SignedResult) -> ReplayOutcome {
         let receipt = result.receipt();
-        // Looking for the skill counts too: a flood of results naming skills nobody has
-        // spends the verifier's share, not more.
+        let loaded = self.parts(&receipt.domain).map(|_| ());
         let started = Instant::now();
-        let skill = self.skill(&receipt.domain, &receipt.skill_hash);
         let unreplayable = |reason: String| ReplayOutcome {
             verdict: Verdict::Unreplayable,
             reason,
@@ -288,15 +288,17 @@ impl Verifier {
             platform: hyper_research::platform(),
             duration_ms: started.elapsed().as_millis() as u64,
         };
-        let parts = match self.parts(&receipt.domain) {
-            Ok(parts) => parts,
-            Err(e) => return unreplayable(format!("this node cannot load `{}`: {e}", receipt.domain)),
-        };
-        let Some(skill) = skill else {
+        if let Err(e) = loaded {
+            return unreplayable(format!("this node cannot load `{}`: {e}", receipt.domain));
+        }
+        let Some(skill) = self.skill(&receipt.domain, &receipt.skill_hash) else {
             return unreplayable(format!(
                 "skill {} is not in the domain, the store or at any peer asked",
                 receipt.skill_hash
             ));
+        };
+        let Ok(parts) = self.parts(&receipt.domain) else {
+            return unreplayable(format!("this node cannot load `{}`", receipt.domain));
         };
         let mut outcome = hyper_research::replay(
             &parts.domain,
@@ -348,6 +350,13 @@ impl Verifier {
     /// Runs until `stop` is set, resting `idle` whenever there is nothing to do (or the share
     /// is spent).
     pub fn run(mut self, stop: Arc<AtomicBool>, idle: Duration) {
+        // Load (compile) each domain's evaluator and default skill once, up front: a setup
+        // cost, not a replay's.
+        for domain in self.domains.clone() {
+            if let Err(e) = self.parts(&domain) {
+                tracing::warn!("the verifier cannot check `{domain}` results: {e}");
+            }
+        }
         while !stop.load(Ordering::Relaxed) {
             if self.step().is_none() {
                 std::thread::sleep(idle);
