@@ -1,6 +1,7 @@
 //! Research loops on the real search domain connected to real libp2p nodes on loopback
 //! (through `hyper_swarm::peers::SwarmPeers`): parameters another node claimed are skipped,
-//! hypotheses are tried, and a loop adopts the swarm's best result as its starting point.
+//! hypotheses are tried, and a loop adopts the swarm's best result as its starting point once
+//! its node has verified it by replay.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -179,8 +180,36 @@ fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
             && rt.block_on(b.hypotheses("search")).expect("hyp").len() == 1
     });
 
-    // B: baseline, then (adopting every experiment) climbs from A's best with the hypothesis.
+    // A's best is not B's to climb from until B has checked it.
     let (_tb, home_b) = temp_home();
+    search_domain(&home_b);
+    let (skill_hash, evaluator_hash) = (a_best.skill_hash.clone(), a_best.evaluator_hash.clone());
+    let best_for = || {
+        rt.block_on(b.best_for("search", &skill_hash, &evaluator_hash))
+            .expect("best")
+    };
+    assert_eq!(best_for(), None, "an unverified result is never adopted");
+    let mut verifier = hyper_swarm::verifier::Verifier::new(
+        b.clone(),
+        rt.handle().clone(),
+        home_b.clone(),
+        runtime(),
+        SigningKey::from_bytes(&[72; 32]),
+        std::sync::Arc::new(hyper_swarm::verifier::ComputeMeter::default()),
+        1.0,
+        vec!["search".into()],
+    );
+    let theirs = rt
+        .block_on(b.result("search", &a_key))
+        .expect("result")
+        .expect("A's best on B's board");
+    assert_eq!(
+        verifier.check(&theirs).verdict,
+        hyper_research::Verdict::Agree
+    );
+    assert_eq!(best_for().map(|r| r.key()), Some(a_key.clone()));
+
+    // B: baseline, then (adopting every experiment) climbs from A's best with the hypothesis.
     let mut peers_b = SwarmPeers::new(b.clone(), rt.handle().clone());
     let (summary_b, rows) = research(&home_b, options(3, 3, 1), &mut peers_b, &mut |_| {});
     assert!(summary_b.adopted >= 1, "{summary_b:?}");
