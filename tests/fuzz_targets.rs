@@ -108,6 +108,29 @@ pub fn record(data: &[u8]) {
     }
 }
 
+/// An attestation as gossiped by a peer.
+pub fn attestation(data: &[u8]) {
+    if let Ok(a) = hyper_swarm::attest::SignedAttestation::decode(data) {
+        let _ = hyper_swarm::attest::SignedAttestation::decode(&a.encode());
+    }
+}
+
+/// A board-sync answer from a peer, imported onto a board that holds one record and one
+/// attestation (what an update is checked against): refused or imported, never a panic.
+pub fn board_update(data: &[u8]) {
+    use ed25519_dalek::SigningKey;
+    let board = hyper_swarm::board::Board::new("search", 1);
+    let author = SigningKey::from_bytes(&[1; 32]);
+    let record = hyper_swarm::record::sample(&author, "seed", 0.5);
+    if board.insert(&record).is_err() {
+        return;
+    }
+    if board.import_checked(data).is_ok() {
+        let _ = board.snapshot();
+        let _ = board.results();
+    }
+}
+
 /// A claim, hypothesis or skill announcement as gossiped by a peer.
 pub fn announcement(data: &[u8]) {
     let _ = hyper_swarm::announce::SignedAnnouncement::decode(data);
@@ -138,6 +161,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("space", space),
     ("record", record),
     ("announcement", announcement),
+    ("attestation", attestation),
+    ("board_update", board_update),
     ("hskill", hskill),
     ("manifest", manifest),
 ];
