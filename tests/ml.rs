@@ -323,7 +323,10 @@ fn an_ml_replay_agrees_within_tolerance_and_another_platform_is_not_a_refutation
         &hyper_guests::ML,
         &[("train_tokens", toml::Value::Integer(20_000))],
     );
-    assert_eq!(domain.manifest.replay.agree, hyper_research::domain::AgreeRule::Tolerance);
+    assert_eq!(
+        domain.manifest.replay.agree,
+        hyper_research::domain::AgreeRule::Tolerance
+    );
     let tolerance = domain.manifest.replay.tolerance.expect("a tolerance");
     let (skill, evaluator, mut journal) = parts(&home);
     let summary = ResearchLoop {
@@ -368,14 +371,21 @@ fn an_ml_replay_agrees_within_tolerance_and_another_platform_is_not_a_refutation
         val: Some(theirs + tolerance / 2.0),
         ..receipt.clone()
     };
-    assert_eq!(replay(&domain, &data_hash, &skill, &evaluator, &nudged).verdict, Verdict::Agree);
+    assert_eq!(
+        replay(&domain, &data_hash, &skill, &evaluator, &nudged).verdict,
+        Verdict::Agree
+    );
     let wrong = Receipt {
         val: Some(theirs - 0.5),
         ..receipt.clone()
     };
     let refuted = replay(&domain, &data_hash, &skill, &evaluator, &wrong);
     assert_eq!(refuted.verdict, Verdict::Disagree);
-    assert!(refuted.reason.contains(&format!("within {tolerance}")), "{}", refuted.reason);
+    assert!(
+        refuted.reason.contains(&format!("within {tolerance}")),
+        "{}",
+        refuted.reason
+    );
     // Another architecture: said so before anything runs.
     let elsewhere = Receipt {
         platform: "aarch64-macos cpus=8 wasmtime=48.0.8 tensors=metal".into(),
@@ -383,8 +393,16 @@ fn an_ml_replay_agrees_within_tolerance_and_another_platform_is_not_a_refutation
     };
     let other = replay(&domain, &data_hash, &skill, &evaluator, &elsewhere);
     assert_eq!(other.verdict, Verdict::Unreplayable, "{}", other.reason);
-    assert!(other.reason.contains("another platform"), "{}", other.reason);
-    assert!(other.duration_ms < 1000, "nothing ran: {} ms", other.duration_ms);
+    assert!(
+        other.reason.contains("another platform"),
+        "{}",
+        other.reason
+    );
+    assert!(
+        other.duration_ms < 1000,
+        "nothing ran: {} ms",
+        other.duration_ms
+    );
     // The same architecture with another tensor device (a GPU run): not comparable here.
     let on_gpu = Receipt {
         platform: row.platform.replace("tensors=cpu", "tensors=cuda"),

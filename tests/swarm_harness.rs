@@ -167,4 +167,3 @@ pub fn fabricate(record: &Record, id: &str, k1: f64, val: f64) -> Record {
     fake.status = JournalStatus::Keep;
     fake
 }
-

@@ -26,7 +26,12 @@ fn status(rt: &tokio::runtime::Runtime, p: &Peer, key: &str) -> Status {
         .unwrap_or(Status::Unverified)
 }
 
-fn attestation_of(rt: &tokio::runtime::Runtime, on: &Peer, by: &Peer, subject: &str) -> Option<Verdict> {
+fn attestation_of(
+    rt: &tokio::runtime::Runtime,
+    on: &Peer,
+    by: &Peer,
+    subject: &str,
+) -> Option<Verdict> {
     rt.block_on(on.client.board("search")).expect("board");
     let report = rt.block_on(on.client.trust("search")).expect("trust")?;
     let _ = report;
@@ -69,7 +74,11 @@ fn a_fabricated_result_is_never_adopted_but_replayed_refuted_and_scored_down() {
     // Research unaffected: never adopted, the same best as alone.
     assert_eq!(summary.adopted, 0, "{summary:?}");
     for r in &rows {
-        assert_ne!(r.parent.as_deref(), Some(fake_key.as_str()), "climbed from the fake");
+        assert_ne!(
+            r.parent.as_deref(),
+            Some(fake_key.as_str()),
+            "climbed from the fake"
+        );
     }
     let best = summary.best.clone().expect("best");
     assert_eq!(best.val, solo_best.val);
@@ -82,7 +91,10 @@ fn a_fabricated_result_is_never_adopted_but_replayed_refuted_and_scored_down() {
         attestation_of(&rt, &attacker, &honest, &fake_key) == Some(Verdict::Disagree)
     });
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let report = rt.block_on(honest.client.trust("search")).expect("trust").expect("search");
+    let report = rt
+        .block_on(honest.client.trust("search"))
+        .expect("trust")
+        .expect("search");
     let rep = &report.reputations[&attacker.id()];
     assert!(rep.is_refuted() && rep.score() < 0, "{rep:?}");
     // Not on the verified board; on --all as refuted.
@@ -137,12 +149,18 @@ fn fifty_sybils_that_vouch_for_each_other_are_never_verified_or_adopted() {
         .iter()
         .enumerate()
         .map(|(i, key)| {
-            let fake = fabricate(&rows[0], &format!("sybil-{i}"), 0.5 + i as f64 * 0.01, 0.9 + i as f64 * 0.001);
+            let fake = fabricate(
+                &rows[0],
+                &format!("sybil-{i}"),
+                0.5 + i as f64 * 0.01,
+                0.9 + i as f64 * 0.001,
+            );
             from_journal(&fake, key)
         })
         .collect();
     for fake in &fakes {
-        rt.block_on(flood.client.publish(fake.clone())).expect("publish");
+        rt.block_on(flood.client.publish(fake.clone()))
+            .expect("publish");
     }
     for (i, key) in sybils.iter().enumerate() {
         for j in 1..=5 {
@@ -156,42 +174,51 @@ fn fifty_sybils_that_vouch_for_each_other_are_never_verified_or_adopted() {
                 duration_ms: 200,
             };
             let signed = SignedAttestation::sign(subject, &lie, key, 1);
-            rt.block_on(flood.client.publish_raw_on(
-                &attestation_topic("search").to_string(),
-                signed.encode(),
-            ))
+            rt.block_on(
+                flood
+                    .client
+                    .publish_raw_on(&attestation_topic("search").to_string(), signed.encode()),
+            )
             .expect("publish attestation");
         }
     }
     until("the honest nodes have the flood", 30, || {
-        [&a, &c].iter().all(|p| {
-            rt.block_on(p.client.count("search")).expect("count") >= 50
-        })
+        [&a, &c]
+            .iter()
+            .all(|p| rt.block_on(p.client.count("search")).expect("count") >= 50)
     });
     let stops = [spawn_verifier(&rt, &a, 0.10), spawn_verifier(&rt, &c, 0.10)];
     let (ra, rc) = (rt.handle().clone(), rt.handle().clone());
-    let (a_client, a_key, a_home, a_meter) =
-        (a.client.clone(), a.key.clone(), a.home.clone(), a.meter.clone());
+    let (a_client, a_key, a_home, a_meter) = (
+        a.client.clone(),
+        a.key.clone(),
+        a.home.clone(),
+        a.meter.clone(),
+    );
     let loop_a = std::thread::spawn(move || {
         let mut peers = SwarmPeers::new(a_client.clone(), ra.clone());
         research(&a_home, options(11, 12, 2), &mut peers, |record| {
             a_meter.add_research(record.duration_ms);
-            ra.block_on(a_client.publish(from_journal(record, &a_key))).expect("publish");
+            ra.block_on(a_client.publish(from_journal(record, &a_key)))
+                .expect("publish");
         })
     });
     let (summary_c, rows_c) = {
         let mut peers = SwarmPeers::new(c.client.clone(), rc.clone());
         research(&c.home, options(12, 12, 2), &mut peers, |record| {
             c.meter.add_research(record.duration_ms);
-            rc.block_on(c.client.publish(from_journal(record, &c.key))).expect("publish");
+            rc.block_on(c.client.publish(from_journal(record, &c.key)))
+                .expect("publish");
         })
     };
     let (summary_a, rows_a) = loop_a.join().expect("loop a");
     for s in &stops {
         s.store(true, std::sync::atomic::Ordering::Relaxed);
     }
-    let sybil_ids: HashSet<String> =
-        sybils.iter().map(|k| peer_id_of(&k.verifying_key())).collect();
+    let sybil_ids: HashSet<String> = sybils
+        .iter()
+        .map(|k| peer_id_of(&k.verifying_key()))
+        .collect();
     let mut adopted_from_sybils = 0;
     for r in rows_a.iter().chain(&rows_c) {
         if let Some(parent) = &r.parent {
@@ -211,7 +238,10 @@ fn fifty_sybils_that_vouch_for_each_other_are_never_verified_or_adopted() {
             .iter()
             .filter(|e| sybil_ids.contains(&e.result.record.author))
             .count();
-        let report = rt.block_on(p.client.trust("search")).expect("trust").expect("search");
+        let report = rt
+            .block_on(p.client.trust("search"))
+            .expect("trust")
+            .expect("search");
         for id in &sybil_ids {
             let rep = report.reputations.get(id).cloned().unwrap_or_default();
             assert_eq!(rep.verified, 0, "a sybil got verified work: {rep:?}");
@@ -262,15 +292,30 @@ fn a_lying_verifier_loses_its_standing_and_its_attestations_stop_counting() {
         .collect();
     let key = |p: &Peer, r: &Record| format!("{}/{}", p.id(), r.id);
     for r in &worker_rows[..2] {
-        assert_eq!(liar_verifier.check(&board[&key(&worker, r)]).verdict, Verdict::Agree);
-        assert_eq!(judge_verifier.check(&board[&key(&worker, r)]).verdict, Verdict::Agree);
+        assert_eq!(
+            liar_verifier.check(&board[&key(&worker, r)]).verdict,
+            Verdict::Agree
+        );
+        assert_eq!(
+            judge_verifier.check(&board[&key(&worker, r)]).verdict,
+            Verdict::Agree
+        );
     }
     for r in &liar_rows {
-        assert_eq!(judge_verifier.check(&board[&key(&liar, r)]).verdict, Verdict::Agree);
+        assert_eq!(
+            judge_verifier.check(&board[&key(&liar, r)]).verdict,
+            Verdict::Agree
+        );
     }
     until("the liar is a trusted attester", 30, || {
-        let report = rt.block_on(judge.client.trust("search")).expect("t").expect("s");
-        report.reputations.get(&liar.id()).is_some_and(|r| r.trusted_attester)
+        let report = rt
+            .block_on(judge.client.trust("search"))
+            .expect("t")
+            .expect("s");
+        report
+            .reputations
+            .get(&liar.id())
+            .is_some_and(|r| r.trusted_attester)
     });
     // Its word now counts: its honest attestation on the worker's third result verifies it
     // at the judge without a replay there.
@@ -289,11 +334,18 @@ fn a_lying_verifier_loses_its_standing_and_its_attestations_stop_counting() {
             platform: subject.record.platform.clone(),
             duration_ms: 100,
         };
-        rt.block_on(liar.client.attest(SignedAttestation::sign(subject, &outcome, &liar.key, 2)))
-            .expect("attest");
+        rt.block_on(
+            liar.client
+                .attest(SignedAttestation::sign(subject, &outcome, &liar.key, 2)),
+        )
+        .expect("attest");
     };
-    let fake1 = from_journal(&fabricate(&worker_rows[0], "fake-1", 0.3, 0.95), &worker.key);
-    rt.block_on(worker.client.publish(fake1.clone())).expect("publish");
+    let fake1 = from_journal(
+        &fabricate(&worker_rows[0], "fake-1", 0.3, 0.95),
+        &worker.key,
+    );
+    rt.block_on(worker.client.publish(fake1.clone()))
+        .expect("publish");
     until("the judge has the fake", 30, || {
         rt.block_on(judge.client.count("search")).expect("count") == 6
     });
@@ -304,14 +356,25 @@ fn a_lying_verifier_loses_its_standing_and_its_attestations_stop_counting() {
     // The judge replays it: its own verdict stands, and the liar is caught.
     assert_eq!(judge_verifier.check(&fake1).verdict, Verdict::Disagree);
     until("the liar loses its standing", 30, || {
-        let report = rt.block_on(judge.client.trust("search")).expect("t").expect("s");
-        let rep = report.reputations.get(&liar.id()).cloned().unwrap_or_default();
+        let report = rt
+            .block_on(judge.client.trust("search"))
+            .expect("t")
+            .expect("s");
+        let rep = report
+            .reputations
+            .get(&liar.id())
+            .cloned()
+            .unwrap_or_default();
         rep.false_attestations == 1 && !rep.trusted_attester && rep.standing() == "refuted"
     });
     assert_eq!(status(&rt, &judge, &fake1.key()), Status::Refuted);
     // Its attestations stop counting: a second lie verifies nothing.
-    let fake2 = from_journal(&fabricate(&worker_rows[1], "fake-2", 0.35, 0.96), &worker.key);
-    rt.block_on(worker.client.publish(fake2.clone())).expect("publish");
+    let fake2 = from_journal(
+        &fabricate(&worker_rows[1], "fake-2", 0.35, 0.96),
+        &worker.key,
+    );
+    rt.block_on(worker.client.publish(fake2.clone()))
+        .expect("publish");
     until("the judge has the second fake", 30, || {
         rt.block_on(judge.client.count("search")).expect("count") == 7
     });
@@ -336,12 +399,18 @@ fn an_honest_new_peers_results_become_verified_within_a_bounded_time() {
     std::thread::sleep(Duration::from_millis(800));
     let stop = spawn_verifier(&rt, &old, 0.10);
     let old_home = old.home.clone();
-    let (h, oc, ok, om) = (rt.handle().clone(), old.client.clone(), old.key.clone(), old.meter.clone());
+    let (h, oc, ok, om) = (
+        rt.handle().clone(),
+        old.client.clone(),
+        old.key.clone(),
+        old.meter.clone(),
+    );
     let old_loop = std::thread::spawn(move || {
         let mut peers = SwarmPeers::new(oc.clone(), h.clone());
         research(&old_home, options(31, 20, 0), &mut peers, |record| {
             om.add_research(record.duration_ms);
-            h.block_on(oc.publish(from_journal(record, &ok))).expect("publish");
+            h.block_on(oc.publish(from_journal(record, &ok)))
+                .expect("publish");
         })
     });
     let (summary, _) = research_on(&rt, &newcomer, options(32, 8, 0));
@@ -357,7 +426,10 @@ fn an_honest_new_peers_results_become_verified_within_a_bounded_time() {
     );
     old_loop.join().expect("old loop");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let report = rt.block_on(old.client.trust("search")).expect("t").expect("s");
+    let report = rt
+        .block_on(old.client.trust("search"))
+        .expect("t")
+        .expect("s");
     let rep = &report.reputations[&newcomer.id()];
     assert!(rep.verified >= 1 && !rep.is_refuted(), "{rep:?}");
     let figures = old.meter.figures();

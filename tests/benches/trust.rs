@@ -63,8 +63,12 @@ fn round(
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let (client, key, home, meter) =
-                (p.client.clone(), p.key.clone(), p.home.clone(), p.meter.clone());
+            let (client, key, home, meter) = (
+                p.client.clone(),
+                p.key.clone(),
+                p.home.clone(),
+                p.meter.clone(),
+            );
             let handle = rt.handle().clone();
             let published = published.clone();
             let me = p.id();
@@ -156,7 +160,10 @@ fn main() {
         "hyper trust benchmark: {n} honest nodes on loopback, {experiments} experiments each, verifier share {share}, {}",
         hyper_research::platform()
     );
-    let stop_verifiers: Vec<_> = peers.iter().map(|p| spawn_verifier(&rt, p, share)).collect();
+    let stop_verifiers: Vec<_> = peers
+        .iter()
+        .map(|p| spawn_verifier(&rt, p, share))
+        .collect();
     let stop_monitor = Arc::new(AtomicBool::new(false));
     let watch = monitor(&rt, &peers, stop_monitor.clone());
     let published = Arc::new(Mutex::new(Vec::new()));
@@ -201,9 +208,9 @@ fn main() {
                 None => {
                     // A later best verified there first: this one no longer mattered (the
                     // verifier checks what would be adopted, not what was overtaken).
-                    let later = bests[i + 1..]
-                        .iter()
-                        .any(|q| q.author == observer || seen.contains_key(&(observer, q.key.clone())));
+                    let later = bests[i + 1..].iter().any(|q| {
+                        q.author == observer || seen.contains_key(&(observer, q.key.clone()))
+                    });
                     if later {
                         superseded += 1;
                     } else {
@@ -239,7 +246,12 @@ fn main() {
             rt.block_on(p.client.trust("search"))
                 .ok()
                 .flatten()
-                .map_or(0, |r| r.reputations.values().filter(|x| x.trusted_attester).count())
+                .map_or(0, |r| {
+                    r.reputations
+                        .values()
+                        .filter(|x| x.trusted_attester)
+                        .count()
+                })
         })
         .collect();
     println!("trusted attesters per node (earned by matching replays): {trusted:?}");
@@ -247,7 +259,9 @@ fn main() {
     // Phase 2: 50 identities publish fabricated bests and attest each other's.
     let flood = peer(&rt, 250, &peers.iter().collect::<Vec<_>>());
     until("the flood node is connected", 60, || {
-        rt.block_on(flood.client.peers()).map(|p| p.len() >= 2).unwrap_or(false)
+        rt.block_on(flood.client.peers())
+            .map(|p| p.len() >= 2)
+            .unwrap_or(false)
     });
     std::thread::sleep(Duration::from_secs(1));
     let (_t, scratch) = temp_home();
@@ -269,7 +283,8 @@ fn main() {
         })
         .collect();
     for fake in &fakes {
-        rt.block_on(flood.client.publish(fake.clone())).expect("publish");
+        rt.block_on(flood.client.publish(fake.clone()))
+            .expect("publish");
     }
     for (i, key) in sybils.iter().enumerate() {
         for j in 1..=5 {
@@ -324,14 +339,21 @@ fn main() {
             .iter()
             .filter(|e| sybil_ids.contains(&e.result.record.author))
             .count();
-        let report = rt.block_on(p.client.trust("search")).expect("trust").expect("search");
+        let report = rt
+            .block_on(p.client.trust("search"))
+            .expect("trust")
+            .expect("search");
         refuted += fakes
             .iter()
             .filter(|f| report.statuses.get(&f.key()) == Some(&Status::Refuted))
             .count();
     }
     let after: Vec<_> = peers.iter().map(|p| p.meter.figures()).collect();
-    let d_replay: u64 = after.iter().zip(&before).map(|(a, b)| a.replay_ms - b.replay_ms).sum();
+    let d_replay: u64 = after
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a.replay_ms - b.replay_ms)
+        .sum();
     let d_research: u64 = after
         .iter()
         .zip(&before)

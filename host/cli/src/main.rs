@@ -467,9 +467,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Identity { json } => skill::identity(&home, json),
         Command::Node(args) => node::run_node(&home, args),
         Command::Peers { json } => node::peers(&home, json),
-        Command::Leaderboard { domain, all, json } => {
-            node::leaderboard(&home, &domain, all, json)
-        }
+        Command::Leaderboard { domain, all, json } => node::leaderboard(&home, &domain, all, json),
         Command::Replay {
             target,
             domain,

@@ -703,7 +703,10 @@ pub fn status(home: &Path, json: bool) -> Result<()> {
                     counts["verified"], counts["unverified"], counts["disputed"], counts["refuted"], report["attestations"]
                 );
                 for (who, rep) in report["reputations"].as_object().into_iter().flatten() {
-                    if rep["refuted"].as_u64().unwrap_or(0) + rep["false_attestations"].as_u64().unwrap_or(0) > 0 {
+                    if rep["refuted"].as_u64().unwrap_or(0)
+                        + rep["false_attestations"].as_u64().unwrap_or(0)
+                        > 0
+                    {
                         println!(
                             "  refuted {who}: {} refuted, {} false attestations",
                             rep["refuted"], rep["false_attestations"]
@@ -738,16 +741,16 @@ pub fn leaderboard(home: &Path, domain: &str, all: bool, json: bool) -> Result<(
     ) {
         Ok(reply) => reply,
         Err(e) if !socket_path(home).exists() => {
-            let board = saved_board(home, domain)?.with_context(|| {
-                format!("{e:#}; and no saved board for `{domain}`")
-            })?;
+            let board = saved_board(home, domain)?
+                .with_context(|| format!("{e:#}; and no saved board for `{domain}`"))?;
             let identity = Identity::load_or_create(home)?;
             let config = hyper_swarm::trust::TrustConfig {
                 me: hyper_swarm::record::peer_id_of(&identity.public_key()),
                 trusted: trusted_peers(home)?,
                 quorum: NodeFile::load(home)?.quorum.unwrap_or(1).max(1),
             };
-            let view = board.with_entries(|r, a| hyper_swarm::trust::TrustView::compute(&config, r, a));
+            let view =
+                board.with_entries(|r, a| hyper_swarm::trust::TrustView::compute(&config, r, a));
             serde_json::to_value(Leaderboard::of(&board, &view, all))?
         }
         Err(e) => return Err(e),
@@ -761,7 +764,11 @@ pub fn leaderboard(home: &Path, domain: &str, all: bool, json: bool) -> Result<(
         board["results"],
         board["verified"],
         board["attestations"],
-        if all { "" } else { " (verified results only; --all for every result)" }
+        if all {
+            ""
+        } else {
+            " (verified results only; --all for every result)"
+        }
     );
     for r in board["best_per_peer"]
         .as_array()

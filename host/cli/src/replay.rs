@@ -117,7 +117,10 @@ fn find_result(
     identity: &Identity,
 ) -> Result<SignedResult> {
     if target.is_empty() || target.len() > 256 || target.chars().any(char::is_control) {
-        bail!("`{}` is not an experiment id", hyper_runtime::escape_control(target));
+        bail!(
+            "`{}` is not an experiment id",
+            hyper_runtime::escape_control(target)
+        );
     }
     let journal = crate::open_journal(home)?;
     let domains: Vec<String> = match domain {

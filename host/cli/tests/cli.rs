@@ -953,9 +953,13 @@ fn a_killed_node_loses_nothing_and_peers_share_skills_and_hypotheses() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let lb = |home: &Path| -> serde_json::Value {
-        serde_json::from_str(&ok(home, &["leaderboard", "search", "--all", "--json"])).expect("json")
+        serde_json::from_str(&ok(home, &["leaderboard", "search", "--all", "--json"]))
+            .expect("json")
     };
-    assert_eq!(lb(&home_a)["global_best"]["record"], lb(&home_b)["global_best"]["record"]);
+    assert_eq!(
+        lb(&home_a)["global_best"]["record"],
+        lb(&home_b)["global_best"]["record"]
+    );
 
     // A publishes a skill while its node runs: announced; B installs it from the swarm, and
     // every install check still runs (an unknown publisher is refused without the flag).
@@ -1240,8 +1244,16 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
     let (mut a, _) = spawn_node(
         &home_a,
         &[
-            "--experiments", "15", "--rounds", "1", "--adopt-every", "5", "--seed", "5",
-            "--bootstrap", addr_b.as_str(),
+            "--experiments",
+            "15",
+            "--rounds",
+            "1",
+            "--adopt-every",
+            "5",
+            "--seed",
+            "5",
+            "--bootstrap",
+            addr_b.as_str(),
         ],
     );
     let start = Instant::now();
@@ -1292,7 +1304,10 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
     let out = hyper(&home_a, &["replay", &fake_key]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("DISAGREES") && text.contains("0.970000"), "{text}");
+    assert!(
+        text.contains("DISAGREES") && text.contains("0.970000"),
+        "{text}"
+    );
     a.kill().expect("kill a");
     b.kill().expect("kill b");
     let _ = (a.wait(), b.wait());
@@ -1300,11 +1315,18 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
     let rows = Journal::open(home_a.join("journal.db"))
         .and_then(|j| j.list("search"))
         .expect("rows");
-    assert!(rows.iter().all(|r| r.parent.as_deref() != Some(fake_key.as_str())));
+    assert!(rows
+        .iter()
+        .all(|r| r.parent.as_deref() != Some(fake_key.as_str())));
     ok(&solo, &["run", "search", "-n", "15", "--seed", "5"]);
     let best = |rows: &[hyper_journal::Record]| {
         rows.iter()
-            .filter(|r| matches!(r.status, hyper_journal::Status::Keep | hyper_journal::Status::Baseline))
+            .filter(|r| {
+                matches!(
+                    r.status,
+                    hyper_journal::Status::Keep | hyper_journal::Status::Baseline
+                )
+            })
             .filter_map(|r| r.val)
             .fold(f64::MIN, f64::max)
     };
@@ -1315,7 +1337,11 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
     // One's own result replays to the same bits.
     let own = rows.last().expect("row").id.clone();
     let out = hyper(&home_a, &["replay", &own, "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let replay: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(replay["verdict"], "agree");
     assert_eq!(replay["replay"]["val"], replay["reported"]["val"]);

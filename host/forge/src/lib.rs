@@ -444,10 +444,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn task(name: &str) -> &'static Task {
-        tasks::find(name).expect("task")
-    }
-
     fn failure(kind: FailureKind, reason: &str) -> Result<Vec<u8>, Failure> {
         Err(Failure {
             kind,

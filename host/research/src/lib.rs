@@ -18,8 +18,8 @@ mod research_loop;
 pub use domain::{Domain, DomainError, Manifest, ReplayRule};
 pub use params::{Assignment, Space, Value};
 pub use peers::{PeerBest, PeerHypothesis, Peers, Solo};
-pub use replay::{replay, Receipt, ReplayOutcome, Verdict};
 pub use proposer::{MixedProposer, NoveltyProposer, Proposer};
+pub use replay::{replay, Receipt, ReplayOutcome, Verdict};
 pub use research_loop::{Event, LoopOptions, ProgressHook, ProposerKind, ResearchLoop, Summary};
 
 /// A short description of the machine, stored with every result.

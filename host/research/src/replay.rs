@@ -140,7 +140,8 @@ pub(crate) fn metrics_json(metrics: &[Metric]) -> serde_json::Value {
 }
 
 fn figure(x: Option<f64>) -> String {
-    x.map(|v| format!("{v}")).unwrap_or_else(|| "nothing".into())
+    x.map(|v| format!("{v}"))
+        .unwrap_or_else(|| "nothing".into())
 }
 
 /// Checks what can be checked without running: the receipt must name this domain, its
@@ -169,7 +170,10 @@ fn precheck(
         ));
     }
     if receipt.skill_hash != skill.hash() {
-        return Some(format!("this node does not have skill {}", receipt.skill_hash));
+        return Some(format!(
+            "this node does not have skill {}",
+            receipt.skill_hash
+        ));
     }
     if receipt.evaluator_hash != evaluator.hash() {
         return Some(format!(

@@ -687,21 +687,20 @@ impl Board {
             .unwrap_or(1)
             .max(1);
         let chunk = candidates.len().div_ceil(threads).max(1);
-        let checked: Vec<Result<Vec<(String, Entry)>, BoardError>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = candidates
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(move || self.verify_part(part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(BoardError::Refused("verifier thread panicked".into()))
-                        })
+        let checked: Vec<Result<Vec<(String, Entry)>, BoardError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = candidates
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || self.verify_part(part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(BoardError::Refused("verifier thread panicked".into()))
                     })
-                    .collect()
-            });
+                })
+                .collect()
+        });
         let mut new = Vec::new();
         for part in checked {
             new.extend(part?);

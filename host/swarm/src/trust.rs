@@ -371,10 +371,19 @@ mod tests {
         let mut f = Fixture::new();
         let r = f.result(&author, "r");
         f.attest(&r, &t1, Verdict::Agree);
-        assert_eq!(f.view(&me, &[&t1, &t2], 1).status(&r.key()), Status::Verified);
-        assert_eq!(f.view(&me, &[&t1, &t2], 2).status(&r.key()), Status::Unverified);
+        assert_eq!(
+            f.view(&me, &[&t1, &t2], 1).status(&r.key()),
+            Status::Verified
+        );
+        assert_eq!(
+            f.view(&me, &[&t1, &t2], 2).status(&r.key()),
+            Status::Unverified
+        );
         f.attest(&r, &t2, Verdict::Agree);
-        assert_eq!(f.view(&me, &[&t1, &t2], 2).status(&r.key()), Status::Verified);
+        assert_eq!(
+            f.view(&me, &[&t1, &t2], 2).status(&r.key()),
+            Status::Verified
+        );
         // Not trusted: worth nothing, whatever they say.
         assert_eq!(f.view(&me, &[], 1).status(&r.key()), Status::Unverified);
         // One trusted attester disagrees: disputed; this node's own replay decides.
@@ -382,7 +391,10 @@ mod tests {
         let r = g.result(&author, "r");
         g.attest(&r, &t1, Verdict::Agree);
         g.attest(&r, &t2, Verdict::Disagree);
-        assert_eq!(g.view(&me, &[&t1, &t2], 1).status(&r.key()), Status::Disputed);
+        assert_eq!(
+            g.view(&me, &[&t1, &t2], 1).status(&r.key()),
+            Status::Disputed
+        );
         g.attest(&r, &me, Verdict::Disagree);
         let v = g.view(&me, &[&t1, &t2], 1);
         assert_eq!(v.status(&r.key()), Status::Refuted);

@@ -107,7 +107,7 @@ impl ComputeMeter {
             self.replay_ms.load(Ordering::Relaxed),
             self.replays.load(Ordering::Relaxed),
         );
-        let next = if count == 0 { 1000 } else { spent / count };
+        let next = spent.checked_div(count).unwrap_or(1000);
         let window = self.started.elapsed().min(SHARE_WINDOW);
         let Ok(mut recent) = self.recent.lock() else {
             return false;
@@ -243,7 +243,7 @@ impl Verifier {
         let bytes = hyper_registry::Store::open(&self.home)
             .ok()
             .and_then(|store| store.component_by_hash(sha256))
-            .or_else(|| self.from_peers(sha256));
+            .or_else(|| self.fetch_from_peers(sha256));
         let skill = bytes.and_then(|b| Skill::load(&self.runtime, &b).ok());
         match &skill {
             Some(skill) if skill.hash() == sha256 => {
@@ -258,7 +258,7 @@ impl Verifier {
     }
 
     /// A component from a peer's package, checked against the hash it must have.
-    fn from_peers(&self, sha256: &str) -> Option<Vec<u8>> {
+    fn fetch_from_peers(&self, sha256: &str) -> Option<Vec<u8>> {
         let fetch = self.client.fetch_component(sha256);
         let bytes = self
             .handle

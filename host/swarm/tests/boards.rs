@@ -282,11 +282,14 @@ fn attestations_sync_beside_results_and_hostile_ones_are_refused() {
     assert_eq!(second.results(), vec![result.clone()]);
     // An attestation about a result the board lacks is not kept, by gossip or by sync.
     let unknown = record(&author, "r2", 0.5);
-    let orphan = SignedAttestation::sign(&unknown, &outcome(Verdict::Agree, Some(0.5)), &checker, 8);
+    let orphan =
+        SignedAttestation::sign(&unknown, &outcome(Verdict::Agree, Some(0.5)), &checker, 8);
     assert!(second.accept_attestation(&orphan).is_err());
     let third = Board::new("search", 3);
     third.insert(&result).expect("result");
-    third.insert_attestation(&orphan).expect("own attestations are this node's business");
+    third
+        .insert_attestation(&orphan)
+        .expect("own attestations are this node's business");
     let before = second.attestations().len();
     assert!(second
         .import_checked(&third.updates_since(&second.version()).expect("updates"))

@@ -244,7 +244,10 @@ async fn a_late_node_finds_a_skill_through_kademlia_and_fetches_it() {
     assert_eq!(fetched, package);
     assert_eq!(a.stats().await.expect("stats").skills_served, 2);
     // By its component's hash (what a replay asks for), through that provider record.
-    let by_hash = c.fetch_component(&"cd".repeat(32)).await.expect("fetch by hash");
+    let by_hash = c
+        .fetch_component(&"cd".repeat(32))
+        .await
+        .expect("fetch by hash");
     assert_eq!(by_hash, package);
     assert_eq!(a.stats().await.expect("stats").skills_served, 3);
     let err = c

@@ -43,7 +43,6 @@ pub(super) enum Command {
     Shutdown,
 }
 
-
 #[derive(Clone)]
 pub struct NodeClient {
     tx: mpsc::Sender<Command>,
@@ -234,4 +233,3 @@ impl NodeClient {
         let _ = self.tx.send(Command::Shutdown).await;
     }
 }
-

@@ -151,7 +151,7 @@ impl NodeTask {
             Command::Leaderboard(domain, all, reply) => {
                 let board = self.boards.get(&domain).map(|board| {
                     let view = self.verification.view(board);
-                    Leaderboard::of(board, &view, all)
+                    Leaderboard::of(board, view, all)
                 });
                 let _ = reply.send(board);
             }

@@ -210,7 +210,8 @@ impl Leaderboard {
             reputation: view.reputation(&r.record.author),
             result: r,
         };
-        let mut per_peer: Vec<SignedResult> = board.best_per_peer_where(&keep).into_values().collect();
+        let mut per_peer: Vec<SignedResult> =
+            board.best_per_peer_where(&keep).into_values().collect();
         per_peer.sort_by(|a, b| {
             let (x, y) = (
                 a.record.val.unwrap_or(f64::NAN),
@@ -288,7 +289,9 @@ pub async fn start(
         let board = match restored {
             Some(Ok(board)) => board,
             Some(Err(e)) => {
-                tracing::warn!("the saved {domain} board does not restore ({e}); starting it empty");
+                tracing::warn!(
+                    "the saved {domain} board does not restore ({e}); starting it empty"
+                );
                 Board::new(domain, loro_peer(&peer_id))
             }
             None => Board::new(domain, loro_peer(&peer_id)),

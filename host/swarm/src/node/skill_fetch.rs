@@ -208,9 +208,7 @@ impl NodeTask {
                 request_response::Message::Request {
                     request, channel, ..
                 } => {
-                    let package = self
-                        .served_for(&request)
-                        .map(|s| s.bytes.as_ref().clone());
+                    let package = self.served_for(&request).map(|s| s.bytes.as_ref().clone());
                     if package.is_some() {
                         self.stats.skills_served += 1;
                     }

@@ -153,9 +153,12 @@ impl Verification {
                 let known = rep.verified > 0;
                 let would_lead = matches!(r.record.status.as_str(), "baseline" | "keep")
                     && r.beats(
-                        best.get(&(r.record.skill_hash.as_str(), r.record.evaluator_hash.as_str()))
-                            .copied()
-                            .flatten(),
+                        best.get(&(
+                            r.record.skill_hash.as_str(),
+                            r.record.evaluator_hash.as_str(),
+                        ))
+                        .copied()
+                        .flatten(),
                     );
                 let class = if would_lead {
                     0
