@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use hyper_journal::{Journal, Record, Status as JournalStatus};
-use hyper_research::{LoopOptions, Peers, ResearchLoop, Summary};
+use hyper_research::{LoopOptions, Peers, ReplayOutcome, ResearchLoop, Summary, Verdict};
 use hyper_runtime::{Evaluator, Skill};
-use hyper_swarm::node::{start, NodeClient, NodeConfig};
+use hyper_swarm::attest::SignedAttestation;
+use hyper_swarm::node::{attestation_topic, start, NodeClient, NodeConfig};
 use hyper_swarm::peers::SwarmPeers;
-use hyper_swarm::record::from_journal;
+use hyper_swarm::record::{from_journal, SignedResult};
 use hyper_swarm::verifier::{ComputeMeter, Verifier};
 
 use crate::{fixtures, read, runtime, search_domain, temp_home};
@@ -166,4 +167,54 @@ pub fn fabricate(record: &Record, id: &str, k1: f64, val: f64) -> Record {
     fake.test = Some(val);
     fake.status = JournalStatus::Keep;
     fake
+}
+
+/// An attestation that says `agree` about `subject` without having replayed it.
+pub fn false_agreement(subject: &SignedResult, by: &SigningKey) -> SignedAttestation {
+    let lie = ReplayOutcome {
+        verdict: Verdict::Agree,
+        reason: "replayed, agrees".into(),
+        val: subject.record.val,
+        test: subject.record.test,
+        platform: subject.record.platform.clone(),
+        duration_ms: 100,
+    };
+    SignedAttestation::sign(subject, &lie, by, 1)
+}
+
+/// A Sybil flood through `via`: `identities` fresh keys (from `first_key`) each publish a
+/// fabricated best (an edit of `template`, beating everything honest) and each attests
+/// `agree` on the next `vouch` identities' fakes. Returns the keys and the fakes.
+pub fn sybil_flood(
+    rt: &tokio::runtime::Runtime,
+    via: &Peer,
+    template: &Record,
+    identities: u8,
+    first_key: u8,
+    vouch: usize,
+) -> (Vec<SigningKey>, Vec<SignedResult>) {
+    let keys: Vec<SigningKey> = (0..identities)
+        .map(|i| SigningKey::from_bytes(&[first_key.wrapping_add(i); 32]))
+        .collect();
+    let fakes: Vec<SignedResult> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let (k1, val) = (0.5 + i as f64 * 0.01, 0.9 + i as f64 * 0.001);
+            from_journal(&fabricate(template, &format!("sybil-{i}"), k1, val), key)
+        })
+        .collect();
+    for fake in &fakes {
+        rt.block_on(via.client.publish(fake.clone()))
+            .expect("publish");
+    }
+    let topic = attestation_topic("search").to_string();
+    for (i, key) in keys.iter().enumerate() {
+        for j in 1..=vouch {
+            let lie = false_agreement(&fakes[(i + j) % fakes.len()], key);
+            rt.block_on(via.client.publish_raw_on(&topic, lie.encode()))
+                .expect("publish attestation");
+        }
+    }
+    (keys, fakes)
 }

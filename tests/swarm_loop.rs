@@ -4,23 +4,14 @@
 //! its node has verified it by replay.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use hyper_journal::{Journal, Record};
-use hyper_research::{LoopOptions, Peers, ResearchLoop, Solo, Summary};
-use hyper_runtime::{Evaluator, Skill};
+use hyper_research::Solo;
 use hyper_swarm::node::{start, NodeClient, NodeConfig};
 use hyper_swarm::peers::SwarmPeers;
+use hyper_tests::swarm_harness::{options, research, tokio_rt, until};
 use hyper_tests::*;
-
-fn runtime_for_nodes() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio")
-}
 
 fn node(rt: &tokio::runtime::Runtime, n: u8, bootstrap: Option<&NodeClient>) -> NodeClient {
     rt.block_on(async {
@@ -42,68 +33,17 @@ fn node(rt: &tokio::runtime::Runtime, n: u8, bootstrap: Option<&NodeClient>) -> 
     })
 }
 
-fn until(what: &str, mut check: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs the BM25 loop in a fresh journal under `home`; `on_record` sees every finished
-/// experiment.
-fn research(
-    home: &std::path::Path,
-    options: LoopOptions,
-    peers: &mut dyn Peers,
-    on_record: &mut dyn FnMut(&Record),
-) -> (Summary, Vec<Record>) {
-    let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("skill");
-    let evaluator =
-        Evaluator::load(&runtime, &read(fixtures::SEARCH_EVALUATOR)).expect("evaluator");
-    let mut journal = Journal::open(home.join("journal.db")).expect("journal");
-    let summary = ResearchLoop {
-        domain: search_domain(home),
-        skill,
-        evaluator,
-        journal: &mut journal,
-    }
-    .run_with(&options, peers, &mut |event| {
-        if let hyper_research::Event::ExperimentFinished { record, .. } = event {
-            on_record(record);
-        }
-    })
-    .expect("loop");
-    (summary, journal.list("search").expect("rows"))
-}
-
-/// Loop options for these tests: no noise runs, so that every experiment after the baseline
-/// is a proposal (the tests follow proposals one by one).
-fn options(seed: u64, experiments: u32, adopt_every: u32) -> LoopOptions {
-    LoopOptions {
-        experiments: Some(experiments),
-        seed,
-        adopt_every,
-        noise_runs: 0,
-        ..LoopOptions::default()
-    }
-}
-
 #[test]
 fn parameters_claimed_by_another_node_are_skipped() {
     // What seed 7 proposes when alone.
     let (_t, solo_home) = temp_home();
-    let (_, solo) = research(&solo_home, options(7, 3, 0), &mut Solo, &mut |_| {});
+    let (_, solo) = research(&solo_home, options(7, 3, 0), &mut Solo, |_| {});
     let (p1, p2) = (solo[1].params.clone(), solo[2].params.clone());
 
-    let rt = runtime_for_nodes();
+    let rt = tokio_rt();
     let a = node(&rt, 61, None);
     let b = node(&rt, 62, Some(&a));
-    until("connected", || {
+    until("connected", 30, || {
         !rt.block_on(b.peers()).expect("peers").is_empty()
     });
     std::thread::sleep(Duration::from_millis(1200));
@@ -121,13 +61,13 @@ fn parameters_claimed_by_another_node_are_skipped() {
         ))
         .expect("claim");
     }
-    until("B sees both claims", || {
+    until("B sees both claims", 30, || {
         rt.block_on(b.claims("search")).expect("claims").len() == 2
     });
 
     let (_t2, home) = temp_home();
     let mut peers = SwarmPeers::new(b.clone(), rt.handle().clone());
-    let (summary, rows) = research(&home, options(7, 3, 0), &mut peers, &mut |_| {});
+    let (summary, rows) = research(&home, options(7, 3, 0), &mut peers, |_| {});
     assert!(summary.skipped_claimed >= 1, "{summary:?}");
     assert_eq!(rows[0].params, solo[0].params, "the baseline always runs");
     for r in &rows {
@@ -135,7 +75,7 @@ fn parameters_claimed_by_another_node_are_skipped() {
         assert_ne!(r.params, p2, "ran a claimed parameter set");
     }
     // B's own claims reached A while it ran.
-    until("A sees B's claims", || {
+    until("A sees B's claims", 30, || {
         rt.block_on(a.claims("search")).expect("claims").len() >= 2
     });
     rt.block_on(async {
@@ -146,17 +86,17 @@ fn parameters_claimed_by_another_node_are_skipped() {
 
 #[test]
 fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
-    let rt = runtime_for_nodes();
+    let rt = tokio_rt();
     let key_a = SigningKey::from_bytes(&[71; 32]);
     let a = node(&rt, 71, None);
     let b = node(&rt, 72, Some(&a));
-    until("connected", || {
+    until("connected", 30, || {
         !rt.block_on(b.peers()).expect("peers").is_empty()
     });
     // A researches and shares every result.
     let (_ta, home_a) = temp_home();
     let mut peers_a = SwarmPeers::new(a.clone(), rt.handle().clone());
-    let (summary_a, _) = research(&home_a, options(1, 10, 0), &mut peers_a, &mut |record| {
+    let (summary_a, _) = research(&home_a, options(1, 10, 0), &mut peers_a, |record| {
         rt.block_on(a.publish(hyper_swarm::record::from_journal(record, &key_a)))
             .expect("publish");
     });
@@ -175,7 +115,7 @@ fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
         "the S stemmer on top of the best",
     ))
     .expect("hypothesize");
-    until("B has A's board and hypothesis", || {
+    until("B has A's board and hypothesis", 30, || {
         rt.block_on(b.count("search")).expect("count") == 10
             && rt.block_on(b.hypotheses("search")).expect("hyp").len() == 1
     });
@@ -211,7 +151,7 @@ fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
 
     // B: baseline, then (adopting every experiment) climbs from A's best with the hypothesis.
     let mut peers_b = SwarmPeers::new(b.clone(), rt.handle().clone());
-    let (summary_b, rows) = research(&home_b, options(3, 3, 1), &mut peers_b, &mut |_| {});
+    let (summary_b, rows) = research(&home_b, options(3, 3, 1), &mut peers_b, |_| {});
     assert!(summary_b.adopted >= 1, "{summary_b:?}");
     assert_eq!(summary_b.from_hypotheses, 1, "{summary_b:?}");
     assert_eq!(rows[1].parent.as_deref(), Some(a_key.as_str()));

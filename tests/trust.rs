@@ -5,11 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
 use hyper_journal::Record;
-use hyper_research::{ReplayOutcome, Solo, Verdict};
-use hyper_swarm::attest::SignedAttestation;
-use hyper_swarm::node::attestation_topic;
+use hyper_research::{Solo, Verdict};
 use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::{from_journal, peer_id_of, SignedResult};
 use hyper_swarm::trust::Status;
@@ -142,46 +139,7 @@ fn fifty_sybils_that_vouch_for_each_other_are_never_verified_or_adopted() {
     // fabricated bests and each attests `agree` on the next five.
     let (_t, scratch) = temp_home();
     let (_, rows) = research(&scratch, options(3, 1, 0), &mut Solo, |_| {});
-    let sybils: Vec<SigningKey> = (0..50u8)
-        .map(|i| SigningKey::from_bytes(&[200u8.wrapping_add(i); 32]))
-        .collect();
-    let fakes: Vec<SignedResult> = sybils
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let fake = fabricate(
-                &rows[0],
-                &format!("sybil-{i}"),
-                0.5 + i as f64 * 0.01,
-                0.9 + i as f64 * 0.001,
-            );
-            from_journal(&fake, key)
-        })
-        .collect();
-    for fake in &fakes {
-        rt.block_on(flood.client.publish(fake.clone()))
-            .expect("publish");
-    }
-    for (i, key) in sybils.iter().enumerate() {
-        for j in 1..=5 {
-            let subject = &fakes[(i + j) % fakes.len()];
-            let lie = ReplayOutcome {
-                verdict: Verdict::Agree,
-                reason: "replayed, agrees".into(),
-                val: subject.record.val,
-                test: subject.record.test,
-                platform: subject.record.platform.clone(),
-                duration_ms: 200,
-            };
-            let signed = SignedAttestation::sign(subject, &lie, key, 1);
-            rt.block_on(
-                flood
-                    .client
-                    .publish_raw_on(&attestation_topic("search").to_string(), signed.encode()),
-            )
-            .expect("publish attestation");
-        }
-    }
+    let (sybils, fakes) = sybil_flood(&rt, &flood, &rows[0], 50, 200, 5);
     until("the honest nodes have the flood", 30, || {
         [&a, &c]
             .iter()
@@ -326,19 +284,8 @@ fn a_lying_verifier_loses_its_standing_and_its_attestations_stop_counting() {
     });
     // Then it lies: `agree` on a fabricated result of the worker's.
     let lie = |subject: &SignedResult| {
-        let outcome = ReplayOutcome {
-            verdict: Verdict::Agree,
-            reason: "replayed, agrees".into(),
-            val: subject.record.val,
-            test: subject.record.test,
-            platform: subject.record.platform.clone(),
-            duration_ms: 100,
-        };
-        rt.block_on(
-            liar.client
-                .attest(SignedAttestation::sign(subject, &outcome, &liar.key, 2)),
-        )
-        .expect("attest");
+        rt.block_on(liar.client.attest(false_agreement(subject, &liar.key)))
+            .expect("attest");
     };
     let fake1 = from_journal(
         &fabricate(&worker_rows[0], "fake-1", 0.3, 0.95),

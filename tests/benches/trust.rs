@@ -13,10 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use hyper_research::{ReplayOutcome, Solo, Verdict};
-use hyper_swarm::attest::SignedAttestation;
-use hyper_swarm::node::attestation_topic;
+use hyper_research::Solo;
 use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::{from_journal, peer_id_of};
 use hyper_swarm::trust::Status;
@@ -266,46 +263,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(1));
     let (_t, scratch) = temp_home();
     let (_, rows) = research(&scratch, options(3, 1, 0), &mut Solo, |_| {});
-    let sybils: Vec<SigningKey> = (0..50u8)
-        .map(|i| SigningKey::from_bytes(&[150u8.wrapping_add(i); 32]))
-        .collect();
-    let fakes: Vec<_> = sybils
-        .iter()
-        .enumerate()
-        .map(|(i, key)| {
-            let fake = fabricate(
-                &rows[0],
-                &format!("flood-{i}"),
-                0.5 + i as f64 * 0.01,
-                0.9 + i as f64 * 0.001,
-            );
-            from_journal(&fake, key)
-        })
-        .collect();
-    for fake in &fakes {
-        rt.block_on(flood.client.publish(fake.clone()))
-            .expect("publish");
-    }
-    for (i, key) in sybils.iter().enumerate() {
-        for j in 1..=5 {
-            let subject = &fakes[(i + j) % fakes.len()];
-            let lie = ReplayOutcome {
-                verdict: Verdict::Agree,
-                reason: "agrees".into(),
-                val: subject.record.val,
-                test: subject.record.test,
-                platform: subject.record.platform.clone(),
-                duration_ms: 1,
-            };
-            let signed = SignedAttestation::sign(subject, &lie, key, 1);
-            rt.block_on(
-                flood
-                    .client
-                    .publish_raw_on(&attestation_topic("search").to_string(), signed.encode()),
-            )
-            .expect("attest");
-        }
-    }
+    let (sybils, fakes) = sybil_flood(&rt, &flood, &rows[0], 50, 150, 5);
     let before: Vec<_> = peers.iter().map(|p| p.meter.figures()).collect();
     let t1 = Instant::now();
     let rows = round(&rt, &peers, 900, experiments / 2, 2, &published);

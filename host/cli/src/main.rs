@@ -127,7 +127,8 @@ enum Command {
     /// Re-run one result (an experiment id of this journal, or `<author>/<id>` from the
     /// swarm's board) with the same skill, evaluator, data, parameters and seed, and say
     /// whether it agrees, with both figures. With a node running, the node's attestation is
-    /// published.
+    /// published. Exit status: 0 agrees, 2 disagrees (refuted), 3 cannot be replayed here
+    /// (another skill, evaluator, data or platform), 1 any other error.
     Replay {
         /// `<experiment id>` or `<author peer id>/<experiment id>`.
         target: String,

@@ -10,8 +10,8 @@ use hyper_runtime::{Evaluator, Skill};
 use hyper_swarm::attest::SignedAttestation;
 use hyper_swarm::record::SignedResult;
 
-/// Exit status when the replay disagrees (refutes the result).
-const EXIT_DISAGREE: i32 = 1;
+/// Exit status when the replay disagrees (refutes the result); 1 is any error.
+const EXIT_DISAGREE: i32 = 2;
 /// Exit status when the result cannot be replayed here.
 const EXIT_UNREPLAYABLE: i32 = 3;
 
@@ -51,10 +51,7 @@ pub fn replay(
     };
     let own = result.record.author == hyper_swarm::record::peer_id_of(&identity.public_key());
     let published = if attest && !own && crate::node::node_running(home) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
+        let now = hyper_swarm::attest::now_ms();
         let attestation = SignedAttestation::sign(&result, &outcome, identity.signing_key(), now);
         crate::node::publish_attestation(home, &attestation)?;
         true

@@ -1300,10 +1300,10 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
         serde_json::from_str(&ok(&home_a, &["status", "--json"])).expect("json");
     assert!(status["verification"]["domains"]["search"]["counts"]["refuted"].as_u64() >= Some(1));
     assert!(status["verification"]["compute"]["replays"].as_u64() >= Some(1));
-    // `hyper replay` says why, with both figures, and exits 1.
+    // `hyper replay` says why, with both figures, and exits 2.
     let out = hyper(&home_a, &["replay", &fake_key]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(
         text.contains("DISAGREES") && text.contains("0.970000"),
         "{text}"

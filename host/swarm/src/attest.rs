@@ -47,6 +47,14 @@ pub struct SignedAttestation {
     pub signature: String,
 }
 
+/// Milliseconds since the Unix epoch: an attestation's `finished_ms`.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 fn message(a: &Attestation) -> Vec<u8> {
     let mut m = b"hyper-attestation-v1:".to_vec();
     // Serialising a struct of plain values cannot fail.

@@ -812,19 +812,8 @@ impl Board {
 
     /// The global best among the records `keep` admits.
     pub fn global_best_where(&self, keep: &dyn Fn(&SignedResult) -> bool) -> Option<SignedResult> {
-        let mut all: Vec<SignedResult> = self.best_per_peer_where(keep).into_values().collect();
-        all.sort_by(|a, b| {
-            let (x, y) = (
-                a.record.val.unwrap_or(f64::NAN),
-                b.record.val.unwrap_or(f64::NAN),
-            );
-            let ord = if a.record.direction == "lower" {
-                x.total_cmp(&y)
-            } else {
-                y.total_cmp(&x)
-            };
-            ord.then(a.key().cmp(&b.key()))
-        });
-        all.into_iter().next()
+        self.best_per_peer_where(keep)
+            .into_values()
+            .min_by(SignedResult::rank)
     }
 }

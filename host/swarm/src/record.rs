@@ -218,6 +218,21 @@ impl SignedResult {
         }
     }
 
+    /// Best first on the metric (a missing value last), ties broken by key so that every
+    /// node orders the same way.
+    pub fn rank(&self, other: &SignedResult) -> std::cmp::Ordering {
+        let (x, y) = (
+            self.record.val.unwrap_or(f64::NAN),
+            other.record.val.unwrap_or(f64::NAN),
+        );
+        let by_value = if self.record.direction == "lower" {
+            x.total_cmp(&y)
+        } else {
+            y.total_cmp(&x)
+        };
+        by_value.then_with(|| self.key().cmp(&other.key()))
+    }
+
     /// Whether `self` is better than `other` on the metric (a missing value never is).
     pub fn beats(&self, other: Option<f64>) -> bool {
         let Some(v) = self.record.val else {

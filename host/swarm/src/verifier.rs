@@ -19,14 +19,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use hyper_research::{Domain, ReplayOutcome, Verdict};
 use hyper_runtime::{Evaluator, Runtime, Skill};
 use tokio::runtime::Handle;
 
-use crate::attest::SignedAttestation;
+use crate::attest::{now_ms, SignedAttestation};
 use crate::node::NodeClient;
 use crate::record::SignedResult;
 
@@ -156,13 +156,6 @@ pub struct Verifier {
     parts: HashMap<String, Result<DomainParts, String>>,
     skills: HashMap<String, Skill>,
     missing: HashMap<String, Instant>,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 impl Verifier {

@@ -212,18 +212,7 @@ impl Leaderboard {
         };
         let mut per_peer: Vec<SignedResult> =
             board.best_per_peer_where(&keep).into_values().collect();
-        per_peer.sort_by(|a, b| {
-            let (x, y) = (
-                a.record.val.unwrap_or(f64::NAN),
-                b.record.val.unwrap_or(f64::NAN),
-            );
-            let ord = if a.record.direction == "lower" {
-                x.total_cmp(&y)
-            } else {
-                y.total_cmp(&x)
-            };
-            ord.then(a.key().cmp(&b.key()))
-        });
+        per_peer.sort_by(SignedResult::rank);
         let (results, attestations) = board.with_entries(|r, a| (r.len(), a.len()));
         let verified = board.with_entries(|r, _| {
             r.keys()

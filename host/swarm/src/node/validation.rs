@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::PeerId;
 
 use super::event_loop::NodeTask;
@@ -12,7 +12,7 @@ use super::{attestation_topic, coordination_topic, reason, skills_topic, topic};
 use crate::announce::{Body, SignedAnnouncement};
 use crate::attest::SignedAttestation;
 use crate::board::BoardError;
-use crate::record::SignedResult;
+use crate::record::{RecordError, SignedResult};
 
 impl NodeTask {
     /// Strict validation of a claim, hypothesis or skill announcement before it is accepted
@@ -71,39 +71,39 @@ impl NodeTask {
         }
     }
 
-    /// Strict validation of an announced record before it is accepted or forwarded.
-    pub(super) fn accept_gossip(
+    /// A decoded message on the topic it belongs on, or none (dropped and counted).
+    fn on_its_topic<T>(
         &mut self,
+        decoded: Result<T, RecordError>,
+        topic_of: impl Fn(&T) -> IdentTopic,
         topic_hash: &gossipsub::TopicHash,
-        data: &[u8],
-    ) -> MessageAcceptance {
-        // Parsed here, verified once, by the board.
-        let signed = match SignedResult::parse(data) {
-            Ok(s) => s,
+    ) -> Option<T> {
+        let message = match decoded {
+            Ok(m) => m,
             Err(e) => {
                 self.drop_message(reason(&e));
-                return MessageAcceptance::Reject;
+                return None;
             }
         };
-        if topic(&signed.record.domain).hash() != *topic_hash {
+        if topic_of(&message).hash() != *topic_hash {
             self.drop_message("wrong-topic");
-            return MessageAcceptance::Reject;
+            return None;
         }
-        let Some(board) = self.boards.get(&signed.record.domain) else {
-            return MessageAcceptance::Ignore;
-        };
-        match board.accept_remote(&signed) {
-            Ok(true) => {
-                self.stats.accepted += 1;
-                self.coordination.finished(
-                    &signed.record.domain,
-                    &signed.record.author,
-                    &signed.record.params,
-                );
-                MessageAcceptance::Accept
-            }
+        Some(message)
+    }
+
+    /// gossipsub's verdict on what a board said about a gossiped entry: new is accepted;
+    /// already there is not forwarded again; a bad signature or schema is rejected; any other
+    /// refusal is counted as `refused` and answered with `refused_as`.
+    fn judge(
+        &mut self,
+        outcome: Result<bool, BoardError>,
+        refused: &str,
+        refused_as: MessageAcceptance,
+    ) -> MessageAcceptance {
+        match outcome {
+            Ok(true) => MessageAcceptance::Accept,
             Ok(false) => {
-                // A replay of something we have: not forwarded again.
                 self.stats.duplicates += 1;
                 MessageAcceptance::Ignore
             }
@@ -112,10 +112,35 @@ impl NodeTask {
                 MessageAcceptance::Reject
             }
             Err(_) => {
-                self.drop_message("refused-by-board");
-                MessageAcceptance::Reject
+                self.drop_message(refused);
+                refused_as
             }
         }
+    }
+
+    /// Strict validation of an announced record before it is accepted or forwarded.
+    pub(super) fn accept_gossip(
+        &mut self,
+        topic_hash: &gossipsub::TopicHash,
+        data: &[u8],
+    ) -> MessageAcceptance {
+        // Parsed here, verified once, by the board.
+        let parsed = SignedResult::parse(data);
+        let Some(signed) = self.on_its_topic(parsed, |s| topic(&s.record.domain), topic_hash)
+        else {
+            return MessageAcceptance::Reject;
+        };
+        let Some(board) = self.boards.get(&signed.record.domain) else {
+            return MessageAcceptance::Ignore;
+        };
+        let outcome = board.accept_remote(&signed);
+        let verdict = self.judge(outcome, "refused-by-board", MessageAcceptance::Reject);
+        if matches!(verdict, MessageAcceptance::Accept) {
+            self.stats.accepted += 1;
+            let r = &signed.record;
+            self.coordination.finished(&r.domain, &r.author, &r.params);
+        }
+        verdict
     }
 
     /// Strict validation of an attestation before it is accepted or forwarded.
@@ -124,39 +149,21 @@ impl NodeTask {
         topic_hash: &gossipsub::TopicHash,
         data: &[u8],
     ) -> MessageAcceptance {
-        let signed = match SignedAttestation::decode(data) {
-            Ok(s) => s,
-            Err(e) => {
-                self.drop_message(reason(&e));
-                return MessageAcceptance::Reject;
-            }
-        };
-        if attestation_topic(&signed.attestation.domain).hash() != *topic_hash {
-            self.drop_message("wrong-topic");
+        let decoded = SignedAttestation::decode(data);
+        let topic_of = |s: &SignedAttestation| attestation_topic(&s.attestation.domain);
+        let Some(signed) = self.on_its_topic(decoded, topic_of, topic_hash) else {
             return MessageAcceptance::Reject;
-        }
+        };
         let Some(board) = self.boards.get(&signed.attestation.domain) else {
             return MessageAcceptance::Ignore;
         };
-        match board.accept_attestation(&signed) {
-            Ok(true) => {
-                self.stats.attestations += 1;
-                MessageAcceptance::Accept
-            }
-            Ok(false) => {
-                self.stats.duplicates += 1;
-                MessageAcceptance::Ignore
-            }
-            Err(BoardError::Record(e)) => {
-                self.drop_message(reason(&e));
-                MessageAcceptance::Reject
-            }
-            Err(_) => {
-                // About a result this node lacks, or the board is full of attestations: not
-                // forwarded, but not proof of malice either (gossip may have reordered them).
-                self.drop_message("attestation-not-kept");
-                MessageAcceptance::Ignore
-            }
+        // About a result this node lacks, or the board is full of attestations: not
+        // forwarded, but not proof of malice either (gossip may have reordered them).
+        let outcome = board.accept_attestation(&signed);
+        let verdict = self.judge(outcome, "attestation-not-kept", MessageAcceptance::Ignore);
+        if matches!(verdict, MessageAcceptance::Accept) {
+            self.stats.attestations += 1;
         }
+        verdict
     }
 }
