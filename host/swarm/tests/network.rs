@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
+use hyper_swarm::attest::SignedAttestation;
+use hyper_swarm::node::attestation_topic;
 use hyper_swarm::node::{start, NodeClient, NodeConfig};
 use hyper_swarm::record::SignedResult;
 
@@ -171,6 +173,63 @@ async fn hostile_messages_are_dropped_counted_and_never_reach_the_board() {
         1,
         "{stats:?}"
     );
+    // Attestations: garbage, oversized, tampered, about a result nobody has, on another
+    // domain's topic, and one about the attester's own result are all dropped; a valid one
+    // about the good record is kept.
+    let attest = |subject: &SignedResult, by: u8| {
+        let outcome = hyper_research::ReplayOutcome {
+            verdict: hyper_research::Verdict::Disagree,
+            reason: "the replay gives 0.1".into(),
+            val: Some(0.1),
+            test: Some(0.1),
+            platform: "x86_64-linux".into(),
+            duration_ms: 1,
+        };
+        SignedAttestation::sign(subject, &outcome, &SigningKey::from_bytes(&secret(by)), 1)
+    };
+    let mut forged = attest(&good, 13);
+    forged.attestation.verdict = hyper_research::Verdict::Agree;
+    let topic = attestation_topic("search").to_string();
+    for bytes in [
+        // Not the results phase's garbage: gossipsub would drop that copy as a duplicate.
+        b"not an attestation".to_vec(),
+        vec![b'x'; 20_000],
+        forged.encode(),
+        attest(&record(11, "nobody-has-it", 0.3), 13).encode(),
+        attest(&good, 11).encode(),
+    ] {
+        let _ = evil.publish_raw_on(&topic, bytes).await;
+    }
+    let _ = evil
+        .publish_raw_on(
+            &attestation_topic("other").to_string(),
+            attest(&good, 14).encode(),
+        )
+        .await;
+    let valid = attest(&good, 13);
+    let _ = evil.publish_raw_on(&topic, valid.encode()).await;
+    let start_t = Instant::now();
+    while honest.stats().await.expect("stats").attestations == 0 {
+        assert!(
+            start_t.elapsed() < Duration::from_secs(20),
+            "the valid attestation never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = honest.stats().await.expect("stats");
+    assert_eq!(after.attestations, 1, "{after:?}");
+    assert!(
+        after.dropped.values().sum::<u64>() >= dropped + 4,
+        "{after:?}"
+    );
+    let snapshot = honest
+        .snapshot("search")
+        .await
+        .expect("snapshot")
+        .expect("board");
+    let board = hyper_swarm::board::Board::from_snapshot("search", 0, &snapshot).expect("restore");
+    assert_eq!(board.attestations(), vec![valid]);
     honest.shutdown().await;
     evil.shutdown().await;
 }
