@@ -770,6 +770,10 @@ pub fn leaderboard(home: &Path, domain: &str, all: bool, json: bool) -> Result<(
             " (verified results only; --all for every result)"
         }
     );
+    println!(
+        "  {:<54} {:<10} {:<8} best of the author",
+        "author", "status", "verified"
+    );
     for r in board["best_per_peer"]
         .as_array()
         .cloned()
