@@ -749,8 +749,7 @@ pub fn leaderboard(home: &Path, domain: &str, all: bool, json: bool) -> Result<(
                 trusted: trusted_peers(home)?,
                 quorum: NodeFile::load(home)?.quorum.unwrap_or(1).max(1),
             };
-            let view =
-                board.with_entries(|r, a| hyper_swarm::trust::TrustView::compute(&config, r, a));
+            let view = board.trust_view(&config);
             serde_json::to_value(Leaderboard::of(&board, &view, all))?
         }
         Err(e) => return Err(e),

@@ -215,6 +215,9 @@ struct Inner {
     index: BTreeMap<String, SignedResult>,
     /// Verified attestations by key (likewise).
     attestations: BTreeMap<String, SignedAttestation>,
+    /// [`SignedResult::digest`] of every record in `index`, computed once at insertion (what
+    /// attestations name; the trust view compares them on every recomputation).
+    digests: std::collections::HashMap<String, String>,
     /// Entries verified from gossip whose author's operation has not arrived yet.
     pending: BTreeMap<(Map, String), Instant>,
 }
@@ -236,7 +239,10 @@ impl Inner {
 
     fn add(&mut self, key: String, entry: Entry) -> bool {
         match entry {
-            Entry::Result(r) => self.index.insert(key, r).is_none(),
+            Entry::Result(r) => {
+                self.digests.insert(key.clone(), r.digest());
+                self.index.insert(key, r).is_none()
+            }
             Entry::Attestation(a) => self.attestations.insert(key, a).is_none(),
         }
     }
@@ -260,6 +266,7 @@ impl Board {
                 staging,
                 index: BTreeMap::new(),
                 attestations: BTreeMap::new(),
+                digests: std::collections::HashMap::new(),
                 pending: BTreeMap::new(),
             }),
         }
@@ -445,6 +452,12 @@ impl Board {
     ) -> T {
         let inner = self.inner();
         f(&inner.index, &inner.attestations)
+    }
+
+    /// This node's trust view of the board (see [`crate::trust`]).
+    pub fn trust_view(&self, config: &crate::trust::TrustConfig) -> crate::trust::TrustView {
+        let inner = self.inner();
+        crate::trust::TrustView::compute(config, &inner.index, &inner.attestations, &inner.digests)
     }
 
     /// Every attestation on the board (all verified on the way in).

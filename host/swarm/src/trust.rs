@@ -121,18 +121,20 @@ struct Tally {
 }
 
 impl TrustView {
+    /// `digests` holds [`SignedResult::digest`] of each result by key (the board keeps them).
     pub fn compute(
         config: &TrustConfig,
         results: &BTreeMap<String, SignedResult>,
         attestations: &BTreeMap<String, SignedAttestation>,
+        digests: &HashMap<String, String>,
     ) -> Self {
         // Attestations that speak of the bytes on this board (not some other version).
         let valid: Vec<&SignedAttestation> = attestations
             .values()
             .filter(|a| {
-                results
+                digests
                     .get(&a.attestation.subject)
-                    .is_some_and(|r| r.digest() == a.attestation.subject_sha256)
+                    .is_some_and(|d| *d == a.attestation.subject_sha256)
             })
             .collect();
         let mine: HashMap<&str, Verdict> = valid
@@ -361,7 +363,12 @@ mod tests {
                 trusted: trusted.iter().map(|k| id(k)).collect(),
                 quorum,
             };
-            TrustView::compute(&config, &self.results, &self.attestations)
+            let digests = self
+                .results
+                .iter()
+                .map(|(k, r)| (k.clone(), r.digest()))
+                .collect();
+            TrustView::compute(&config, &self.results, &self.attestations, &digests)
         }
     }
 

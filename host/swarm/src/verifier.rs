@@ -192,9 +192,10 @@ impl Verifier {
             let loaded = self.load_parts(domain);
             self.parts.insert(domain.to_string(), loaded);
         }
-        match &self.parts[domain] {
-            Ok(parts) => Ok(parts),
-            Err(e) => Err(e.clone()),
+        match self.parts.get(domain) {
+            Some(Ok(parts)) => Ok(parts),
+            Some(Err(e)) => Err(e.clone()),
+            None => Err(format!("`{domain}` is not loaded")),
         }
     }
 

@@ -53,20 +53,20 @@ impl Verification {
     /// The current trust view of a board.
     pub fn view(&mut self, board: &Board) -> &TrustView {
         let size = board.with_entries(|r, a| (r.len(), a.len()));
-        let stale = self
+        let config = &self.config;
+        let slot = self
             .views
-            .get(&board.domain)
-            .is_none_or(|(at, _)| *at != size);
-        if stale {
-            let view = board.with_entries(|r, a| TrustView::compute(&self.config, r, a));
-            self.views.insert(board.domain.clone(), (size, view));
+            .entry(board.domain.clone())
+            .or_insert_with(|| ((usize::MAX, 0), TrustView::default()));
+        if slot.0 != size {
+            *slot = (size, board.trust_view(config));
         }
-        &self.views[&board.domain].1
+        &slot.1
     }
 
     pub fn report(&mut self, board: &Board) -> TrustReport {
         let quorum = self.config.quorum;
-        let view = self.view(board).clone();
+        let view = self.view(board);
         let (results, attestations, statuses) = board.with_entries(|r, a| {
             let statuses: BTreeMap<String, Status> =
                 r.keys().map(|k| (k.clone(), view.status(k))).collect();
@@ -110,7 +110,7 @@ impl Verification {
     /// so not worth compute).
     pub fn candidates(&mut self, board: &Board, limit: usize) -> Vec<SignedResult> {
         let me = self.config.me.clone();
-        let view = self.view(board).clone();
+        let view = self.view(board);
         board.with_entries(|results, attestations| {
             // Results attested by peers whose attestations do not count here yet but could
             // (verified work, nothing against them): replaying one of those also tells
