@@ -300,6 +300,12 @@ fn a_lying_verifier_loses_its_standing_and_its_attestations_stop_counting() {
     until("the lie counts while the liar is trusted", 30, || {
         status(&rt, &judge, &fake1.key()) == Status::Verified
     });
+    // Verified on the liar's word alone and the best a loop would climb from: the judge's
+    // verifier has it queued for a spot check.
+    let queued = rt
+        .block_on(judge.client.replay_candidates("search", 10))
+        .expect("candidates");
+    assert!(queued.iter().any(|r| r.key() == fake1.key()), "not queued for a spot check");
     // The judge replays it: its own verdict stands, and the liar is caught.
     assert_eq!(judge_verifier.check(&fake1).verdict, Verdict::Disagree);
     until("the liar loses its standing", 30, || {

@@ -181,6 +181,39 @@ async fn main() -> anyhow::Result<()> {
         rss as f64 / 1e6,
         snapshot.len() as f64 / 1e6
     );
+    // The trust view of that board with one attestation per result (from 5 attesters): what
+    // a node recomputes when its board has changed and someone asks (the verifier, a loop's
+    // adoption, the leaderboard, the application scores).
+    let attesters: Vec<SigningKey> = (0..5u8)
+        .map(|i| SigningKey::from_bytes(&[150 + i; 32]))
+        .collect();
+    let agrees = hyper_research::ReplayOutcome {
+        verdict: hyper_research::Verdict::Agree,
+        reason: String::new(),
+        val: None,
+        test: None,
+        platform: String::new(),
+        duration_ms: 1,
+    };
+    for (i, r) in board.results().iter().enumerate() {
+        let a = hyper_swarm::attest::SignedAttestation::sign(r, &agrees, &attesters[i % 5], 1);
+        board
+            .insert_attestation(&a)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let trust = hyper_swarm::trust::TrustConfig {
+        me: hyper_swarm::record::peer_id_of(&attesters[0].verifying_key()),
+        trusted: Default::default(),
+        quorum: 1,
+    };
+    let t0 = Instant::now();
+    let view = board.trust_view(&trust);
+    println!(
+        "trust view of {n_results} results and {n_results} attestations: {:.0} ms ({} identities)",
+        t0.elapsed().as_secs_f64() * 1e3,
+        view.reputations().len()
+    );
+    let snapshot = board.snapshot().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut boards = HashMap::new();
     boards.insert("search".to_string(), snapshot);
     drop(board);

@@ -99,15 +99,16 @@ impl Verification {
     /// 1. results that would become the verified best of their skill and evaluator (what a
     ///    loop would adopt), those of authors with verified work before new identities;
     /// 2. results of new identities, of identities with disputes, and contested results;
-    ///    within a class, results that would also calibrate an attester (one whose word does
-    ///    not count here yet but has verified work) come first;
-    /// 3. the rest, sampled: an identity with a long record of verified results
+    /// 3. the best each loop would climb from when it is verified on trusted attesters' word
+    ///    alone (a spot check: a trusted attester that lies about a best is caught);
+    /// 4. the rest, sampled: an identity with a long record of verified results
     ///    ([`SAMPLE_AFTER`] or more) has each ordinary result replayed with probability
     ///    1/verified (decided by the result's hash, so every call agrees).
     ///
-    /// Skipped: this node's own results, results it already attested, results already
-    /// verified or refuted, crashes, and every result of a refuted identity (never adopted,
-    /// so not worth compute).
+    /// Within a class, results that would also calibrate an attester (one whose word does not
+    /// count here yet but has verified work) come first. Skipped: this node's own results,
+    /// results it already attested, results refuted or verified (but for the spot checks),
+    /// crashes, and every result of a refuted identity (never adopted, so not worth compute).
     pub fn candidates(&mut self, board: &Board, limit: usize) -> Vec<SignedResult> {
         let me = self.config.me.clone();
         let view = self.view(board);
@@ -127,14 +128,15 @@ impl Verification {
                     *calibrating.entry(at.subject.as_str()).or_default() += 1;
                 }
             }
-            let mut best: HashMap<(&str, &str), Option<f64>> = HashMap::new();
-            for r in results.values() {
+            // The adoptable best per skill and evaluator: what loops climb from.
+            let mut best: HashMap<(&str, &str), (Option<f64>, &str)> = HashMap::new();
+            for (key, r) in results {
                 if view.adoptable(r) && matches!(r.record.status.as_str(), "baseline" | "keep") {
                     let slot = best
                         .entry((&r.record.skill_hash, &r.record.evaluator_hash))
-                        .or_insert(None);
-                    if r.beats(*slot) {
-                        *slot = r.record.val;
+                        .or_insert((None, ""));
+                    if r.beats(slot.0) {
+                        *slot = (r.record.val, key.as_str());
                     }
                 }
             }
@@ -142,30 +144,34 @@ impl Verification {
             for (key, r) in results {
                 let status = view.status(key);
                 let rep = view.reputation(&r.record.author);
+                let group = (
+                    r.record.skill_hash.as_str(),
+                    r.record.evaluator_hash.as_str(),
+                );
+                let (best_val, best_key) = best.get(&group).copied().unwrap_or((None, ""));
+                // Verified on others' word alone and what loops climb from: spot-checked, so
+                // that a trusted attester's lie about a best is caught by replay.
+                let spot_check = status == Status::Verified && key.as_str() == best_key;
                 if r.record.author == me
                     || r.record.val.is_none()
                     || view.attested_by_me(key)
-                    || matches!(status, Status::Verified | Status::Refuted)
+                    || status == Status::Refuted
+                    || (status == Status::Verified && !spot_check)
                     || rep.is_refuted()
                 {
                     continue;
                 }
                 let known = rep.verified > 0;
-                let would_lead = matches!(r.record.status.as_str(), "baseline" | "keep")
-                    && r.beats(
-                        best.get(&(
-                            r.record.skill_hash.as_str(),
-                            r.record.evaluator_hash.as_str(),
-                        ))
-                        .copied()
-                        .flatten(),
-                    );
+                let would_lead =
+                    matches!(r.record.status.as_str(), "baseline" | "keep") && r.beats(best_val);
                 let class = if would_lead {
                     0
                 } else if !known || rep.disputed > 0 || view.is_contested(key) {
                     1
-                } else if rep.verified < SAMPLE_AFTER || sampled(key, rep.verified) {
+                } else if spot_check {
                     2
+                } else if rep.verified < SAMPLE_AFTER || sampled(key, rep.verified) {
+                    3
                 } else {
                     continue;
                 };
