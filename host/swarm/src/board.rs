@@ -118,6 +118,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Runs Loro on bytes from a peer. Loro's decoders are meant to return errors on malformed
+/// input, but some assert instead (found by the `board_update` fuzz target: an assertion in
+/// `decode_import_blob_meta`); a panic there must refuse the update, not take down the task
+/// that owns the swarm. The caller rebuilds whatever the decoder may have half-changed.
+fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, BoardError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .map_err(|_| BoardError::Refused("malformed Loro data (the decoder gave up on it)".into()))
+}
+
 /// Whether every attestation among `new` speaks of a result on the board or among `new`.
 fn subjects_known(inner: &Inner, new: &[(String, Entry)]) -> bool {
     let arriving: std::collections::HashSet<&str> = new
@@ -485,8 +494,10 @@ impl Board {
 
     /// The updates a peer at version `their_version` is missing.
     pub fn updates_since(&self, their_version: &[u8]) -> Result<Vec<u8>, BoardError> {
-        let vv = VersionVector::decode(their_version)
-            .map_err(|e| BoardError::Refused(format!("bad version vector: {e}")))?;
+        let vv = guarded(|| {
+            VersionVector::decode(their_version)
+                .map_err(|e| BoardError::Refused(format!("bad version vector: {e}")))
+        })??;
         let inner = self.inner();
         if vv.includes_vv(&inner.doc.oplog_vv()) {
             // They have everything: the usual answer of an anti-entropy round.
@@ -544,15 +555,24 @@ impl Board {
             return Ok(0);
         }
         let mut inner = self.inner();
+        let imported = guarded(|| self.import_locked(&mut inner, bytes));
+        if imported.is_err() {
+            // The decoder gave up midway: the staging copy may hold part of the update.
+            inner.staging = Staging::of(&inner.doc);
+        }
+        imported?
+    }
+
+    fn import_locked(&self, inner: &mut Inner, bytes: &[u8]) -> Result<usize, BoardError> {
         // Nothing new (e.g. what gossip or another peer already brought): no work at all.
         if let Ok(meta) = LoroDoc::decode_import_blob_meta(bytes, false) {
             if inner.doc.oplog_vv().includes_vv(&meta.partial_end_vv) {
                 return Ok(0);
             }
         }
-        let outcome = self.check_staged(&mut inner, bytes);
+        let outcome = self.check_staged(inner, bytes);
         match outcome {
-            Ok((new, arrived)) if !subjects_known(&inner, &new) => {
+            Ok((new, arrived)) if !subjects_known(inner, &new) => {
                 let _ = arrived;
                 inner.staging = Staging::of(&inner.doc);
                 Err(BoardError::Refused(

@@ -300,3 +300,36 @@ fn attestations_sync_beside_results_and_hostile_ones_are_refused() {
         Board::from_snapshot("search", 2, &second.snapshot().expect("snapshot")).expect("restore");
     assert_eq!(restored.attestations(), vec![a]);
 }
+
+/// Found by the `board_update` fuzz target: bytes on which Loro's update decoder asserts
+/// (`decode_import_blob_meta`) instead of returning an error. A peer could send them as a
+/// sync answer; the board refuses them and keeps working.
+#[test]
+fn an_update_that_makes_the_decoder_panic_is_refused_and_the_board_keeps_working() {
+    let hostile = include_bytes!(
+        "../../../tests/fuzz/corpus/board_update/loro-assert-decode-import-blob-meta"
+    );
+    let board = Board::new("search", 1);
+    let first = record(&key(41), "first", 0.4);
+    board.insert(&first).expect("insert");
+    assert!(matches!(
+        board.import_checked(hostile),
+        Err(hyper_swarm::board::BoardError::Refused(_))
+    ));
+    // Still a working board: another peer's real update goes in, and it syncs out.
+    let other = Board::new("search", 2);
+    let second = record(&key(42), "second", 0.5);
+    other.insert(&second).expect("insert");
+    board
+        .import_checked(&other.updates_since(&board.version()).expect("updates"))
+        .expect("a real update still imports");
+    assert_eq!(board.results().len(), 2);
+    let fresh = Board::new("search", 3);
+    fresh
+        .import_checked(&board.updates_since(&fresh.version()).expect("updates"))
+        .expect("sync out");
+    assert_eq!(fresh.results().len(), 2);
+    // The same bytes as a version vector: answered (or refused), never a panic.
+    let _ = board.updates_since(hostile);
+    let _ = board.updates_since(b"\xff\xff\xff\xff");
+}
