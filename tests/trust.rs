@@ -305,7 +305,10 @@ fn a_lying_verifier_loses_its_standing_and_its_attestations_stop_counting() {
     let queued = rt
         .block_on(judge.client.replay_candidates("search", 10))
         .expect("candidates");
-    assert!(queued.iter().any(|r| r.key() == fake1.key()), "not queued for a spot check");
+    assert!(
+        queued.iter().any(|r| r.key() == fake1.key()),
+        "not queued for a spot check"
+    );
     // The judge replays it: its own verdict stands, and the liar is caught.
     assert_eq!(judge_verifier.check(&fake1).verdict, Verdict::Disagree);
     until("the liar loses its standing", 30, || {
