@@ -218,3 +218,35 @@ pub fn sybil_flood(
     }
     (keys, fakes)
 }
+
+/// How many of `identities` have an entry on `p`'s verified leaderboard.
+pub fn on_verified_board(
+    rt: &tokio::runtime::Runtime,
+    p: &Peer,
+    identities: &std::collections::HashSet<String>,
+) -> usize {
+    let board = rt
+        .block_on(p.client.leaderboard("search", false))
+        .expect("board")
+        .expect("search");
+    board
+        .best_per_peer
+        .iter()
+        .filter(|e| identities.contains(&e.result.record.author))
+        .count()
+}
+
+/// How many experiments climbed from a result of one of `identities`.
+pub fn adopted_from<'r>(
+    rows: impl IntoIterator<Item = &'r Record>,
+    identities: &std::collections::HashSet<String>,
+) -> usize {
+    rows.into_iter()
+        .filter(|r| {
+            r.parent
+                .as_deref()
+                .and_then(|p| p.split('/').next())
+                .is_some_and(|a| identities.contains(a))
+        })
+        .count()
+}

@@ -177,25 +177,10 @@ fn fifty_sybils_that_vouch_for_each_other_are_never_verified_or_adopted() {
         .iter()
         .map(|k| peer_id_of(&k.verifying_key()))
         .collect();
-    let mut adopted_from_sybils = 0;
-    for r in rows_a.iter().chain(&rows_c) {
-        if let Some(parent) = &r.parent {
-            if sybil_ids.contains(parent.split('/').next().unwrap_or("")) {
-                adopted_from_sybils += 1;
-            }
-        }
-    }
+    let adopted_from_sybils = adopted_from(rows_a.iter().chain(&rows_c), &sybil_ids);
     let mut on_verified_boards = 0;
     for p in [&a, &c] {
-        let board = rt
-            .block_on(p.client.leaderboard("search", false))
-            .expect("board")
-            .expect("search");
-        on_verified_boards += board
-            .best_per_peer
-            .iter()
-            .filter(|e| sybil_ids.contains(&e.result.record.author))
-            .count();
+        on_verified_boards += on_verified_board(&rt, p, &sybil_ids);
         let report = rt
             .block_on(p.client.trust("search"))
             .expect("trust")

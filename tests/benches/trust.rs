@@ -275,28 +275,11 @@ fn main() {
         .iter()
         .map(|k| peer_id_of(&k.verifying_key()))
         .collect();
-    let adopted = rows
-        .iter()
-        .flatten()
-        .filter(|r| {
-            r.parent
-                .as_deref()
-                .and_then(|p| p.split('/').next())
-                .is_some_and(|a| sybil_ids.contains(a))
-        })
-        .count();
+    let adopted = adopted_from(rows.iter().flatten(), &sybil_ids);
     let mut on_boards = 0;
     let mut refuted = 0;
     for p in &peers {
-        let board = rt
-            .block_on(p.client.leaderboard("search", false))
-            .expect("board")
-            .expect("search");
-        on_boards += board
-            .best_per_peer
-            .iter()
-            .filter(|e| sybil_ids.contains(&e.result.record.author))
-            .count();
+        on_boards += on_verified_board(&rt, p, &sybil_ids);
         let report = rt
             .block_on(p.client.trust("search"))
             .expect("trust")
