@@ -211,6 +211,20 @@ fn bad_input_gets_a_clear_error_not_a_panic() {
             "refused import `wasi:sockets/",
         ),
         (&["run", "search", "--experiments", "0"], "at least 1"),
+        (
+            &["node", "--verify-share", "2"],
+            "--verify-share must be between 0 and 1",
+        ),
+        (
+            &["node", "--verify-share", "NaN"],
+            "--verify-share must be between 0 and 1",
+        ),
+        (
+            &["replay", "nosuch-id"],
+            "no experiment `nosuch-id` in this journal",
+        ),
+        (&["replay", "a\u{1b}[2Jb"], "is not an experiment id"),
+        (&["replay", "someone/else"], "no result `someone/else`"),
         (&["run", "search", "--experiments", "many"], "invalid value"),
         (&["run", "search", "--time", "soon"], "invalid value"),
         (

@@ -333,3 +333,60 @@ fn an_update_that_makes_the_decoder_panic_is_refused_and_the_board_keeps_working
     let _ = board.updates_since(hostile);
     let _ = board.updates_since(b"\xff\xff\xff\xff");
 }
+
+/// Field bounds of records and attestations from peers, in other forms than the oversized
+/// message: each field past its bound is refused by name before any signature work.
+#[test]
+fn record_and_attestation_fields_past_their_bounds_are_refused() {
+    use hyper_research::Verdict;
+    use hyper_swarm::attest::SignedAttestation;
+    let result = record(&key(51), "r", 0.4);
+    type RecordEdit = fn(&mut hyper_swarm::record::ResultRecord);
+    let record_edits: [RecordEdit; 6] = [
+        |r| r.data_hash = "e".repeat(65),
+        |r| r.domain_version = "v".repeat(33),
+        |r| r.skill_hash = "a".repeat(65),
+        |r| r.evaluator_hash = "a".repeat(65),
+        |r| r.id = String::new(),
+        |r| r.status = "adopted".into(),
+    ];
+    for edit in record_edits {
+        let mut bad = result.clone();
+        edit(&mut bad.record);
+        assert!(
+            matches!(bad.verify(), Err(RecordError::Malformed(_))),
+            "{:?}",
+            bad.record
+        );
+    }
+    let a = SignedAttestation::sign(&result, &outcome(Verdict::Agree, Some(0.4)), &key(52), 1);
+    // What a node signs is cut to size: a guest's long reason does not make it unsendable.
+    let long = hyper_research::ReplayOutcome {
+        reason: "x".repeat(10_000),
+        ..outcome(Verdict::Disagree, Some(0.1))
+    };
+    let cut = SignedAttestation::sign(&result, &long, &key(52), 1);
+    assert_eq!(cut.attestation.reason.len(), 500);
+    assert!(cut.verify().is_ok());
+    type AttestationEdit = fn(&mut hyper_swarm::attest::Attestation);
+    let attestation_edits: [AttestationEdit; 6] = [
+        |a| a.reason = "x".repeat(2001),
+        |a| a.platform = "p".repeat(801),
+        |a| a.subject_sha256 = "ab".into(),
+        |a| a.subject = String::new(),
+        |a| a.domain = "d".repeat(65),
+        |a| a.v = 2,
+    ];
+    for edit in attestation_edits {
+        let mut bad = a.clone();
+        edit(&mut bad.attestation);
+        assert!(
+            matches!(
+                bad.verify(),
+                Err(RecordError::Malformed(_) | RecordError::UnknownVersion(_))
+            ),
+            "{:?}",
+            bad.attestation
+        );
+    }
+}
