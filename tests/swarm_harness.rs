@@ -16,7 +16,7 @@ use hyper_swarm::attest::SignedAttestation;
 use hyper_swarm::node::{attestation_topic, start, NodeClient, NodeConfig};
 use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::{from_journal, SignedResult};
-use hyper_swarm::verifier::{ComputeMeter, Verifier};
+use hyper_swarm::verifier::{ComputeMeter, Verifier, VerifierSetup};
 
 use crate::{fixtures, read, runtime, search_domain, temp_home};
 
@@ -76,12 +76,14 @@ pub fn verifier(rt: &tokio::runtime::Runtime, p: &Peer, share: f64) -> Verifier 
     Verifier::new(
         p.client.clone(),
         rt.handle().clone(),
-        p.home.clone(),
-        runtime(),
-        p.key.clone(),
-        p.meter.clone(),
-        share,
-        vec!["search".into()],
+        VerifierSetup {
+            home: p.home.clone(),
+            runtime: runtime(),
+            key: p.key.clone(),
+            meter: p.meter.clone(),
+            share,
+            domains: vec!["search".into()],
+        },
     )
 }
 

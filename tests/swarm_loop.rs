@@ -132,12 +132,14 @@ fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
     let mut verifier = hyper_swarm::verifier::Verifier::new(
         b.clone(),
         rt.handle().clone(),
-        home_b.clone(),
-        runtime(),
-        SigningKey::from_bytes(&[72; 32]),
-        std::sync::Arc::new(hyper_swarm::verifier::ComputeMeter::default()),
-        1.0,
-        vec!["search".into()],
+        hyper_swarm::verifier::VerifierSetup {
+            home: home_b.clone(),
+            runtime: runtime(),
+            key: SigningKey::from_bytes(&[72; 32]),
+            meter: std::sync::Arc::new(hyper_swarm::verifier::ComputeMeter::default()),
+            share: 1.0,
+            domains: vec!["search".into()],
+        },
     );
     let theirs = rt
         .block_on(b.result("search", &a_key))

@@ -16,7 +16,7 @@ use hyper_runtime::{Evaluator, Skill};
 use hyper_swarm::node::{Leaderboard, NodeClient, NodeConfig, SharedSkill};
 use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::SignedResult;
-use hyper_swarm::verifier::{ComputeMeter, Verifier};
+use hyper_swarm::verifier::{ComputeMeter, Verifier, VerifierSetup};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -576,12 +576,14 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
             let verifier = Verifier::new(
                 client.clone(),
                 tokio::runtime::Handle::current(),
-                home.to_path_buf(),
-                crate::runtime(home)?,
-                identity.signing_key().clone(),
-                meter.clone(),
-                share,
-                args.domains.clone(),
+                VerifierSetup {
+                    home: home.to_path_buf(),
+                    runtime: crate::runtime(home)?,
+                    key: identity.signing_key().clone(),
+                    meter: meter.clone(),
+                    share,
+                    domains: args.domains.clone(),
+                },
             );
             let stop = stop_verifier.clone();
             std::thread::spawn(move || verifier.run(stop, Duration::from_millis(500)));

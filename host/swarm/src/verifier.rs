@@ -144,15 +144,24 @@ struct DomainParts {
     default_skill: Option<Skill>,
 }
 
+/// What a verifier works with, besides its node.
+pub struct VerifierSetup {
+    /// `$HYPER_HOME`: installed domains and the skill store.
+    pub home: PathBuf,
+    pub runtime: Runtime,
+    /// The node's key: it signs the attestations.
+    pub key: SigningKey,
+    /// Shared with the research thread, which adds its experiments.
+    pub meter: Arc<ComputeMeter>,
+    /// Share of the node's time spent replaying (clamped to 0..=1; 0 turns it off).
+    pub share: f64,
+    pub domains: Vec<String>,
+}
+
 pub struct Verifier {
     client: NodeClient,
     handle: Handle,
-    home: PathBuf,
-    runtime: Runtime,
-    key: SigningKey,
-    meter: Arc<ComputeMeter>,
-    share: f64,
-    domains: Vec<String>,
+    setup: VerifierSetup,
     parts: HashMap<String, Result<DomainParts, String>>,
     skills: HashMap<String, Skill>,
     missing: HashMap<String, Instant>,
@@ -161,26 +170,12 @@ pub struct Verifier {
 impl Verifier {
     /// `handle` is the runtime the node runs on; the verifier is used from outside it (a
     /// plain thread: wasmtime calls block).
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        client: NodeClient,
-        handle: Handle,
-        home: PathBuf,
-        runtime: Runtime,
-        key: SigningKey,
-        meter: Arc<ComputeMeter>,
-        share: f64,
-        domains: Vec<String>,
-    ) -> Self {
+    pub fn new(client: NodeClient, handle: Handle, mut setup: VerifierSetup) -> Self {
+        setup.share = setup.share.clamp(0.0, 1.0);
         Verifier {
             client,
             handle,
-            home,
-            runtime,
-            key,
-            meter,
-            share: share.clamp(0.0, 1.0),
-            domains,
+            setup,
             parts: HashMap::new(),
             skills: HashMap::new(),
             missing: HashMap::new(),
@@ -200,15 +195,15 @@ impl Verifier {
     }
 
     fn load_parts(&self, name: &str) -> Result<DomainParts, String> {
-        let domain = Domain::find(&self.home, name).map_err(|e| e.to_string())?;
+        let domain = Domain::find(&self.setup.home, name).map_err(|e| e.to_string())?;
         let data_hash = domain.data_hash().map_err(|e| e.to_string())?;
         let evaluator = std::fs::read(domain.evaluator_path())
             .map_err(|e| format!("reading the evaluator: {e}"))
-            .and_then(|b| Evaluator::load(&self.runtime, &b).map_err(|f| f.to_string()))?;
+            .and_then(|b| Evaluator::load(&self.setup.runtime, &b).map_err(|f| f.to_string()))?;
         let default_skill = domain
             .default_skill_path()
             .and_then(|p| std::fs::read(p).ok())
-            .and_then(|b| Skill::load(&self.runtime, &b).ok());
+            .and_then(|b| Skill::load(&self.setup.runtime, &b).ok());
         Ok(DomainParts {
             domain,
             data_hash,
@@ -234,11 +229,11 @@ impl Verifier {
         {
             return None;
         }
-        let bytes = hyper_registry::Store::open(&self.home)
+        let bytes = hyper_registry::Store::open(&self.setup.home)
             .ok()
             .and_then(|store| store.component_by_hash(sha256))
             .or_else(|| self.fetch_from_peers(sha256));
-        let skill = bytes.and_then(|b| Skill::load(&self.runtime, &b).ok());
+        let skill = bytes.and_then(|b| Skill::load(&self.setup.runtime, &b).ok());
         match &skill {
             Some(skill) if skill.hash() == sha256 => {
                 self.skills.insert(sha256.to_string(), skill.clone());
@@ -308,8 +303,8 @@ impl Verifier {
     /// Replays one result and publishes this node's attestation about it.
     pub fn check(&mut self, result: &SignedResult) -> ReplayOutcome {
         let outcome = self.replay(result);
-        self.meter.add_replay(outcome.duration_ms);
-        let attestation = SignedAttestation::sign(result, &outcome, &self.key, now_ms());
+        self.setup.meter.add_replay(outcome.duration_ms);
+        let attestation = SignedAttestation::sign(result, &outcome, &self.setup.key, now_ms());
         if let Err(e) = self.handle.block_on(self.client.attest(attestation)) {
             tracing::warn!("attestation about {} not published: {e}", result.key());
         }
@@ -319,10 +314,10 @@ impl Verifier {
     /// Replays the most important unchecked result of any domain, if the compute share
     /// allows. Returns what it replayed.
     pub fn step(&mut self) -> Option<(SignedResult, ReplayOutcome)> {
-        if !self.meter.may_replay(self.share) {
+        if !self.setup.meter.may_replay(self.setup.share) {
             return None;
         }
-        for domain in self.domains.clone() {
+        for domain in self.setup.domains.clone() {
             let candidates = self
                 .handle
                 .block_on(self.client.replay_candidates(&domain, 1))
@@ -346,7 +341,7 @@ impl Verifier {
     pub fn run(mut self, stop: Arc<AtomicBool>, idle: Duration) {
         // Load (compile) each domain's evaluator and default skill once, up front: a setup
         // cost, not a replay's.
-        for domain in self.domains.clone() {
+        for domain in self.setup.domains.clone() {
             if let Err(e) = self.parts(&domain) {
                 tracing::warn!("the verifier cannot check `{domain}` results: {e}");
             }
