@@ -5,7 +5,7 @@
 //! checks that every proposal lies inside the declared bounds.
 
 use hyper_research::params::Space;
-use hyper_research::{MixedProposer, NoveltyProposer, Proposer};
+use hyper_research::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
 use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
 use hyper_runtime::{ParamKind, ParamSpec};
 
@@ -74,15 +74,24 @@ pub fn space(data: &[u8]) {
     let Ok(space) = Space::new(specs) else {
         return;
     };
-    let proposers: [Box<dyn Proposer>; 2] = [
+    let proposers: [Box<dyn Proposer>; 3] = [
         Box::new(MixedProposer::new(seed)),
         Box::new(NoveltyProposer::new(seed)),
+        Box::new(TpeProposer::new(seed)),
     ];
     for mut p in proposers {
         let mut tried = vec![space.defaults()];
-        for _ in 0..8 {
+        let mut history = Vec::new();
+        for i in 0..10u32 {
             let best = tried[tried.len() - 1].clone();
-            let next = p.propose(&space, &best, &tried);
+            // The model proposes from six results on (a crash every fourth).
+            let mut context = Context::new(&space, &best, &tried);
+            context.history = &history;
+            let next = p.propose(&context);
+            history.push(Observation {
+                params: next.clone(),
+                val: (i % 4 != 3).then(|| f64::from(i % 5)),
+            });
             for s in &space.specs {
                 let Some(v) = next.get(&s.name) else {
                     panic!("the proposer left out `{}`", s.name);

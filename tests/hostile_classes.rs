@@ -226,7 +226,8 @@ fn hostile_describe_output_is_refused_or_handled() {
     let mut tried = vec![space.defaults()];
     for _ in 0..100 {
         use hyper_research::Proposer;
-        let next = proposer.propose(&space, &tried[tried.len() - 1].clone(), &tried);
+        let best = tried[tried.len() - 1].clone();
+        let next = proposer.propose(&hyper_research::Context::new(&space, &best, &tried));
         assert!(
             matches!(next["wide"], hyper_research::Value::Float(x) if x.is_finite() && x.abs() <= 1e308)
         );

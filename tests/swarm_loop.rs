@@ -167,3 +167,65 @@ fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
         b.shutdown().await;
     });
 }
+
+/// Shared observations: B's model learns from every result of A, whom B trusts (`hyper
+/// trust`), but from none of C's — a new identity with nothing verified, whose fabricated
+/// results are on the same board.
+#[test]
+fn a_loop_learns_from_the_results_of_trusted_and_verified_authors_only() {
+    let rt = tokio_rt();
+    let (key_a, key_c) = (SigningKey::from_bytes(&[81; 32]), SigningKey::from_bytes(&[83; 32]));
+    let a = node(&rt, 81, None);
+    let id_a = hyper_swarm::record::peer_id_of(&key_a.verifying_key());
+    let b = rt.block_on(async {
+        start(
+            [82; 32],
+            NodeConfig {
+                bootstrap: vec![a.listen_addrs().await.expect("addrs")[0].clone()],
+                anti_entropy: Duration::from_millis(500),
+                trusted: [id_a].into_iter().collect(),
+                ..NodeConfig::default()
+            },
+            HashMap::new(),
+        )
+        .await
+        .expect("node")
+    });
+    until("connected", 30, || {
+        !rt.block_on(b.peers()).expect("peers").is_empty()
+    });
+    // A researches 6 experiments and shares them; C publishes 5 edits of A's rows.
+    let (_ta, home_a) = temp_home();
+    let mut a_rows = Vec::new();
+    research(&home_a, options(1, 6, 0), &mut Solo, |record| {
+        rt.block_on(a.publish(hyper_swarm::record::from_journal(record, &key_a)))
+            .expect("publish");
+        a_rows.push(record.clone());
+    });
+    for (i, row) in a_rows.iter().take(5).enumerate() {
+        let fake = hyper_tests::swarm_harness::fabricate(row, &format!("c-{i}"), 2.0 + i as f64 * 0.1, 0.9);
+        rt.block_on(a.publish(hyper_swarm::record::from_journal(&fake, &key_c)))
+            .expect("publish");
+    }
+    until("B has both authors' results", 30, || {
+        rt.block_on(b.count("search")).expect("count") == 11
+    });
+    let (_tb, home_b) = temp_home();
+    let mut peers_b = SwarmPeers::new(b.clone(), rt.handle().clone());
+    let tpe = hyper_research::LoopOptions {
+        proposer: hyper_research::ProposerKind::Tpe,
+        ..options(2, 4, 0)
+    };
+    let (summary, _) = research(&home_b, tpe, &mut peers_b, |_| {});
+    assert_eq!(summary.shared_observations, 6, "A's six, none of C's: {summary:?}");
+    // B's diversity signal was measured on A's results and its own, and B shows it.
+    let diversity = summary.diversity.clone().expect("measured");
+    assert!(diversity.results >= 6 + 3, "{diversity:?}");
+    assert!((0.0..=1.0).contains(&diversity.coverage), "{diversity:?}");
+    let shown = peers_b.diversity.lock().expect("lock").get("search").cloned();
+    assert_eq!(shown, Some(diversity));
+    rt.block_on(async {
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}

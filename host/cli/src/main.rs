@@ -209,8 +209,9 @@ struct RunArgs {
     #[arg(long, default_value_t = 2)]
     noise_runs: u32,
     /// How to choose new parameters: `mixed` (hill-climbing with random jumps), `novelty`
-    /// (the same, but at most half the proposals near the current best) or `llm` (ask an
-    /// OpenAI-compatible chat endpoint, see --llm-url; the API key comes from
+    /// (the same, but at most half the proposals near the current best), `tpe` (a
+    /// Tree-structured Parzen Estimator fitted on this skill's results in the journal) or
+    /// `llm` (ask an OpenAI-compatible chat endpoint, see --llm-url; the API key comes from
     /// $HYPER_LLM_API_KEY).
     #[arg(long, value_enum, default_value_t = ProposerArg::Mixed)]
     proposer: ProposerArg,
@@ -226,10 +227,34 @@ struct RunArgs {
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum ProposerArg {
+pub(crate) enum ProposerArg {
     Mixed,
     Novelty,
+    Tpe,
     Llm,
+}
+
+impl ProposerArg {
+    pub(crate) fn kind(
+        self,
+        llm_url: Option<&str>,
+        llm_model: &str,
+    ) -> Result<hyper_research::ProposerKind> {
+        use hyper_research::ProposerKind;
+        Ok(match self {
+            ProposerArg::Mixed => ProposerKind::Mixed,
+            ProposerArg::Novelty => ProposerKind::Novelty,
+            ProposerArg::Tpe => ProposerKind::Tpe,
+            ProposerArg::Llm => ProposerKind::Llm(hyper_research::llm::LlmConfig {
+                url: llm_url
+                    .context("--proposer llm needs --llm-url (an OpenAI-compatible endpoint)")?
+                    .to_string(),
+                model: llm_model.to_string(),
+                api_key: std::env::var("HYPER_LLM_API_KEY").ok(),
+                timeout: Duration::from_secs(60),
+            }),
+        })
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -544,19 +569,9 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
         seed: args.seed,
         resume: !args.fresh,
         noise_runs: args.noise_runs,
-        proposer: match args.proposer {
-            ProposerArg::Mixed => hyper_research::ProposerKind::Mixed,
-            ProposerArg::Novelty => hyper_research::ProposerKind::Novelty,
-            ProposerArg::Llm => hyper_research::ProposerKind::Llm(hyper_research::llm::LlmConfig {
-                url: args
-                    .llm_url
-                    .clone()
-                    .context("--proposer llm needs --llm-url (an OpenAI-compatible endpoint)")?,
-                model: args.llm_model.clone(),
-                api_key: std::env::var("HYPER_LLM_API_KEY").ok(),
-                timeout: Duration::from_secs(60),
-            }),
-        },
+        proposer: args
+            .proposer
+            .kind(args.llm_url.as_deref(), &args.llm_model)?,
         ..LoopOptions::default()
     };
     let show_bar = !args.json && std::io::stderr().is_terminal();

@@ -81,6 +81,12 @@ pub struct NodeArgs {
     /// it beats this node's (0: never).
     #[arg(long, default_value_t = 5)]
     pub adopt_every: u32,
+    /// How each loop chooses new parameters: `tpe` (one model fitted on this node's results
+    /// and those of the swarm it may learn from — verified ones, and those of authors with
+    /// verified work or that you trust — with other nodes' claims in flight counted as bad
+    /// guesses, so nodes spread out), `mixed` or `novelty` (hill-climbing from the best).
+    #[arg(long, value_enum, default_value_t = crate::ProposerArg::Tpe)]
+    pub proposer: crate::ProposerArg,
     /// Share of this node's compute spent replaying other nodes' results to check them
     /// (0 turns the verifier off; default from node.toml's `verify_share`, else 0.10).
     #[arg(long)]
@@ -243,6 +249,7 @@ fn research_domain(
                 seed: args.seed.wrapping_add(u64::from(round)),
                 resume: true,
                 adopt_every: args.adopt_every,
+                proposer: args.proposer.kind(None, "")?,
                 ..LoopOptions::default()
             };
             ResearchLoop {
@@ -312,6 +319,8 @@ struct Control {
     client: NodeClient,
     home: PathBuf,
     health: Health,
+    /// The diversity signal each domain's loop last measured.
+    diversity: hyper_swarm::peers::DiversityBoard,
     meter: Arc<ComputeMeter>,
     domains: Vec<String>,
 }
@@ -423,7 +432,11 @@ async fn answer(control: &Control, request: &serde_json::Value) -> Result<serde_
             .leaderboard(domain, request["all"].as_bool().unwrap_or(false))
             .await?
         {
-            Some(board) => Ok(serde_json::to_value(board)?),
+            Some(board) => {
+                let mut board = serde_json::to_value(board)?;
+                board["diversity"] = diversity_of(control, domain);
+                Ok(board)
+            }
             None => bail!("this node does not follow domain `{domain}`"),
         },
         Some("status") => Ok(serde_json::json!({
@@ -433,9 +446,46 @@ async fn answer(control: &Control, request: &serde_json::Value) -> Result<serde_
             "stats": client.stats().await?,
             "research": health.lock().map(|m| serde_json::to_value(&*m).unwrap_or_default()).unwrap_or_default(),
             "verification": verification(control).await?,
+            "diversity": control.diversity.lock().map(|m| serde_json::to_value(&*m).unwrap_or_default()).unwrap_or_default(),
         })),
         other => bail!("unknown command {other:?}"),
     }
+}
+
+/// The diversity signal this node's loop last measured for a domain (null before its first
+/// proposal, or when it researches nothing there).
+fn diversity_of(control: &Control, domain: &str) -> serde_json::Value {
+    control
+        .diversity
+        .lock()
+        .ok()
+        .and_then(|m| m.get(domain).map(serde_json::to_value))
+        .and_then(Result::ok)
+        .unwrap_or_default()
+}
+
+/// One line of the diversity signal for people.
+fn diversity_line(d: &serde_json::Value) -> String {
+    if d.is_null() {
+        return "not measured yet (no proposal on this node)".into();
+    }
+    format!(
+        "{} results, coverage {:.2}, entropy {:.2}, near the leader {:.0}% of recent proposals{}; {} dead end(s) ({} results)",
+        d["results"],
+        d["coverage"].as_f64().unwrap_or(0.0),
+        d["entropy"].as_f64().unwrap_or(0.0),
+        d["concentration"].as_f64().unwrap_or(0.0) * 100.0,
+        if d["collapsed"].as_bool().unwrap_or(false) {
+            format!(
+                " — COLLAPSED (≥ {:.0}%): exploring",
+                d["collapse_at"].as_f64().unwrap_or(0.0) * 100.0
+            )
+        } else {
+            String::new()
+        },
+        d["dead_ends"].as_array().map_or(0, Vec::len),
+        d["dead_end_results"],
+    )
 }
 
 /// `hyper status`'s verification part: the verifier's compute share, and per domain the
@@ -528,11 +578,13 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
         let listener = tokio::net::UnixListener::bind(&socket)
             .with_context(|| format!("control socket {}", socket.display()))?;
         let health: Health = Health::default();
+        let diversity = hyper_swarm::peers::DiversityBoard::default();
         tokio::spawn(serve_control(
             Control {
                 client: client.clone(),
                 home: home.to_path_buf(),
                 health: health.clone(),
+                diversity: diversity.clone(),
                 meter: meter.clone(),
                 domains: args.domains.clone(),
             },
@@ -564,7 +616,8 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
                 bootstrap: vec![],
                 ..args
             };
-            let peers = SwarmPeers::new(client.clone(), tokio::runtime::Handle::current());
+            let mut peers = SwarmPeers::new(client.clone(), tokio::runtime::Handle::current());
+            peers.diversity = diversity.clone();
             let health = health.clone();
             let meter = meter.clone();
             Some(std::thread::spawn(move || {
@@ -717,6 +770,9 @@ pub fn status(home: &Path, json: bool) -> Result<()> {
                 }
             }
         }
+        for (domain, d) in reply["diversity"].as_object().into_iter().flatten() {
+            println!("diversity {domain}: {}", diversity_line(d));
+        }
         if let Some(research) = reply["research"].as_object() {
             for (domain, h) in research {
                 let error = h["last_error"]
@@ -771,6 +827,9 @@ pub fn leaderboard(home: &Path, domain: &str, all: bool, json: bool) -> Result<(
             " (verified results only; --all for every result)"
         }
     );
+    if board.get("diversity").is_some() {
+        println!("  diversity: {}", diversity_line(&board["diversity"]));
+    }
     println!(
         "  {:<54} {:<10} {:<8} best of the author",
         "author", "status", "verified"

@@ -777,7 +777,8 @@ fn a_tool_skill_from_its_template() {
 fn two_node_processes_share_their_results() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (home_a, home_b) = (tmp.path().join("a"), tmp.path().join("b"));
-    let research = ["--experiments", "3", "--rounds", "1"];
+    // Baseline, two noise runs, two proposals each.
+    let research = ["--experiments", "5", "--rounds", "1"];
     let (mut a, addr) = spawn_node(&home_a, &research);
     let (mut b, _) = spawn_node(
         &home_b,
@@ -795,7 +796,7 @@ fn two_node_processes_share_their_results() {
     loop {
         let (x, y) = (board(&home_a), board(&home_b));
         if let (Some(x), Some(y)) = (&x, &y) {
-            if x["results"] == 6 && y["results"] == 6 {
+            if x["results"] == 10 && y["results"] == 10 {
                 assert_eq!(x["global_best"]["record"], y["global_best"]["record"]);
                 assert_eq!(x["best_per_peer"].as_array().map(Vec::len), Some(2));
                 break;
@@ -817,12 +818,21 @@ fn two_node_processes_share_their_results() {
             + status["stats"]["sync_imports"].as_u64().unwrap_or(0)
             > 0
     );
+    // The diversity signal of the loop's last proposal (its own two results at least), in
+    // `status` and with the leaderboard.
+    let d = &status["diversity"]["search"];
+    assert!(d["results"].as_u64().unwrap_or(0) >= 2, "{status}");
+    assert!((0.0..=1.0).contains(&d["coverage"].as_f64().unwrap_or(-1.0)), "{status}");
+    let text = ok(&home_a, &["status"]);
+    assert!(text.contains("diversity search: ") && text.contains("coverage"), "{text}");
+    let text = ok(&home_a, &["leaderboard", "search", "--all"]);
+    assert!(text.contains("  diversity: ") && text.contains("near the leader"), "{text}");
     // Each node's own journal has only its own experiments.
     assert_eq!(
         Journal::open(home_a.join("journal.db"))
             .and_then(|j| j.count("search"))
             .expect("count"),
-        3
+        5
     );
     // Stop them (SIGKILL: whatever was saved every 5 s survives) and read the saved board.
     std::thread::sleep(Duration::from_secs(6));
@@ -832,7 +842,7 @@ fn two_node_processes_share_their_results() {
     let _ = std::fs::remove_file(home_a.join("node.sock"));
     let saved: serde_json::Value =
         serde_json::from_str(&ok(&home_a, &["leaderboard", "search", "--json"])).expect("json");
-    assert_eq!(saved["results"], 6);
+    assert_eq!(saved["results"], 10);
 }
 
 /// With no peers at all, a node researches exactly as `hyper run` does and keeps its board.

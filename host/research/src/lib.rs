@@ -6,6 +6,7 @@
 //! [`Space`], scores each artifact with the evaluator, keeps or discards against the best, and
 //! appends every experiment to the journal before moving on.
 
+pub mod diversity;
 pub mod domain;
 pub mod llm;
 pub mod params;
@@ -17,8 +18,9 @@ mod research_loop;
 
 pub use domain::{Domain, DomainError, Manifest, ReplayRule};
 pub use params::{Assignment, Space, Value};
-pub use peers::{PeerBest, PeerHypothesis, Peers, Solo};
-pub use proposer::{MixedProposer, NoveltyProposer, Proposer};
+pub use diversity::{Diversity, DiversityPolicy};
+pub use peers::{PeerBest, PeerHypothesis, PeerObservation, Peers, Solo};
+pub use proposer::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
 pub use replay::{replay, Receipt, ReplayOutcome, Verdict};
 pub use research_loop::{Event, LoopOptions, ProgressHook, ProposerKind, ResearchLoop, Summary};
 

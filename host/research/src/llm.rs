@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::params::{Assignment, Space};
-use crate::proposer::{MixedProposer, Proposer};
+use crate::proposer::{Context, MixedProposer, Observation, Proposer};
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct LlmConfig {
@@ -25,7 +25,6 @@ pub struct LlmConfig {
 pub struct LlmProposer {
     config: LlmConfig,
     fallback: MixedProposer,
-    history: Vec<(serde_json::Value, Option<f64>)>,
     /// Proposals taken from the model, and times the fallback answered instead.
     pub answered: u32,
     pub fell_back: u32,
@@ -39,24 +38,22 @@ impl LlmProposer {
         LlmProposer {
             config,
             fallback: MixedProposer::new(seed),
-            history: Vec::new(),
             answered: 0,
             fell_back: 0,
         }
     }
 
-    fn prompt(&self, space: &Space, best: &Assignment) -> serde_json::Value {
+    fn prompt(space: &Space, best: &Assignment, history: &[Observation]) -> serde_json::Value {
         let params: Vec<serde_json::Value> = space
             .specs
             .iter()
             .map(|s| serde_json::json!({ "name": s.name, "description": s.description, "kind": format!("{:?}", s.kind) }))
             .collect();
-        let history: Vec<serde_json::Value> = self
-            .history
+        let history: Vec<serde_json::Value> = history
             .iter()
             .rev()
             .take(50)
-            .map(|(p, v)| serde_json::json!({ "params": p, "metric": v }))
+            .map(|o| serde_json::json!({ "params": Space::to_json(&o.params), "metric": o.val }))
             .collect();
         serde_json::json!({
             "parameters": params,
@@ -66,18 +63,14 @@ impl LlmProposer {
     }
 
     /// Asks the endpoint; the answer's content must be one JSON object of parameter values.
-    fn ask(
-        &self,
-        space: &Space,
-        best: &Assignment,
-        tried: &[Assignment],
-    ) -> Result<Assignment, String> {
+    fn ask(&self, context: &Context) -> Result<Assignment, String> {
+        let (space, best, tried) = (context.space, context.best, context.avoid);
         let body = serde_json::json!({
             "model": self.config.model,
             "temperature": 0.7,
             "messages": [
                 { "role": "system", "content": "You choose the next experiment of a research loop. Reply with one JSON object that maps parameter names to values inside their declared ranges and options, and nothing else. Do not repeat a configuration from the history." },
-                { "role": "user", "content": self.prompt(space, best).to_string() },
+                { "role": "user", "content": Self::prompt(space, best, context.history).to_string() },
             ],
         });
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -136,8 +129,8 @@ impl LlmProposer {
 }
 
 impl Proposer for LlmProposer {
-    fn propose(&mut self, space: &Space, best: &Assignment, tried: &[Assignment]) -> Assignment {
-        match self.ask(space, best, tried) {
+    fn propose(&mut self, context: &Context) -> Assignment {
+        match self.ask(context) {
             Ok(a) => {
                 self.answered += 1;
                 a
@@ -145,12 +138,8 @@ impl Proposer for LlmProposer {
             Err(why) => {
                 tracing::warn!("LLM proposer: {why}; using the hill-climber for this experiment");
                 self.fell_back += 1;
-                self.fallback.propose(space, best, tried)
+                self.fallback.propose(context)
             }
         }
-    }
-
-    fn observe(&mut self, params: &Assignment, metric: Option<f64>) {
-        self.history.push((Space::to_json(params), metric));
     }
 }

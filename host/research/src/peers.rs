@@ -20,6 +20,18 @@ pub struct PeerHypothesis {
     pub params: serde_json::Value,
 }
 
+/// A result another node published for the same skill and evaluator that this loop may learn
+/// from (the node decides which: see `hyper_swarm::peers::SwarmPeers`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerObservation {
+    pub key: String,
+    pub params: serde_json::Value,
+    /// None: it crashed.
+    pub val: Option<f64>,
+    /// When it finished (ms since the Unix epoch): orders the swarm's results.
+    pub finished_ms: u64,
+}
+
 pub trait Peers {
     /// Announces the parameters the loop is about to run.
     fn claim(&mut self, _domain: &str, _skill_hash: &str, _params: &serde_json::Value) {}
@@ -43,6 +55,20 @@ pub trait Peers {
     ) -> Option<PeerBest> {
         None
     }
+
+    /// Other nodes' results for this skill under this evaluator that the loop may learn
+    /// from (never this node's own), oldest first.
+    fn observations(
+        &mut self,
+        _domain: &str,
+        _skill_hash: &str,
+        _evaluator_hash: &str,
+    ) -> Vec<PeerObservation> {
+        Vec::new()
+    }
+
+    /// The diversity signal the loop measured on the swarm's results, for `hyper status`.
+    fn report(&mut self, _domain: &str, _diversity: &crate::diversity::Diversity) {}
 }
 
 /// No peers.

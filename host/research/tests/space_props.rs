@@ -3,7 +3,7 @@
 //! lies inside the declared bounds, distances stay in [0, 1] and coverage in [0, 1].
 
 use hyper_research::params::{Space, Value};
-use hyper_research::{MixedProposer, NoveltyProposer, Proposer};
+use hyper_research::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
 use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
 use hyper_runtime::{ParamKind, ParamSpec};
 use proptest::prelude::*;
@@ -92,13 +92,26 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let Ok(space) = Space::new(specs) else { return Ok(()); };
-        let mut proposers: Vec<Box<dyn Proposer>> =
-            vec![Box::new(MixedProposer::new(seed)), Box::new(NoveltyProposer::new(seed))];
+        let mut proposers: Vec<Box<dyn Proposer>> = vec![
+            Box::new(MixedProposer::new(seed)),
+            Box::new(NoveltyProposer::new(seed)),
+            Box::new(TpeProposer::new(seed)),
+        ];
         for proposer in proposers.iter_mut() {
             let mut best = space.defaults();
             let mut tried = vec![best.clone()];
-            for _ in 0..12 {
-                let next = proposer.propose(&space, &best, &tried);
+            let mut history = Vec::new();
+            for i in 0..12 {
+                // The model proposes once it has six results (a crash every fourth), and
+                // explores on some steps: every path stays inside the bounds.
+                let mut context = Context::new(&space, &best, &tried);
+                context.history = &history;
+                context.explore = i % 5 == 4;
+                let next = proposer.propose(&context);
+                history.push(Observation {
+                    params: next.clone(),
+                    val: (i % 4 != 3).then(|| (seed % 7) as f64 - f64::from(i)),
+                });
                 for s in &space.specs {
                     let v = next.get(&s.name).expect("every parameter proposed");
                     prop_assert!(hyper_research::params::admits(&s.kind, v), "{} = {v:?} outside {:?}", s.name, s.kind);
@@ -143,7 +156,8 @@ fn the_reported_hostile_spaces_are_handled_or_refused_by_name() {
     let mut p = MixedProposer::new(1);
     let mut tried = vec![wide.defaults()];
     for _ in 0..200 {
-        let a = p.propose(&wide, &tried[tried.len() - 1].clone(), &tried);
+        let best = tried[tried.len() - 1].clone();
+        let a = p.propose(&Context::new(&wide, &best, &tried));
         assert!(matches!(a["f"], Value::Float(x) if x.is_finite()));
         tried.push(a);
     }

@@ -2,9 +2,11 @@
 //! Research runs on plain threads (wasmtime calls block), so each call blocks on the node's
 //! tokio runtime; a node that has stopped just makes the loop behave as if alone.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper_research::{PeerBest, PeerHypothesis, Peers};
+use hyper_research::{Diversity, PeerBest, PeerHypothesis, PeerObservation, Peers};
 use tokio::runtime::Handle;
 
 use crate::node::NodeClient;
@@ -14,7 +16,12 @@ pub struct SwarmPeers {
     runtime: Handle,
     /// How long a claim holds if this node goes silent.
     pub claim_ttl: Duration,
+    /// The diversity signal each domain's loop last measured (shown by `hyper status`).
+    pub diversity: DiversityBoard,
 }
+
+/// The latest diversity signal per domain, shared with whoever shows it.
+pub type DiversityBoard = Arc<Mutex<BTreeMap<String, Diversity>>>;
 
 impl SwarmPeers {
     /// `runtime` is the handle of the runtime the node runs on; call from outside it.
@@ -23,6 +30,7 @@ impl SwarmPeers {
             client,
             runtime,
             claim_ttl: Duration::from_secs(300),
+            diversity: DiversityBoard::default(),
         }
     }
 }
@@ -69,5 +77,34 @@ impl Peers for SwarmPeers {
             val: best.record.val?,
             params: best.record.params,
         })
+    }
+
+    fn observations(
+        &mut self,
+        domain: &str,
+        skill_hash: &str,
+        evaluator_hash: &str,
+    ) -> Vec<PeerObservation> {
+        let observed = self.runtime.block_on(self.client.observations(
+            domain,
+            skill_hash,
+            evaluator_hash,
+        ));
+        observed
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| PeerObservation {
+                key: r.key(),
+                finished_ms: r.record.finished_ms,
+                val: r.record.val,
+                params: r.record.params,
+            })
+            .collect()
+    }
+
+    fn report(&mut self, domain: &str, diversity: &Diversity) {
+        if let Ok(mut map) = self.diversity.lock() {
+            map.insert(domain.to_string(), diversity.clone());
+        }
     }
 }

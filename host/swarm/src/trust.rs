@@ -298,6 +298,23 @@ impl TrustView {
             && !self.reputation(&result.record.author).is_refuted()
     }
 
+    /// Whether a loop may learn from a result (fit its model on it, count it for the
+    /// diversity signal; never climb from it or compare against it — that is
+    /// [`Self::adoptable`]): verified, or by an author whose work has been verified or whom
+    /// this node trusts as an attester, and not itself refuted or disputed. A new identity's
+    /// unchecked results steer nothing, so Sybils cannot pull the swarm's model off course.
+    pub fn learnable(&self, result: &SignedResult) -> bool {
+        let rep = self.reputation(&result.record.author);
+        if rep.is_refuted() {
+            return false;
+        }
+        match self.status(&result.key()) {
+            Status::Verified => true,
+            Status::Unverified => rep.verified > 0 || rep.trusted_attester,
+            Status::Refuted | Status::Disputed => false,
+        }
+    }
+
     /// The gossipsub application score of an identity: strongly negative once refuted (its
     /// messages are then graylisted), a little positive for verified work.
     pub fn application_score(&self, identity: &str) -> f64 {
@@ -370,6 +387,33 @@ mod tests {
                 .collect();
             TrustView::compute(&config, &self.results, &self.attestations, &digests)
         }
+    }
+
+    #[test]
+    fn loops_learn_from_verified_work_and_from_authors_with_standing_only() {
+        let (me, friend, author, newcomer, liar) = (key(1), key(2), key(3), key(4), key(5));
+        let mut f = Fixture::new();
+        // The author's first result is verified by this node's replay; its second is not
+        // checked yet but counts (the author has standing).
+        let checked = f.result(&author, "checked");
+        let unchecked = f.result(&author, "unchecked");
+        f.attest(&checked, &me, Verdict::Agree);
+        // A user-trusted identity's unchecked result counts; a newcomer's does not.
+        let friends = f.result(&friend, "f");
+        let new = f.result(&newcomer, "n");
+        // A refuted author's results count for nothing, even its verified ones.
+        let good = f.result(&liar, "good");
+        let bad = f.result(&liar, "bad");
+        f.attest(&good, &me, Verdict::Agree);
+        f.attest(&bad, &me, Verdict::Disagree);
+        let view = f.view(&me, &[&friend], 1);
+        assert!(view.learnable(&checked) && view.learnable(&unchecked));
+        assert!(view.learnable(&friends));
+        assert!(!view.learnable(&new), "a new identity's claims steer nothing");
+        assert!(!view.learnable(&good) && !view.learnable(&bad));
+        // The newcomer's result once this node replayed it: learnable.
+        f.attest(&new, &me, Verdict::Agree);
+        assert!(f.view(&me, &[&friend], 1).learnable(&new));
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub(super) enum Command {
         String,
         oneshot::Sender<Option<SignedResult>>,
     ),
+    Observations(
+        String,
+        String,
+        String,
+        oneshot::Sender<Vec<SignedResult>>,
+    ),
     ShareSkill(SharedSkill, oneshot::Sender<anyhow::Result<()>>),
     FetchSkill(String, String, oneshot::Sender<anyhow::Result<Vec<u8>>>),
     FetchComponent(String, oneshot::Sender<anyhow::Result<Vec<u8>>>),
@@ -42,6 +48,9 @@ pub(super) enum Command {
     PeerScore(PeerId, oneshot::Sender<Option<f64>>),
     Shutdown,
 }
+
+/// Most observations handed to a loop per proposal (a board may hold far more).
+pub const MAX_OBSERVATIONS: usize = 4000;
 
 #[derive(Clone)]
 pub struct NodeClient {
@@ -176,6 +185,24 @@ impl NodeClient {
         ask!(
             self,
             BestFor,
+            domain.to_string(),
+            skill_hash.to_string(),
+            evaluator_hash.to_string()
+        )
+    }
+
+    /// Other authors' results for one skill and evaluator that a loop on this node may learn
+    /// from ([`crate::trust::TrustView::learnable`]), oldest first, at most
+    /// [`MAX_OBSERVATIONS`] (the newest).
+    pub async fn observations(
+        &self,
+        domain: &str,
+        skill_hash: &str,
+        evaluator_hash: &str,
+    ) -> anyhow::Result<Vec<SignedResult>> {
+        ask!(
+            self,
+            Observations,
             domain.to_string(),
             skill_hash.to_string(),
             evaluator_hash.to_string()
