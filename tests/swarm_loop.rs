@@ -174,7 +174,10 @@ fn a_loop_tries_hypotheses_and_adopts_the_swarms_best() {
 #[test]
 fn a_loop_learns_from_the_results_of_trusted_and_verified_authors_only() {
     let rt = tokio_rt();
-    let (key_a, key_c) = (SigningKey::from_bytes(&[81; 32]), SigningKey::from_bytes(&[83; 32]));
+    let (key_a, key_c) = (
+        SigningKey::from_bytes(&[81; 32]),
+        SigningKey::from_bytes(&[83; 32]),
+    );
     let a = node(&rt, 81, None);
     let id_a = hyper_swarm::record::peer_id_of(&key_a.verifying_key());
     let b = rt.block_on(async {
@@ -203,7 +206,12 @@ fn a_loop_learns_from_the_results_of_trusted_and_verified_authors_only() {
         a_rows.push(record.clone());
     });
     for (i, row) in a_rows.iter().take(5).enumerate() {
-        let fake = hyper_tests::swarm_harness::fabricate(row, &format!("c-{i}"), 2.0 + i as f64 * 0.1, 0.9);
+        let fake = hyper_tests::swarm_harness::fabricate(
+            row,
+            &format!("c-{i}"),
+            2.0 + i as f64 * 0.1,
+            0.9,
+        );
         rt.block_on(a.publish(hyper_swarm::record::from_journal(&fake, &key_c)))
             .expect("publish");
     }
@@ -217,12 +225,20 @@ fn a_loop_learns_from_the_results_of_trusted_and_verified_authors_only() {
         ..options(2, 4, 0)
     };
     let (summary, _) = research(&home_b, tpe, &mut peers_b, |_| {});
-    assert_eq!(summary.shared_observations, 6, "A's six, none of C's: {summary:?}");
+    assert_eq!(
+        summary.shared_observations, 6,
+        "A's six, none of C's: {summary:?}"
+    );
     // B's diversity signal was measured on A's results and its own, and B shows it.
     let diversity = summary.diversity.clone().expect("measured");
     assert!(diversity.results >= 6 + 3, "{diversity:?}");
     assert!((0.0..=1.0).contains(&diversity.coverage), "{diversity:?}");
-    let shown = peers_b.diversity.lock().expect("lock").get("search").cloned();
+    let shown = peers_b
+        .diversity
+        .lock()
+        .expect("lock")
+        .get("search")
+        .cloned();
     assert_eq!(shown, Some(diversity));
     rt.block_on(async {
         a.shutdown().await;

@@ -121,7 +121,14 @@ struct Stats {
 
 fn alone(parts: &Parts, seed: u64, experiments: u32, proposer: ProposerKind) -> Vec<Point> {
     let dir = tempfile::tempdir().expect("tmp");
-    research(parts, dir.path(), options(seed, experiments, proposer), &mut Solo, |_| {}).0
+    research(
+        parts,
+        dir.path(),
+        options(seed, experiments, proposer),
+        &mut Solo,
+        |_| {},
+    )
+    .0
 }
 
 fn key(n: usize) -> SigningKey {
@@ -286,7 +293,12 @@ fn run_domain(
         // the same run's prefix (the proposer sees the same history).
         let isolated: Vec<Vec<Point>> = (0..largest)
             .map(|j| {
-                let n = sizes.iter().copied().filter(|&n| j < n).min().unwrap_or(largest);
+                let n = sizes
+                    .iter()
+                    .copied()
+                    .filter(|&n| j < n)
+                    .min()
+                    .unwrap_or(largest);
                 alone(&parts, seed(j), budget / n as u32, ProposerKind::Tpe)
             })
             .collect();
@@ -357,14 +369,22 @@ fn report(name: &str, sets: &[SeedSet], sizes: &[usize], budget: u32) -> String 
             let iso: Vec<Option<usize>> = sets
                 .iter()
                 .map(|s| {
-                    let runs: Vec<&[Point]> =
-                        s.isolated[..n].iter().map(|r| &r[..per.min(r.len())]).collect();
+                    let runs: Vec<&[Point]> = s.isolated[..n]
+                        .iter()
+                        .map(|r| &r[..per.min(r.len())])
+                        .collect();
                     iso_to_target(&runs, target)
                 })
                 .collect();
             let iso_best: Vec<f64> = sets
                 .iter()
-                .map(|s| best(s.isolated[..n].iter().flat_map(|r| r[..per.min(r.len())].to_vec())))
+                .map(|s| {
+                    best(
+                        s.isolated[..n]
+                            .iter()
+                            .flat_map(|r| r[..per.min(r.len())].to_vec()),
+                    )
+                })
                 .collect();
             let (iso_s, iso_m) = fmt_count(&iso, budget);
             let (ib, ibc) = mean_ci(&iso_best);

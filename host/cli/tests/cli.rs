@@ -822,11 +822,20 @@ fn two_node_processes_share_their_results() {
     // `status` and with the leaderboard.
     let d = &status["diversity"]["search"];
     assert!(d["results"].as_u64().unwrap_or(0) >= 2, "{status}");
-    assert!((0.0..=1.0).contains(&d["coverage"].as_f64().unwrap_or(-1.0)), "{status}");
+    assert!(
+        (0.0..=1.0).contains(&d["coverage"].as_f64().unwrap_or(-1.0)),
+        "{status}"
+    );
     let text = ok(&home_a, &["status"]);
-    assert!(text.contains("diversity search: ") && text.contains("coverage"), "{text}");
+    assert!(
+        text.contains("diversity search: ") && text.contains("coverage"),
+        "{text}"
+    );
     let text = ok(&home_a, &["leaderboard", "search", "--all"]);
-    assert!(text.contains("  diversity: ") && text.contains("near the leader"), "{text}");
+    assert!(
+        text.contains("  diversity: ") && text.contains("near the leader"),
+        "{text}"
+    );
     // Each node's own journal has only its own experiments.
     assert_eq!(
         Journal::open(home_a.join("journal.db"))

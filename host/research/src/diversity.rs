@@ -106,7 +106,10 @@ impl Diversity {
             dead_end_results: dead_ends.iter().map(|d| d.1).sum(),
             dead_ends: dead_ends
                 .into_iter()
-                .map(|(center, tries)| DeadEnd { center: Space::to_json(&center), tries })
+                .map(|(center, tries)| DeadEnd {
+                    center: Space::to_json(&center),
+                    tries,
+                })
                 .collect(),
             collapse_at: policy.collapse_at,
         }
@@ -181,12 +184,15 @@ fn dead_ends(
     loop {
         let mut best: Option<(usize, Vec<usize>)> = None;
         for (i, (p, gain)) in window.iter().enumerate() {
-            let near_leader =
-                leader.is_some_and(|l| space.distance(p, l) < policy.dead_end_radius);
+            let near_leader = leader.is_some_and(|l| space.distance(p, l) < policy.dead_end_radius);
             if taken[i] || *gain || near_leader {
                 continue;
             }
-            let near: Vec<usize> = neighbours[i].iter().copied().filter(|&j| !taken[j]).collect();
+            let near: Vec<usize> = neighbours[i]
+                .iter()
+                .copied()
+                .filter(|&j| !taken[j])
+                .collect();
             if near.iter().any(|&j| window[j].1) {
                 continue;
             }
@@ -213,7 +219,9 @@ fn entropy(space: &Space, points: &[Assignment]) -> f64 {
     let mut counted = 0;
     for spec in &space.specs {
         let cells = match &spec.kind {
-            ParamKind::Int(r) if r.max > r.min => 5usize.min((crate::params::int_span(r.min, r.max) + 1.0) as usize),
+            ParamKind::Int(r) if r.max > r.min => {
+                5usize.min((crate::params::int_span(r.min, r.max) + 1.0) as usize)
+            }
             ParamKind::Float(r) if r.max > r.min => 5,
             ParamKind::Choice(c) if c.options.len() > 1 => c.options.len(),
             ParamKind::Flag(_) => 2,
@@ -260,7 +268,8 @@ fn cell(kind: &ParamKind, v: &Value, cells: usize) -> Option<usize> {
         (ParamKind::Flag(_), Value::Flag(b)) => return Some(usize::from(*b)),
         _ => return None,
     };
-    t.is_finite().then(|| ((t.clamp(0.0, 1.0) * cells as f64) as usize).min(cells - 1))
+    t.is_finite()
+        .then(|| ((t.clamp(0.0, 1.0) * cells as f64) as usize).min(cells - 1))
 }
 
 #[cfg(test)]
@@ -273,7 +282,12 @@ mod tests {
         let f = |name: &str| ParamSpec {
             name: name.into(),
             description: String::new(),
-            kind: ParamKind::Float(FloatRange { min: 0.0, max: 1.0, default: 0.5, log_scale: false }),
+            kind: ParamKind::Float(FloatRange {
+                min: 0.0,
+                max: 1.0,
+                default: 0.5,
+                log_scale: false,
+            }),
         };
         Space::new(vec![f("a"), f("b")]).unwrap()
     }
@@ -282,7 +296,10 @@ mod tests {
         let mut p = Assignment::new();
         p.insert("a".into(), Value::Float(a));
         p.insert("b".into(), Value::Float(b));
-        Observation { params: p, val: Some(val) }
+        Observation {
+            params: p,
+            val: Some(val),
+        }
     }
 
     #[test]
@@ -294,11 +311,20 @@ mod tests {
         let d = Diversity::measure(&space, &copied, true, &policy);
         assert!(d.collapsed && d.concentration > 0.8, "{d:?}");
         let spread: Vec<Observation> = (0..15)
-            .map(|i| at((i as f64 * 0.37) % 1.0, (i as f64 * 0.61) % 1.0, i as f64 * 0.01))
+            .map(|i| {
+                at(
+                    (i as f64 * 0.37) % 1.0,
+                    (i as f64 * 0.61) % 1.0,
+                    i as f64 * 0.01,
+                )
+            })
             .collect();
         let s = Diversity::measure(&space, &spread, true, &policy);
         assert!(!s.collapsed && s.concentration < 0.3, "{s:?}");
-        assert!(s.coverage > d.coverage && s.entropy > d.entropy, "{s:?} vs {d:?}");
+        assert!(
+            s.coverage > d.coverage && s.entropy > d.entropy,
+            "{s:?} vs {d:?}"
+        );
     }
 
     #[test]
@@ -315,8 +341,12 @@ mod tests {
         // One of them improved on the best before it: not a dead end.
         let mut g = h.clone();
         g.push(at(0.12, 0.1, 0.6));
-        assert!(Diversity::measure(&space, &g, true, &policy).dead_ends.is_empty());
+        assert!(Diversity::measure(&space, &g, true, &policy)
+            .dead_ends
+            .is_empty());
         // Too few tries.
-        assert!(Diversity::measure(&space, &h[..4], true, &policy).dead_ends.is_empty());
+        assert!(Diversity::measure(&space, &h[..4], true, &policy)
+            .dead_ends
+            .is_empty());
     }
 }

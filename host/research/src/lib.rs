@@ -16,9 +16,9 @@ pub mod replay;
 pub mod report;
 mod research_loop;
 
+pub use diversity::{Diversity, DiversityPolicy};
 pub use domain::{Domain, DomainError, Manifest, ReplayRule};
 pub use params::{Assignment, Space, Value};
-pub use diversity::{Diversity, DiversityPolicy};
 pub use peers::{PeerBest, PeerHypothesis, PeerObservation, Peers, Solo};
 pub use proposer::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
 pub use replay::{replay, Receipt, ReplayOutcome, Verdict};

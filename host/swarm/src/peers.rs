@@ -85,11 +85,9 @@ impl Peers for SwarmPeers {
         skill_hash: &str,
         evaluator_hash: &str,
     ) -> Vec<PeerObservation> {
-        let observed = self.runtime.block_on(self.client.observations(
-            domain,
-            skill_hash,
-            evaluator_hash,
-        ));
+        let observed =
+            self.runtime
+                .block_on(self.client.observations(domain, skill_hash, evaluator_hash));
         observed
             .unwrap_or_default()
             .into_iter()

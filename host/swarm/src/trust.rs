@@ -409,7 +409,10 @@ mod tests {
         let view = f.view(&me, &[&friend], 1);
         assert!(view.learnable(&checked) && view.learnable(&unchecked));
         assert!(view.learnable(&friends));
-        assert!(!view.learnable(&new), "a new identity's claims steer nothing");
+        assert!(
+            !view.learnable(&new),
+            "a new identity's claims steer nothing"
+        );
         assert!(!view.learnable(&good) && !view.learnable(&bad));
         // The newcomer's result once this node replayed it: learnable.
         f.attest(&new, &me, Verdict::Agree);

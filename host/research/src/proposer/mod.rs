@@ -272,4 +272,3 @@ mod tests {
         assert!(Space::new(bad).is_err());
     }
 }
-

@@ -88,7 +88,11 @@ impl TpeProposer {
         let mut scored: Vec<(&Assignment, f64)> = context
             .history
             .iter()
-            .filter_map(|o| o.val.filter(|v| v.is_finite()).map(|v| (&o.params, sign * v)))
+            .filter_map(|o| {
+                o.val
+                    .filter(|v| v.is_finite())
+                    .map(|v| (&o.params, sign * v))
+            })
             .collect();
         if scored.len() > MAX_TRIALS {
             let newest = scored.split_off(scored.len() - MAX_TRIALS / 2);
@@ -118,13 +122,19 @@ impl TpeProposer {
                 let (range, builder) = model_range(&spec.kind)?;
                 let at = |set: &[(&Assignment, f64)]| -> Vec<f64> {
                     set.iter()
-                        .filter_map(|(a, _)| a.get(&spec.name).and_then(|v| position(&spec.kind, v)))
+                        .filter_map(|(a, _)| {
+                            a.get(&spec.name).and_then(|v| position(&spec.kind, v))
+                        })
                         .collect()
                 };
                 let (g, b) = (at(good), at(bad));
                 Some(Densities {
-                    good: builder.build_density_estimator(g.iter().copied(), range).ok()?,
-                    bad: builder.build_density_estimator(b.iter().copied(), range).ok()?,
+                    good: builder
+                        .build_density_estimator(g.iter().copied(), range)
+                        .ok()?,
+                    bad: builder
+                        .build_density_estimator(b.iter().copied(), range)
+                        .ok()?,
                 })
             })
             .collect()
@@ -146,7 +156,12 @@ impl TpeProposer {
     }
 
     /// A point drawn from the good densities, parameter by parameter.
-    fn draw(&mut self, space: &Space, densities: &[Option<Densities>], base: &Assignment) -> Assignment {
+    fn draw(
+        &mut self,
+        space: &Space,
+        densities: &[Option<Densities>],
+        base: &Assignment,
+    ) -> Assignment {
         let mut out = base.clone();
         for (spec, d) in space.specs.iter().zip(densities) {
             if let Some(d) = d {
@@ -189,8 +204,13 @@ impl Proposer for TpeProposer {
         // explore too widely for budgets of a few dozen experiments); the rest are TPE's
         // draws from the good densities, also ranked by it.
         if self.rng.random::<f64>() < self.local_share {
-            let base = Self::incumbent(&trials, scored).unwrap_or(context.best).clone();
-            let local = Context { best: &base, ..*context };
+            let base = Self::incumbent(&trials, scored)
+                .unwrap_or(context.best)
+                .clone();
+            let local = Context {
+                best: &base,
+                ..*context
+            };
             return self.climber.propose(&local);
         }
         let mut best: Option<(f64, Assignment)> = None;
@@ -214,10 +234,20 @@ impl Proposer for TpeProposer {
 /// The model's range and estimator for a parameter; None when it has one possible value.
 fn model_range(
     kind: &ParamKind,
-) -> Option<(tpe::range::Range, tpe::density_estimation::DefaultEstimatorBuilder)> {
-    let numeric = || tpe::range(0.0, 1.0).ok().map(|r| (r, tpe::parzen_estimator()));
-    let categorical =
-        |n: usize| tpe::categorical_range(n).ok().map(|r| (r, tpe::histogram_estimator()));
+) -> Option<(
+    tpe::range::Range,
+    tpe::density_estimation::DefaultEstimatorBuilder,
+)> {
+    let numeric = || {
+        tpe::range(0.0, 1.0)
+            .ok()
+            .map(|r| (r, tpe::parzen_estimator()))
+    };
+    let categorical = |n: usize| {
+        tpe::categorical_range(n)
+            .ok()
+            .map(|r| (r, tpe::histogram_estimator()))
+    };
     match kind {
         ParamKind::Int(r) if r.max > r.min => numeric(),
         ParamKind::Float(r) if r.max > r.min => numeric(),
@@ -275,7 +305,12 @@ fn value_at(kind: &ParamKind, x: f64) -> Value {
         // Categorical positions are indices, not [0, 1) positions.
         ParamKind::Choice(c) => {
             let i = (x.max(0.0) as usize).min(c.options.len().saturating_sub(1));
-            Value::Choice(c.options.get(i).cloned().unwrap_or_else(|| c.default.clone()))
+            Value::Choice(
+                c.options
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| c.default.clone()),
+            )
         }
         ParamKind::Flag(_) => Value::Flag(x >= 0.5),
     }
@@ -293,12 +328,21 @@ mod tests {
             ParamSpec {
                 name: "x".into(),
                 description: String::new(),
-                kind: ParamKind::Float(FloatRange { min: -5.0, max: 5.0, default: 4.0, log_scale: false }),
+                kind: ParamKind::Float(FloatRange {
+                    min: -5.0,
+                    max: 5.0,
+                    default: 4.0,
+                    log_scale: false,
+                }),
             },
             ParamSpec {
                 name: "n".into(),
                 description: String::new(),
-                kind: ParamKind::Int(IntRange { min: 0, max: 20, default: 20 }),
+                kind: ParamKind::Int(IntRange {
+                    min: 0,
+                    max: 20,
+                    default: 20,
+                }),
             },
             ParamSpec {
                 name: "c".into(),
@@ -314,9 +358,17 @@ mod tests {
 
     /// Lower is better: x near 1, n near 7, choice `b`.
     fn loss(a: &Assignment) -> f64 {
-        let Some(Value::Float(x)) = a.get("x") else { panic!() };
-        let Some(Value::Int(n)) = a.get("n") else { panic!() };
-        let c = if a.get("c") == Some(&Value::Choice("b".into())) { 0.0 } else { 1.0 };
+        let Some(Value::Float(x)) = a.get("x") else {
+            panic!()
+        };
+        let Some(Value::Int(n)) = a.get("n") else {
+            panic!()
+        };
+        let c = if a.get("c") == Some(&Value::Choice("b".into())) {
+            0.0
+        } else {
+            1.0
+        };
         (x - 1.0).powi(2) + ((*n - 7) as f64 / 4.0).powi(2) + c
     }
 
@@ -331,9 +383,15 @@ mod tests {
             context.history = &history;
             context.higher_is_better = false;
             let a = proposer.propose(&context);
-            assert!(space.from_json(&Space::to_json(&a)).is_some(), "out of bounds: {a:?}");
+            assert!(
+                space.from_json(&Space::to_json(&a)).is_some(),
+                "out of bounds: {a:?}"
+            );
             let l = loss(&a);
-            history.push(Observation { params: a.clone(), val: Some(l) });
+            history.push(Observation {
+                params: a.clone(),
+                val: Some(l),
+            });
             tried.push(a.clone());
             if l < best_loss {
                 (best, best_loss) = (a, l);
@@ -354,7 +412,10 @@ mod tests {
                 tpe_wins += 1;
             }
         }
-        assert!(tpe_wins >= 12, "tpe better on {tpe_wins}/20 seeds ({total_tpe} vs {total_mixed})");
+        assert!(
+            tpe_wins >= 12,
+            "tpe better on {tpe_wins}/20 seeds ({total_tpe} vs {total_mixed})"
+        );
         assert!(total_tpe < total_mixed, "{total_tpe} vs {total_mixed}");
     }
 
@@ -372,16 +433,25 @@ mod tests {
         let mut history: Vec<Observation> = (0..20)
             .map(|i| {
                 let a = at(1.0 + (i as f64 - 10.0) * 0.05, 7);
-                Observation { val: Some(loss(&a)), params: a }
+                Observation {
+                    val: Some(loss(&a)),
+                    params: a,
+                }
             })
             .collect();
         history.extend((0..12).map(|i| {
             let a = at(-4.0 + i as f64 * 0.01, 15);
-            Observation { val: Some(loss(&a)), params: a }
+            Observation {
+                val: Some(loss(&a)),
+                params: a,
+            }
         }));
         // Pure model draws (no hill-climbing): where do they land?
         let draws = |pending: &[Assignment], history: &[Observation]| -> Vec<f64> {
-            let mut p = TpeProposer { local_share: 0.0, ..TpeProposer::new(1) };
+            let mut p = TpeProposer {
+                local_share: 0.0,
+                ..TpeProposer::new(1)
+            };
             (0..200)
                 .map(|_| {
                     let mut context = Context::new(&space, &best, &[]);
@@ -400,8 +470,14 @@ mod tests {
         };
         let free = draws(&[], &history);
         // Uniform draws would put 40 % within 2 of x = 1 and 12 % near x = -4.
-        assert!(share(&free, -1.0, 3.0) > 0.6, "the model should favour the good region");
-        assert!(share(&free, -5.0, -3.4) < 0.05, "the model should avoid the bad region");
+        assert!(
+            share(&free, -1.0, 3.0) > 0.6,
+            "the model should favour the good region"
+        );
+        assert!(
+            share(&free, -5.0, -3.4) < 0.05,
+            "the model should avoid the bad region"
+        );
         // Other nodes are running forty points where this node's draws went most: fewer of
         // its draws land there now.
         let mut sorted = free.clone();
@@ -409,11 +485,20 @@ mod tests {
         let m = sorted[sorted.len() / 2];
         let pending: Vec<Assignment> = (0..40).map(|i| at(m - 0.2 + i as f64 * 0.01, 7)).collect();
         let crowded = draws(&pending, &history);
-        let (before, during) = (share(&free, m - 0.2, m + 0.2), share(&crowded, m - 0.2, m + 0.2));
-        assert!(during < before / 2.0, "claims in flight did not spread proposals: {during} vs {before}");
+        let (before, during) = (
+            share(&free, m - 0.2, m + 0.2),
+            share(&crowded, m - 0.2, m + 0.2),
+        );
+        assert!(
+            during < before / 2.0,
+            "claims in flight did not spread proposals: {during} vs {before}"
+        );
         // The same points as crashes instead of claims: also left.
         let mut crashed = history.clone();
-        crashed.extend(pending.iter().map(|a| Observation { params: a.clone(), val: None }));
+        crashed.extend(pending.iter().map(|a| Observation {
+            params: a.clone(),
+            val: None,
+        }));
         let after = share(&draws(&[], &crashed), m - 0.2, m + 0.2);
         assert!(after < before / 2.0, "{after} vs {before}");
     }
@@ -432,14 +517,31 @@ mod tests {
             let x = position(&ParamKind::Flag(false), &Value::Flag(b)).unwrap();
             assert_eq!(value_at(&ParamKind::Flag(false), x), Value::Flag(b));
         }
-        let wide = ParamKind::Float(FloatRange { min: -f64::MAX, max: f64::MAX, default: 0.0, log_scale: false });
-        let ints = ParamKind::Int(IntRange { min: i64::MIN, max: i64::MAX, default: 0 });
+        let wide = ParamKind::Float(FloatRange {
+            min: -f64::MAX,
+            max: f64::MAX,
+            default: 0.0,
+            log_scale: false,
+        });
+        let ints = ParamKind::Int(IntRange {
+            min: i64::MIN,
+            max: i64::MAX,
+            default: 0,
+        });
         for t in [0.0, 0.25, 0.5, 0.999_999, 1.0] {
-            let Value::Float(v) = value_at(&wide, t) else { panic!() };
+            let Value::Float(v) = value_at(&wide, t) else {
+                panic!()
+            };
             assert!(v.is_finite());
-            let Value::Int(_) = value_at(&ints, t) else { panic!() };
+            let Value::Int(_) = value_at(&ints, t) else {
+                panic!()
+            };
         }
-        let small = ParamKind::Int(IntRange { min: 1, max: 40, default: 10 });
+        let small = ParamKind::Int(IntRange {
+            min: 1,
+            max: 40,
+            default: 10,
+        });
         for k in 1..=40 {
             let x = position(&small, &Value::Int(k)).unwrap();
             assert_eq!(value_at(&small, x), Value::Int(k));

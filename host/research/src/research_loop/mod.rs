@@ -18,9 +18,11 @@ use crate::diversity::Diversity;
 use crate::domain::Domain;
 use crate::params::Space;
 use crate::peers::{Peers, Solo};
-use crate::proposer::{coverage, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
+use crate::proposer::{
+    coverage, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
+};
 use proposals::{Proposals, Scope};
-use records::{Experimenter, RecordBuilder, Scorer};
+use records::{Direction, Experimenter, RecordBuilder, Scorer};
 use state::{judge, Climb, NoiseFloor, Phase, Point, Ran, Step};
 
 #[derive(Clone, Debug)]
@@ -283,8 +285,13 @@ impl ResearchLoop<'_> {
                 }
                 if let Some(a) = space.from_json(&r.params) {
                     if r.evaluator_hash == builder.evaluator_hash {
-                        let seen = Observation { params: a.clone(), val: r.val };
-                        proposals.own.push((proposals::millis(&r.finished_at), seen));
+                        let seen = Observation {
+                            params: a.clone(),
+                            val: r.val,
+                        };
+                        proposals
+                            .own
+                            .push((proposals::millis(&r.finished_at), seen));
                     }
                     proposals.tried.push(a);
                 }
@@ -310,47 +317,14 @@ impl ResearchLoop<'_> {
         observer: &mut dyn FnMut(&Event),
     ) -> anyhow::Result<Summary> {
         let started = Instant::now();
-        let Prepared {
-            info,
-            space,
-            builder,
-            mut climb,
-            mut noise,
-            mut proposals,
-        } = self.prepare(options)?;
+        let prepared = self.prepare(options)?;
+        let (space, builder) = (&prepared.space, &prepared.builder);
         observer(&Event::Started {
             run_id: &builder.run_id,
-            skill: &info,
-            resumed_from: climb.best.as_ref().map(|(r, _)| r),
+            skill: &prepared.info,
+            resumed_from: prepared.climb.best.as_ref().map(|(r, _)| r),
             planned: options.experiments,
         });
-        let mut summary = Summary {
-            run_id: builder.run_id.clone(),
-            domain: self.domain.name().to_string(),
-            skill: info.name.clone(),
-            skill_hash: builder.skill_hash.clone(),
-            metric: builder.metric_name.clone(),
-            direction: builder.direction.clone(),
-            experiments: 0,
-            kept: 0,
-            discarded: 0,
-            crashed: 0,
-            skipped_claimed: 0,
-            from_hypotheses: 0,
-            adopted: 0,
-            noise: 0,
-            noise_floor: noise.floor(),
-            confirmed: 0,
-            unconfirmed: 0,
-            coverage: 0.0,
-            avoided_dead_ends: 0,
-            explored: 0,
-            shared_observations: 0,
-            diversity: None,
-            baseline: None,
-            best: climb.best.as_ref().map(|(r, _)| r.clone()),
-            elapsed_ms: 0,
-        };
         let experimenter = Experimenter {
             skill: &self.skill,
             policy: self.domain.skill_policy(),
@@ -359,90 +333,46 @@ impl ResearchLoop<'_> {
                 evaluator: &self.evaluator,
             },
         };
-        let scorer = &experimenter.scorer;
+        let direction = experimenter.scorer.direction();
         let scope = Scope {
             domain: self.domain.name(),
             skill_hash: &builder.skill_hash,
             evaluator_hash: &builder.evaluator_hash,
-            higher_is_better: scorer.higher_is_better(),
+            higher_is_better: direction.higher_is_better,
             near_duplicate: options.near_duplicate,
         };
-        let mut phase = if climb.best.is_none() {
-            Phase::Baseline
-        } else {
-            Phase::Explore
-        };
-        let mut index: u32 = 0;
-        loop {
-            if options.experiments.is_some_and(|n| index >= n)
-                || options.time.is_some_and(|t| started.elapsed() >= t)
-            {
-                break;
+        let mut run = Run::new(&prepared);
+        let (mut climb, mut proposals) = (prepared.climb, prepared.proposals);
+        while !options.experiments.is_some_and(|n| run.index >= n)
+            && !options.time.is_some_and(|t| started.elapsed() >= t)
+        {
+            let step = run.phase.step();
+            if step == Step::Proposal && options.adopt_due(run.index) {
+                run.adopt(&scope, space, peers, direction, &mut climb);
             }
-            let step = phase.step();
-            if step == Step::Proposal
-                && options.adopt_every > 0
-                && index > 0
-                && index.is_multiple_of(options.adopt_every)
-            {
-                let theirs = peers
-                    .best(scope.domain, scope.skill_hash, scope.evaluator_hash)
-                    .and_then(|t| {
-                        Some(Point {
-                            params: space.from_json(&t.params)?,
-                            key: t.key,
-                            val: Some(t.val),
-                        })
-                    });
-                if theirs.is_some_and(|t| climb.offer(t, scorer)) {
-                    summary.adopted += 1;
-                }
-            }
-            let point = climb.point(scorer);
-            let (params, parent) = match (&phase, &point) {
-                (Phase::Confirm(c), _) => (c.params.clone(), Some(c.record.id.clone())),
-                (Phase::Noise { .. }, _) => match &summary.baseline {
-                    Some(b) => (
-                        space.from_json(&b.params).unwrap_or_else(|| space.defaults()),
-                        Some(b.id.clone()),
-                    ),
-                    None => (space.defaults(), None),
-                },
-                // The baseline always runs the defaults, even if a peer ran them too: it is
-                // this platform's reference point.
-                (Phase::Baseline, _) => (space.defaults(), None),
-                // The baseline crashed: explore from the defaults instead of repeating them.
-                (Phase::Explore, None) => {
-                    let defaults = space.defaults();
-                    (proposals.next(&scope, &space, &defaults, peers), None)
-                }
-                (Phase::Explore, Some(p)) => (
-                    proposals.next(&scope, &space, &p.params, peers),
-                    Some(p.key.clone()),
-                ),
-            };
-            let params = space.fix(params);
-            if step == Step::Proposal || step == Step::Baseline {
+            let point = climb.point(direction);
+            let (params, parent) = run.plan(&point, &scope, space, peers, &mut proposals);
+            if matches!(step, Step::Proposal | Step::Baseline) {
                 peers.claim(scope.domain, scope.skill_hash, &Space::to_json(&params));
                 proposals.tried.push(params.clone());
             }
-            let floor = summary.noise_floor.unwrap_or(0.0);
             let spec = ExperimentSpec {
-                id: format!("{}-{index:04}", builder.run_id),
+                id: format!("{}-{:04}", builder.run_id, run.index),
                 domain: self.domain.name().to_string(),
                 params: space.to_wit(&params),
-                seed: derive_seed(options.seed, u64::from(index)),
+                seed: derive_seed(options.seed, u64::from(run.index)),
                 parent,
             };
             observer(&Event::ExperimentStarted {
-                index,
+                index: run.index,
                 id: &spec.id,
             });
             let outcome = experimenter.run(&spec, options.progress.as_ref());
+            let floor = run.summary.noise_floor.unwrap_or(0.0);
             let point_val = point.as_ref().and_then(|p| p.val);
-            let (status, reason) = judge(step, outcome.val(), point_val, floor, scorer);
+            let (status, reason) = judge(step, outcome.val(), point_val, floor, direction);
             let record = builder.build(&spec, &params, outcome, status, reason);
-            index += 1;
+            run.index += 1;
             proposals.own.push((
                 proposals::millis(&record.finished_at),
                 Observation {
@@ -451,59 +381,43 @@ impl ResearchLoop<'_> {
                 },
             ));
             if step == Step::Noise {
-                noise.add(record.val);
-                summary.noise_floor = noise.floor();
+                run.noise.add(record.val);
+                run.summary.noise_floor = run.noise.floor();
             }
             let ran = Ran {
                 record,
                 params,
                 point: point_val,
             };
+            let phase = std::mem::replace(&mut run.phase, Phase::Explore);
             let commit;
-            (phase, commit) = phase.advance(ran, options.noise_runs, floor, scorer);
+            (run.phase, commit) = phase.advance(ran, options.noise_runs, floor, direction);
             for (i, (record, params)) in commit.into_iter().enumerate() {
                 // Committed before the loop moves on: a crash after this line loses nothing.
                 let seq = self.journal.append(&record)?;
                 let record = Record { seq, ..record };
-                summary.count(&record);
-                // After a confirmation run, the candidate comes first: kept if it held.
-                if step == Step::Confirm && i == 0 {
-                    if record.status == Status::Keep {
-                        summary.confirmed += 1;
-                    } else {
-                        summary.unconfirmed += 1;
-                    }
-                }
-                if record.status == Status::Baseline {
-                    summary.baseline = Some(record.clone());
-                    if options.noise_runs > 0 {
-                        noise.add(record.val);
-                    }
-                }
-                if matches!(record.status, Status::Baseline | Status::Keep) {
-                    climb.kept(&record, &params);
-                    summary.best = Some(record.clone());
-                }
+                run.committed(step, i, &record, &params, options.noise_runs, &mut climb);
                 observer(&Event::ExperimentFinished {
-                    index: index - 1,
+                    index: run.index - 1,
                     record: &record,
                     best: climb.best.as_ref().map(|(r, _)| r),
                 });
             }
         }
         // The budget ended between a candidate and its confirmation: it stays unconfirmed.
-        if let Some(candidate) = phase.unconfirmed() {
+        if let Some(candidate) = std::mem::replace(&mut run.phase, Phase::Explore).unconfirmed() {
             let seq = self.journal.append(&candidate)?;
             let candidate = Record { seq, ..candidate };
-            summary.count(&candidate);
-            summary.unconfirmed += 1;
+            run.summary.count(&candidate);
+            run.summary.unconfirmed += 1;
             observer(&Event::ExperimentFinished {
-                index: index.saturating_sub(1),
+                index: run.index.saturating_sub(1),
                 record: &candidate,
                 best: climb.best.as_ref().map(|(r, _)| r),
             });
         }
-        summary.coverage = coverage(&space, &proposals.tried);
+        let mut summary = run.summary;
+        summary.coverage = coverage(space, &proposals.tried);
         summary.skipped_claimed = proposals.counts.skipped_claimed;
         summary.from_hypotheses = proposals.counts.from_hypotheses;
         summary.avoided_dead_ends = proposals.counts.avoided_dead_ends;
@@ -512,6 +426,152 @@ impl ResearchLoop<'_> {
         summary.diversity = proposals.diversity.take();
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
+    }
+}
+
+impl LoopOptions {
+    /// Whether the experiment at `index` should first look for a better result to adopt.
+    fn adopt_due(&self, index: u32) -> bool {
+        self.adopt_every > 0 && index > 0 && index.is_multiple_of(self.adopt_every)
+    }
+}
+
+/// One run's state between experiments: its phase, noise floor, counters and index.
+struct Run {
+    phase: Phase,
+    noise: NoiseFloor,
+    summary: Summary,
+    index: u32,
+}
+
+impl Run {
+    fn new(prepared: &Prepared) -> Self {
+        let builder = &prepared.builder;
+        Run {
+            phase: if prepared.climb.best.is_none() {
+                Phase::Baseline
+            } else {
+                Phase::Explore
+            },
+            noise: prepared.noise.clone(),
+            summary: Summary {
+                run_id: builder.run_id.clone(),
+                domain: builder.domain.clone(),
+                skill: prepared.info.name.clone(),
+                skill_hash: builder.skill_hash.clone(),
+                metric: builder.metric_name.clone(),
+                direction: builder.direction.clone(),
+                experiments: 0,
+                kept: 0,
+                discarded: 0,
+                crashed: 0,
+                skipped_claimed: 0,
+                from_hypotheses: 0,
+                adopted: 0,
+                noise: 0,
+                noise_floor: prepared.noise.floor(),
+                confirmed: 0,
+                unconfirmed: 0,
+                coverage: 0.0,
+                avoided_dead_ends: 0,
+                explored: 0,
+                shared_observations: 0,
+                diversity: None,
+                baseline: None,
+                best: prepared.climb.best.as_ref().map(|(r, _)| r.clone()),
+                elapsed_ms: 0,
+            },
+            index: 0,
+        }
+    }
+
+    /// Offers the swarm's best for this skill to the climb.
+    fn adopt(
+        &mut self,
+        scope: &Scope,
+        space: &Space,
+        peers: &mut dyn Peers,
+        direction: Direction,
+        climb: &mut Climb,
+    ) {
+        let theirs = peers
+            .best(scope.domain, scope.skill_hash, scope.evaluator_hash)
+            .and_then(|t| {
+                Some(Point {
+                    params: space.from_json(&t.params)?,
+                    key: t.key,
+                    val: Some(t.val),
+                })
+            });
+        if theirs.is_some_and(|t| climb.offer(t, direction)) {
+            self.summary.adopted += 1;
+        }
+    }
+
+    /// The parameters and parent of the next experiment in this phase.
+    fn plan(
+        &self,
+        point: &Option<Point>,
+        scope: &Scope,
+        space: &Space,
+        peers: &mut dyn Peers,
+        proposals: &mut Proposals,
+    ) -> (crate::params::Assignment, Option<String>) {
+        let (params, parent) = match (&self.phase, point) {
+            (Phase::Confirm(c), _) => (c.params.clone(), Some(c.record.id.clone())),
+            (Phase::Noise { .. }, _) => match &self.summary.baseline {
+                Some(b) => (
+                    space
+                        .from_json(&b.params)
+                        .unwrap_or_else(|| space.defaults()),
+                    Some(b.id.clone()),
+                ),
+                None => (space.defaults(), None),
+            },
+            // The baseline always runs the defaults, even if a peer ran them too: it is this
+            // platform's reference point.
+            (Phase::Baseline, _) => (space.defaults(), None),
+            // The baseline crashed: explore from the defaults instead of repeating them.
+            (Phase::Explore, None) => {
+                (proposals.next(scope, space, &space.defaults(), peers), None)
+            }
+            (Phase::Explore, Some(p)) => (
+                proposals.next(scope, space, &p.params, peers),
+                Some(p.key.clone()),
+            ),
+        };
+        (space.fix(params), parent)
+    }
+
+    /// Counts a journalled record; a baseline or keep becomes the best to climb from.
+    fn committed(
+        &mut self,
+        step: Step,
+        position: usize,
+        record: &Record,
+        params: &crate::params::Assignment,
+        noise_runs: u32,
+        climb: &mut Climb,
+    ) {
+        self.summary.count(record);
+        // After a confirmation run the candidate comes first: kept if it held.
+        if step == Step::Confirm && position == 0 {
+            if record.status == Status::Keep {
+                self.summary.confirmed += 1;
+            } else {
+                self.summary.unconfirmed += 1;
+            }
+        }
+        if record.status == Status::Baseline {
+            self.summary.baseline = Some(record.clone());
+            if noise_runs > 0 {
+                self.noise.add(record.val);
+            }
+        }
+        if matches!(record.status, Status::Baseline | Status::Keep) {
+            climb.kept(record, params);
+            self.summary.best = Some(record.clone());
+        }
     }
 }
 

@@ -192,7 +192,13 @@ impl Proposals {
             .into_iter()
             .filter_map(|o| {
                 let params = space.from_json(&o.params)?;
-                Some((o.finished_ms, Observation { params, val: o.val.filter(|v| v.is_finite()) }))
+                Some((
+                    o.finished_ms,
+                    Observation {
+                        params,
+                        val: o.val.filter(|v| v.is_finite()),
+                    },
+                ))
             })
             .collect();
         self.counts.shared_observations = self.counts.shared_observations.max(shared.len());

@@ -13,28 +13,38 @@ use super::ProgressHook;
 use crate::domain::Domain;
 use crate::params::{Assignment, Space};
 
-/// Scores artifacts with the domain's evaluator and compares metrics in its direction.
-pub(super) struct Scorer<'a> {
-    pub domain: &'a Domain,
-    pub evaluator: &'a Evaluator,
+/// Which way the metric improves: compares values, with or without a noise floor.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Direction {
+    pub higher_is_better: bool,
 }
 
-impl Scorer<'_> {
-    pub fn higher_is_better(&self) -> bool {
-        self.domain.higher_is_better()
-    }
-
+impl Direction {
     /// Better than `best` by more than `floor`.
-    pub fn beats(&self, candidate: f64, best: f64, floor: f64) -> bool {
-        if self.higher_is_better() {
+    pub fn beats(self, candidate: f64, best: f64, floor: f64) -> bool {
+        if self.higher_is_better {
             candidate > best + floor
         } else {
             candidate < best - floor
         }
     }
 
-    pub fn better(&self, candidate: f64, best: f64) -> bool {
+    pub fn better(self, candidate: f64, best: f64) -> bool {
         self.beats(candidate, best, 0.0)
+    }
+}
+
+/// Scores artifacts with the domain's evaluator.
+pub(super) struct Scorer<'a> {
+    pub domain: &'a Domain,
+    pub evaluator: &'a Evaluator,
+}
+
+impl Scorer<'_> {
+    pub fn direction(&self) -> Direction {
+        Direction {
+            higher_is_better: self.domain.higher_is_better(),
+        }
     }
 
     /// (validation, test, every metric) of an artifact. The primary metric must be the

@@ -5,7 +5,7 @@
 
 use hyper_journal::{Record, Status};
 
-use super::records::Scorer;
+use super::records::Direction;
 use crate::params::Assignment;
 
 /// A result that beat the best by more than the noise floor, waiting for its confirmation
@@ -64,7 +64,7 @@ impl Phase {
         ran: Ran,
         noise_runs: u32,
         floor: f64,
-        scorer: &Scorer,
+        direction: Direction,
     ) -> (Phase, Vec<(Record, Assignment)>) {
         let Ran {
             record,
@@ -98,7 +98,7 @@ impl Phase {
             ),
             Phase::Explore => (Phase::Explore, vec![(record, params)]),
             Phase::Confirm(candidate) => {
-                let candidate = confirm(candidate, &record, floor, scorer);
+                let candidate = confirm(candidate, &record, floor, direction);
                 (
                     Phase::Explore,
                     vec![(candidate.record, candidate.params), (record, params)],
@@ -123,10 +123,12 @@ impl Phase {
 
 /// The candidate, kept if its confirmation run beat what it beat by more than the floor,
 /// else discarded with why; its metrics name the confirmation run either way.
-fn confirm(mut candidate: Candidate, run: &Record, floor: f64, scorer: &Scorer) -> Candidate {
-    let held = run
-        .val
-        .is_some_and(|v| candidate.beaten.is_none_or(|b| scorer.beats(v, b, floor)));
+fn confirm(mut candidate: Candidate, run: &Record, floor: f64, direction: Direction) -> Candidate {
+    let held = run.val.is_some_and(|v| {
+        candidate
+            .beaten
+            .is_none_or(|b| direction.beats(v, b, floor))
+    });
     if let Some(metrics) = candidate.record.metrics.as_object_mut() {
         metrics.insert(
             "confirmation".into(),
@@ -152,7 +154,7 @@ pub(super) fn judge(
     val: Option<f64>,
     point: Option<f64>,
     floor: f64,
-    scorer: &Scorer,
+    direction: Direction,
 ) -> (Status, Option<String>) {
     let Some(val) = val else {
         return (Status::Crash, None);
@@ -162,8 +164,8 @@ pub(super) fn judge(
         (Step::Confirm, _) => (Status::Confirm, None),
         (Step::Baseline, _) => (Status::Baseline, None),
         (Step::Proposal, None) => (Status::Keep, None),
-        (Step::Proposal, Some(b)) if scorer.beats(val, b, floor) => (Status::Keep, None),
-        (Step::Proposal, Some(b)) if scorer.better(val, b) => (
+        (Step::Proposal, Some(b)) if direction.beats(val, b, floor) => (Status::Keep, None),
+        (Step::Proposal, Some(b)) if direction.better(val, b) => (
             Status::Discard,
             Some(format!(
                 "beat the best ({b}) by less than the noise floor ({floor:.4})"
@@ -174,7 +176,7 @@ pub(super) fn judge(
 }
 
 /// The baseline's metric and its repeats': their spread (sample sd) is the noise floor.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct NoiseFloor {
     vals: Vec<f64>,
 }
@@ -224,11 +226,14 @@ pub(super) struct Climb {
 
 impl Climb {
     pub fn new(best: Option<(Record, Assignment)>) -> Self {
-        Climb { best, adopted: None }
+        Climb {
+            best,
+            adopted: None,
+        }
     }
 
     /// The point to climb from: the local best, or the adopted one where it is better.
-    pub fn point(&self, scorer: &Scorer) -> Option<Point> {
+    pub fn point(&self, direction: Direction) -> Option<Point> {
         let ours = self.best.as_ref().map(|(r, a)| Point {
             key: r.id.clone(),
             val: r.val,
@@ -236,7 +241,9 @@ impl Climb {
         });
         match (&self.adopted, ours) {
             (Some(theirs), Some(ours))
-                if ours.val.is_none_or(|v| theirs.val.is_some_and(|t| scorer.better(t, v))) =>
+                if ours
+                    .val
+                    .is_none_or(|v| theirs.val.is_some_and(|t| direction.better(t, v))) =>
             {
                 Some(theirs.clone())
             }
@@ -246,7 +253,7 @@ impl Climb {
     }
 
     /// Adopts `theirs` when it beats what the loop climbs from; true if it did.
-    pub fn offer(&mut self, theirs: Point, scorer: &Scorer) -> bool {
+    pub fn offer(&mut self, theirs: Point, direction: Direction) -> bool {
         let Some(v) = theirs.val.filter(|v| v.is_finite()) else {
             return false;
         };
@@ -254,7 +261,7 @@ impl Climb {
             Some(a) => a.val,
             None => self.best.as_ref().and_then(|(r, _)| r.val),
         };
-        if ours.is_none_or(|o| scorer.better(v, o)) {
+        if ours.is_none_or(|o| direction.better(v, o)) {
             self.adopted = Some(theirs);
             true
         } else {
@@ -266,5 +273,171 @@ impl Climb {
     pub fn kept(&mut self, record: &Record, params: &Assignment) {
         self.adopted = None;
         self.best = Some((record.clone(), params.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UP: Direction = Direction {
+        higher_is_better: true,
+    };
+
+    fn record(id: &str, status: Status, val: Option<f64>) -> Record {
+        Record {
+            seq: 0,
+            id: id.into(),
+            run_id: "r".into(),
+            domain: "d".into(),
+            skill_name: "s".into(),
+            skill_hash: "h".into(),
+            evaluator_hash: "e".into(),
+            params: serde_json::json!({}),
+            seed: 1,
+            parent: None,
+            metric_name: "m".into(),
+            direction: "higher".into(),
+            val,
+            test: val,
+            metrics: serde_json::json!({}),
+            status,
+            reason: None,
+            duration_ms: 1,
+            peak_memory_bytes: 0,
+            platform: String::new(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            data_hash: String::new(),
+            domain_version: String::new(),
+        }
+    }
+
+    fn ran(id: &str, step: Step, val: Option<f64>, point: Option<f64>, floor: f64) -> Ran {
+        let (status, reason) = judge(step, val, point, floor, UP);
+        let mut record = record(id, status, val);
+        record.reason = reason;
+        Ran {
+            record,
+            params: Assignment::new(),
+            point,
+        }
+    }
+
+    fn ids(commit: &[(Record, Assignment)]) -> Vec<(String, Status)> {
+        commit
+            .iter()
+            .map(|(r, _)| (r.id.clone(), r.status))
+            .collect()
+    }
+
+    #[test]
+    fn baseline_then_noise_runs_then_proposals() {
+        let (p, c) =
+            Phase::Baseline.advance(ran("b", Step::Baseline, Some(0.5), None, 0.0), 2, 0.0, UP);
+        assert_eq!(ids(&c), [("b".into(), Status::Baseline)]);
+        assert!(matches!(p, Phase::Noise { left: 2 }));
+        let (p, _) = p.advance(ran("n1", Step::Noise, Some(0.51), None, 0.0), 2, 0.0, UP);
+        assert!(matches!(p, Phase::Noise { left: 1 }));
+        let (p, c) = p.advance(ran("n2", Step::Noise, Some(0.49), None, 0.0), 2, 0.0, UP);
+        assert_eq!(ids(&c), [("n2".into(), Status::Noise)]);
+        assert!(matches!(p, Phase::Explore));
+        // No noise runs, or a crashed baseline: straight to proposals.
+        let (p, _) =
+            Phase::Baseline.advance(ran("b", Step::Baseline, Some(0.5), None, 0.0), 0, 0.0, UP);
+        assert!(matches!(p, Phase::Explore));
+        let (p, c) = Phase::Baseline.advance(ran("b", Step::Baseline, None, None, 0.0), 2, 0.0, UP);
+        assert_eq!(ids(&c), [("b".into(), Status::Crash)]);
+        assert!(matches!(p, Phase::Explore));
+    }
+
+    #[test]
+    fn a_new_best_above_the_floor_waits_for_its_confirmation_and_holds_or_not() {
+        let floor = 0.01;
+        // Better by less than the floor: discarded at once, with why.
+        let (p, c) = Phase::Explore.advance(
+            ran("p", Step::Proposal, Some(0.505), Some(0.5), floor),
+            0,
+            floor,
+            UP,
+        );
+        assert!(matches!(p, Phase::Explore));
+        assert_eq!(ids(&c), [("p".into(), Status::Discard)]);
+        assert!(c[0]
+            .0
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("noise floor")));
+        // Better by more: nothing journalled until the confirmation run.
+        let (p, c) = Phase::Explore.advance(
+            ran("k", Step::Proposal, Some(0.6), Some(0.5), floor),
+            0,
+            floor,
+            UP,
+        );
+        assert!(c.is_empty());
+        assert!(matches!(&p, Phase::Confirm(c) if c.beaten == Some(0.5)));
+        let held = p.clone().advance(
+            ran("c", Step::Confirm, Some(0.58), None, floor),
+            0,
+            floor,
+            UP,
+        );
+        assert_eq!(
+            ids(&held.1),
+            [("k".into(), Status::Keep), ("c".into(), Status::Confirm)]
+        );
+        assert_eq!(held.1[0].0.metrics["confirmation"]["id"], "c");
+        let failed = p.clone().advance(
+            ran("c", Step::Confirm, Some(0.505), None, floor),
+            0,
+            floor,
+            UP,
+        );
+        assert_eq!(
+            ids(&failed.1),
+            [("k".into(), Status::Discard), ("c".into(), Status::Confirm)]
+        );
+        assert!(failed.1[0]
+            .0
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("did not hold")));
+        // The budget ends while it waits: unconfirmed.
+        let left = p.unconfirmed().expect("candidate");
+        assert_eq!(left.status, Status::Discard);
+        assert!(Phase::Explore.unconfirmed().is_none());
+    }
+
+    #[test]
+    fn the_climb_takes_a_better_adopted_point_until_a_keep_beats_it() {
+        let mut climb = Climb::new(Some((
+            record("mine", Status::Keep, Some(0.5)),
+            Assignment::new(),
+        )));
+        let theirs = |v| Point {
+            key: "peer/x".into(),
+            val: Some(v),
+            params: Assignment::new(),
+        };
+        assert!(!climb.offer(theirs(0.4), UP), "worse is not adopted");
+        assert!(climb.offer(theirs(0.7), UP));
+        assert_eq!(climb.point(UP).map(|p| p.key), Some("peer/x".into()));
+        assert!(!climb.offer(theirs(0.6), UP), "worse than the adopted one");
+        climb.kept(
+            &record("mine2", Status::Keep, Some(0.8)),
+            &Assignment::new(),
+        );
+        assert_eq!(climb.point(UP).map(|p| p.key), Some("mine2".into()));
+        assert!(
+            !climb.offer(
+                Point {
+                    val: None,
+                    ..theirs(0.0)
+                },
+                UP
+            ),
+            "no value, nothing to adopt"
+        );
     }
 }

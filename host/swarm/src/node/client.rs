@@ -32,12 +32,7 @@ pub(super) enum Command {
         String,
         oneshot::Sender<Option<SignedResult>>,
     ),
-    Observations(
-        String,
-        String,
-        String,
-        oneshot::Sender<Vec<SignedResult>>,
-    ),
+    Observations(String, String, String, oneshot::Sender<Vec<SignedResult>>),
     ShareSkill(SharedSkill, oneshot::Sender<anyhow::Result<()>>),
     FetchSkill(String, String, oneshot::Sender<anyhow::Result<Vec<u8>>>),
     FetchComponent(String, oneshot::Sender<anyhow::Result<Vec<u8>>>),
