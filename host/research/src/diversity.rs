@@ -45,7 +45,7 @@ impl Default for DiversityPolicy {
             min_recent: 8,
             dead_end_radius: 0.12,
             dead_end_tries: 5,
-            dead_end_window: 400,
+            dead_end_window: 300,
         }
     }
 }
@@ -170,12 +170,14 @@ fn dead_ends(
         .zip(&gains[start..])
         .map(|(o, g)| (&o.params, *g))
         .collect();
-    // Neighbour lists once (the search below only takes members out).
-    let neighbours: Vec<Vec<usize>> = window
+    // Neighbour lists once (the search below only takes members out), on coordinates: the
+    // window's pairwise distances are the cost of this signal.
+    let coords: Vec<_> = window.iter().map(|(p, _)| space.coordinates(p)).collect();
+    let neighbours: Vec<Vec<usize>> = coords
         .iter()
-        .map(|(p, _)| {
-            (0..window.len())
-                .filter(|&j| space.distance(p, window[j].0) < policy.dead_end_radius)
+        .map(|c| {
+            (0..coords.len())
+                .filter(|&j| c.distance(&coords[j]) < policy.dead_end_radius)
                 .collect()
         })
         .collect();

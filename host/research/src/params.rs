@@ -119,6 +119,40 @@ pub fn float_position(x: f64, min: f64, max: f64) -> f64 {
     ((x / 2.0 - min / 2.0) / span).clamp(0.0, 1.0)
 }
 
+/// One parameter's value as [`Space::coordinates`] sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Coordinate {
+    /// A number's position in its range (log position for log-scale floats).
+    Number(f64),
+    /// A choice or flag (equal or not).
+    Other(Value),
+    Missing,
+}
+
+/// An assignment as coordinates of one space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coordinates(pub Vec<Coordinate>);
+
+impl Coordinates {
+    /// [`Space::distance`] of the two assignments these came from.
+    pub fn distance(&self, other: &Coordinates) -> f64 {
+        if self.0.is_empty() {
+            return 0.0;
+        }
+        let total: f64 = self
+            .0
+            .iter()
+            .zip(&other.0)
+            .map(|pair| match pair {
+                (Coordinate::Number(x), Coordinate::Number(y)) => (x - y).abs().min(1.0),
+                (Coordinate::Other(x), Coordinate::Other(y)) if x == y => 0.0,
+                _ => 1.0,
+            })
+            .sum();
+        total / self.0.len() as f64
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Space {
     pub specs: Vec<ParamSpec>,
@@ -289,6 +323,32 @@ impl Space {
             out.insert(s.name.clone(), value);
         }
         Some(out)
+    }
+
+    /// `a` as one coordinate per parameter, for many [`Space::distance`]s at once: the same
+    /// distance by [`Coordinates::distance`], without a map lookup per parameter.
+    pub fn coordinates(&self, a: &Assignment) -> Coordinates {
+        Coordinates(
+            self.specs
+                .iter()
+                .map(|s| match (&s.kind, a.get(&s.name)) {
+                    (ParamKind::Int(r), Some(Value::Int(x))) if r.max > r.min => {
+                        Coordinate::Number(int_span(r.min, *x) / int_span(r.min, r.max))
+                    }
+                    (ParamKind::Int(_), Some(Value::Int(_))) => Coordinate::Number(0.0),
+                    (ParamKind::Float(r), Some(Value::Float(x))) if r.log_scale => {
+                        let span = r.max.ln() - r.min.ln();
+                        let t = (x.ln() - r.min.ln()) / span;
+                        Coordinate::Number(if span > 0.0 && t.is_finite() { t } else { 0.0 })
+                    }
+                    (ParamKind::Float(r), Some(Value::Float(x))) => {
+                        Coordinate::Number(float_position(*x, r.min, r.max))
+                    }
+                    (_, Some(v)) => Coordinate::Other(v.clone()),
+                    (_, None) => Coordinate::Missing,
+                })
+                .collect(),
+        )
     }
 
     /// Distance in [0, 1] per parameter, averaged: range-normalised for numbers, 0/1 for

@@ -118,6 +118,8 @@ proptest! {
                 }
                 let d = space.distance(&best, &next);
                 prop_assert!((0.0..=1.0).contains(&d), "distance {d}");
+                let by_coordinates = space.coordinates(&best).distance(&space.coordinates(&next));
+                prop_assert!((by_coordinates - d).abs() < 1e-9, "{by_coordinates} vs {d}");
                 tried.push(next.clone());
                 best = next;
             }
