@@ -277,21 +277,10 @@ fn cell(kind: &ParamKind, v: &Value, cells: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper_runtime::bindings::v0_1_0::types::FloatRange;
-    use hyper_runtime::ParamSpec;
 
     fn space() -> Space {
-        let f = |name: &str| ParamSpec {
-            name: name.into(),
-            description: String::new(),
-            kind: ParamKind::Float(FloatRange {
-                min: 0.0,
-                max: 1.0,
-                default: 0.5,
-                log_scale: false,
-            }),
-        };
-        Space::new(vec![f("a"), f("b")]).unwrap()
+        use crate::params::specs::float;
+        Space::new(vec![float("a", 0.0, 1.0, 0.5), float("b", 0.0, 1.0, 0.5)]).unwrap()
     }
 
     fn at(a: f64, b: f64, val: f64) -> Observation {

@@ -388,3 +388,44 @@ impl Space {
         total / self.specs.len() as f64
     }
 }
+
+/// Parameter declarations for unit tests of this crate.
+#[cfg(test)]
+pub(crate) mod specs {
+    use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
+    use hyper_runtime::{ParamKind, ParamSpec};
+
+    fn spec(name: &str, kind: ParamKind) -> ParamSpec {
+        ParamSpec {
+            name: name.into(),
+            description: String::new(),
+            kind,
+        }
+    }
+
+    pub fn float(name: &str, min: f64, max: f64, default: f64) -> ParamSpec {
+        spec(
+            name,
+            ParamKind::Float(FloatRange {
+                min,
+                max,
+                default,
+                log_scale: false,
+            }),
+        )
+    }
+
+    pub fn int(name: &str, min: i64, max: i64, default: i64) -> ParamSpec {
+        spec(name, ParamKind::Int(IntRange { min, max, default }))
+    }
+
+    pub fn choice(name: &str, options: &[&str], default: &str) -> ParamSpec {
+        let options = options.iter().map(|o| o.to_string()).collect();
+        let default = default.into();
+        spec(name, ParamKind::Choice(ChoiceSet { options, default }))
+    }
+
+    pub fn flag(name: &str, default: bool) -> ParamSpec {
+        spec(name, ParamKind::Flag(default))
+    }
+}

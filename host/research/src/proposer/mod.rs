@@ -165,40 +165,12 @@ mod tests {
     use hyper_runtime::{ParamKind, ParamSpec};
 
     fn space() -> Space {
-        use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
+        use crate::params::specs::{choice, flag, float, int};
         Space::new(vec![
-            ParamSpec {
-                name: "k1".into(),
-                description: String::new(),
-                kind: ParamKind::Float(FloatRange {
-                    min: 0.1,
-                    max: 3.0,
-                    default: 1.2,
-                    log_scale: false,
-                }),
-            },
-            ParamSpec {
-                name: "n".into(),
-                description: String::new(),
-                kind: ParamKind::Int(IntRange {
-                    min: 0,
-                    max: 20,
-                    default: 0,
-                }),
-            },
-            ParamSpec {
-                name: "stem".into(),
-                description: String::new(),
-                kind: ParamKind::Choice(ChoiceSet {
-                    options: vec!["a".into(), "b".into()],
-                    default: "a".into(),
-                }),
-            },
-            ParamSpec {
-                name: "f".into(),
-                description: String::new(),
-                kind: ParamKind::Flag(false),
-            },
+            float("k1", 0.1, 3.0, 1.2),
+            int("n", 0, 20, 0),
+            choice("stem", &["a", "b"], "a"),
+            flag("f", false),
         ])
         .unwrap()
     }

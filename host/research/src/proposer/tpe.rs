@@ -321,37 +321,13 @@ mod tests {
     use super::*;
     use crate::proposer::Observation;
     use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
-    use hyper_runtime::ParamSpec;
 
     fn space() -> Space {
+        use crate::params::specs::{choice, float, int};
         Space::new(vec![
-            ParamSpec {
-                name: "x".into(),
-                description: String::new(),
-                kind: ParamKind::Float(FloatRange {
-                    min: -5.0,
-                    max: 5.0,
-                    default: 4.0,
-                    log_scale: false,
-                }),
-            },
-            ParamSpec {
-                name: "n".into(),
-                description: String::new(),
-                kind: ParamKind::Int(IntRange {
-                    min: 0,
-                    max: 20,
-                    default: 20,
-                }),
-            },
-            ParamSpec {
-                name: "c".into(),
-                description: String::new(),
-                kind: ParamKind::Choice(ChoiceSet {
-                    options: vec!["a".into(), "b".into(), "c".into()],
-                    default: "a".into(),
-                }),
-            },
+            float("x", -5.0, 5.0, 4.0),
+            int("n", 0, 20, 20),
+            choice("c", &["a", "b", "c"], "a"),
         ])
         .unwrap()
     }
