@@ -38,6 +38,9 @@ use crate::params::{int_span, Assignment, Space, Value};
 /// hold far more, and fitting is linear in them per candidate).
 const MAX_TRIALS: usize = 2000;
 
+/// Mutations of the incumbent weighed against the points in flight per local proposal.
+const LOCAL_CANDIDATES: usize = 8;
+
 pub struct TpeProposer {
     rng: StdRng,
     /// Proposes until the model has `startup` scored results, draws the local candidates,
@@ -172,6 +175,35 @@ impl TpeProposer {
         space.fix(out)
     }
 
+    /// A mutation of `base`. With other nodes running points now (all of them climbing from
+    /// the same incumbent, most likely), the one of [`LOCAL_CANDIDATES`] mutations farthest
+    /// from those points (local penalisation): the round explores as many directions as
+    /// there are nodes instead of one several times.
+    fn climb(&mut self, context: &Context, base: &Assignment) -> Assignment {
+        let local = Context {
+            best: base,
+            ..*context
+        };
+        if context.pending.is_empty() {
+            return self.climber.propose(&local);
+        }
+        let space = context.space;
+        let running: Vec<_> = context.pending.iter().map(|p| space.coordinates(p)).collect();
+        let mut best: Option<(f64, Assignment)> = None;
+        for _ in 0..LOCAL_CANDIDATES {
+            let candidate = self.climber.propose(&local);
+            let at = space.coordinates(&candidate);
+            let nearest = running
+                .iter()
+                .map(|r| r.distance(&at))
+                .fold(f64::INFINITY, f64::min);
+            if best.as_ref().is_none_or(|(d, _)| nearest > *d) {
+                best = Some((nearest, candidate));
+            }
+        }
+        best.map_or_else(|| self.climber.propose(&local), |(_, a)| a)
+    }
+
     /// The best result known (its own or, on a node, the swarm's): what mutations climb from.
     fn incumbent<'t>(trials: &[(&'t Assignment, f64)], scored: usize) -> Option<&'t Assignment> {
         trials[..scored].first().map(|(a, _)| *a)
@@ -199,20 +231,16 @@ impl Proposer for TpeProposer {
             return self.fallback.propose(context);
         }
         self.modelled += 1;
-        let densities = Self::densities(space, &trials);
-        // Most proposals are mutations of good results ranked by the model (TPE's own draws
-        // explore too widely for budgets of a few dozen experiments); the rest are TPE's
-        // draws from the good densities, also ranked by it.
+        // Most proposals climb from the incumbent (TPE's own draws explore too widely for
+        // budgets of a few dozen experiments); the rest are TPE's draws from the good
+        // densities, ranked by the model.
         if self.rng.random::<f64>() < self.local_share {
             let base = Self::incumbent(&trials, scored)
                 .unwrap_or(context.best)
                 .clone();
-            let local = Context {
-                best: &base,
-                ..*context
-            };
-            return self.climber.propose(&local);
+            return self.climb(context, &base);
         }
+        let densities = Self::densities(space, &trials);
         let mut best: Option<(f64, Assignment)> = None;
         for _ in 0..self.candidates.max(1) {
             let candidate = self.draw(space, &densities, context.best);
