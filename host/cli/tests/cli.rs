@@ -1355,7 +1355,16 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
     // its proposals) would differ.
     ok(
         &solo,
-        &["run", "search", "-n", "15", "--seed", "5", "--proposer", "tpe"],
+        &[
+            "run",
+            "search",
+            "-n",
+            "15",
+            "--seed",
+            "5",
+            "--proposer",
+            "tpe",
+        ],
     );
     let best = |rows: &[hyper_journal::Record]| {
         rows.iter()

@@ -188,7 +188,11 @@ impl TpeProposer {
             return self.climber.propose(&local);
         }
         let space = context.space;
-        let running: Vec<_> = context.pending.iter().map(|p| space.coordinates(p)).collect();
+        let running: Vec<_> = context
+            .pending
+            .iter()
+            .map(|p| space.coordinates(p))
+            .collect();
         let mut best: Option<(f64, Assignment)> = None;
         for _ in 0..LOCAL_CANDIDATES {
             let candidate = self.climber.propose(&local);

@@ -343,8 +343,8 @@ impl ResearchLoop<'_> {
         };
         let mut run = Run::new(&prepared);
         let (mut climb, mut proposals) = (prepared.climb, prepared.proposals);
-        while !options.experiments.is_some_and(|n| run.index >= n)
-            && !options.time.is_some_and(|t| started.elapsed() >= t)
+        while options.experiments.is_none_or(|n| run.index < n)
+            && options.time.is_none_or(|t| started.elapsed() < t)
         {
             let step = run.phase.step();
             if step == Step::Proposal && options.adopt_due(run.index) {

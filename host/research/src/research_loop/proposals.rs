@@ -204,7 +204,7 @@ impl Proposals {
         self.counts.shared_observations = self.counts.shared_observations.max(shared.len());
         let mut all: Vec<&(u64, Observation)> = self.own.iter().chain(&shared).collect();
         // Stable: own results keep their order among equal timestamps.
-        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.sort_by_key(|(at, _)| *at);
         let history = all.into_iter().map(|(_, o)| o.clone()).collect();
         (history, shared.len())
     }

@@ -26,8 +26,8 @@ pub(super) enum Phase {
     Noise { left: u32 },
     /// New points from hypotheses and the proposer.
     Explore,
-    /// The candidate's parameters once more with another seed.
-    Confirm(Candidate),
+    /// The candidate's parameters once more with another seed (boxed: a record is large).
+    Confirm(Box<Candidate>),
 }
 
 /// One experiment's record, the parameters it ran and the value of the point it climbed
@@ -89,16 +89,16 @@ impl Phase {
             }
             // A new best above a measured noise floor waits for its confirmation run.
             Phase::Explore if record.status == Status::Keep && floor > 0.0 => (
-                Phase::Confirm(Candidate {
+                Phase::Confirm(Box::new(Candidate {
                     record,
                     params,
                     beaten: point,
-                }),
+                })),
                 Vec::new(),
             ),
             Phase::Explore => (Phase::Explore, vec![(record, params)]),
             Phase::Confirm(candidate) => {
-                let candidate = confirm(candidate, &record, floor, direction);
+                let candidate = confirm(*candidate, &record, floor, direction);
                 (
                     Phase::Explore,
                     vec![(candidate.record, candidate.params), (record, params)],
