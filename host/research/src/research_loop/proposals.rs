@@ -90,21 +90,18 @@ impl Proposals {
             .filter_map(|p| space.from_json(p))
             .collect();
         let (history, shared) = self.history(scope, space, peers);
-        let mut diversity =
-            Diversity::measure(space, &history, scope.higher_is_better, &self.policy);
+        let diversity = Diversity::measure(space, &history, scope.higher_is_better, &self.policy);
         peers.report(scope.domain, &diversity);
         // The signal steers only a loop that learns with others: alone, a loop searches as
         // its proposer does (and `hyper run` stays what it was).
         let steer = shared > 0;
-        if !steer {
-            diversity.collapsed = false;
-        }
-        if diversity.collapsed {
+        let explore = steer && diversity.collapsed;
+        if explore {
             self.counts.explored += 1;
         }
         let mut avoid: Vec<Assignment> = self.tried.iter().chain(&claimed).cloned().collect();
         let mut dead_end_redraws = 0;
-        let mut params = self.ask(space, base, &avoid, &history, &claimed, &diversity, scope);
+        let mut params = self.ask(space, base, &avoid, &history, &claimed, explore, scope);
         for _ in 0..CLAIM_REDRAWS + DEAD_END_REDRAWS {
             let near_claim = claimed
                 .iter()
@@ -122,7 +119,7 @@ impl Proposals {
                 self.counts.avoided_dead_ends += 1;
             }
             avoid.push(params);
-            params = self.ask(space, base, &avoid, &history, &claimed, &diversity, scope);
+            params = self.ask(space, base, &avoid, &history, &claimed, explore, scope);
         }
         self.diversity = Some(diversity);
         params
@@ -136,7 +133,7 @@ impl Proposals {
         avoid: &[Assignment],
         history: &[Observation],
         pending: &[Assignment],
-        diversity: &Diversity,
+        explore: bool,
         scope: &Scope,
     ) -> Assignment {
         self.proposer.propose(&Context {
@@ -146,7 +143,7 @@ impl Proposals {
             history,
             pending,
             higher_is_better: scope.higher_is_better,
-            explore: diversity.collapsed,
+            explore,
         })
     }
 
