@@ -59,14 +59,6 @@ fn options(seed: u64, experiments: u32, proposer: ProposerKind) -> LoopOptions {
     }
 }
 
-fn millis(rfc3339: &str) -> u64 {
-    humantime::parse_rfc3339_weak(rfc3339)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// The parts every loop of a domain shares (compiled once).
 #[derive(Clone)]
 struct Parts {
@@ -94,7 +86,7 @@ fn research(
     .run_with(&options, peers, &mut |event| {
         if let hyper_research::Event::ExperimentFinished { record, .. } = event {
             points.push(Point {
-                finished_ms: millis(&record.finished_at),
+                finished_ms: record.finished_ms(),
                 val: record.val,
             });
             on_record(record);

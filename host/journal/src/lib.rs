@@ -104,6 +104,18 @@ pub struct Record {
     pub domain_version: String,
 }
 
+impl Record {
+    /// When the experiment finished, in milliseconds since the Unix epoch (0 if
+    /// `finished_at` is not RFC 3339: such a record sorts first).
+    pub fn finished_ms(&self) -> u64 {
+        humantime::parse_rfc3339_weak(&self.finished_at)
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
 pub struct Journal {
     conn: Connection,
 }

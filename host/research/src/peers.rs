@@ -24,7 +24,6 @@ pub struct PeerHypothesis {
 /// from (the node decides which: see `hyper_swarm::peers::SwarmPeers`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerObservation {
-    pub key: String,
     pub params: serde_json::Value,
     /// None: it crashed.
     pub val: Option<f64>,

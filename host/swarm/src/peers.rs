@@ -92,7 +92,6 @@ impl Peers for SwarmPeers {
             .unwrap_or_default()
             .into_iter()
             .map(|r| PeerObservation {
-                key: r.key(),
                 finished_ms: r.record.finished_ms,
                 val: r.record.val,
                 params: r.record.params,

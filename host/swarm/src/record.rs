@@ -306,11 +306,7 @@ pub fn verify_all(records: &[SignedResult]) -> Result<(), RecordError> {
 /// the journal, and ed25519 signatures are deterministic), so re-sharing a record after a
 /// restart yields the very same bytes and boards never see two versions of one experiment.
 pub fn from_journal(record: &hyper_journal::Record, key: &SigningKey) -> SignedResult {
-    let finished_ms = humantime::parse_rfc3339_weak(&record.finished_at)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let finished_ms = record.finished_ms();
     SignedResult::sign(
         ResultRecord {
             v: RECORD_VERSION,

@@ -315,6 +315,37 @@ impl TrustView {
         }
     }
 
+    /// The results a loop may learn from among `results`: [`Self::learnable`], not
+    /// `except`'s (this node's own), the newest `max`, with at most `per_author` of any one
+    /// author's — so one identity with standing cannot flood the others out of every loop's
+    /// model — oldest first.
+    pub fn learnable_results<'r>(
+        &self,
+        results: impl IntoIterator<Item = &'r SignedResult>,
+        except: &str,
+        max: usize,
+        per_author: usize,
+    ) -> Vec<SignedResult> {
+        let mut newest_first: Vec<&SignedResult> = results
+            .into_iter()
+            .filter(|r| r.record.author != except && self.learnable(r))
+            .collect();
+        newest_first.sort_by_key(|r| std::cmp::Reverse(r.record.finished_ms));
+        let mut taken: HashMap<&str, usize> = HashMap::new();
+        let mut kept: Vec<SignedResult> = newest_first
+            .into_iter()
+            .filter(|r| {
+                let n = taken.entry(r.record.author.as_str()).or_insert(0);
+                *n += 1;
+                *n <= per_author
+            })
+            .take(max)
+            .cloned()
+            .collect();
+        kept.reverse();
+        kept
+    }
+
     /// The gossipsub application score of an identity: strongly negative once refuted (its
     /// messages are then graylisted), a little positive for verified work.
     pub fn application_score(&self, identity: &str) -> f64 {
@@ -417,6 +448,33 @@ mod tests {
         // The newcomer's result once this node replayed it: learnable.
         f.attest(&new, &me, Verdict::Agree);
         assert!(f.view(&me, &[&friend], 1).learnable(&new));
+    }
+
+    #[test]
+    fn one_author_with_standing_cannot_flood_the_others_out_of_the_model() {
+        let (me, flooder, honest) = (key(1), key(2), key(3));
+        let mut f = Fixture::new();
+        let mut results = Vec::new();
+        for i in 0..50 {
+            results.push(f.result(&flooder, &format!("flood-{i}")));
+        }
+        for i in 0..5 {
+            results.push(f.result(&honest, &format!("h-{i}")));
+        }
+        let mine = f.result(&me, "mine");
+        let view = f.view(&me, &[&flooder, &honest], 1);
+        let all: Vec<&SignedResult> = results.iter().chain([&mine]).collect();
+        let kept = view.learnable_results(all.iter().copied(), &id(&me), 20, 10);
+        let by = |k: &SigningKey| kept.iter().filter(|r| r.record.author == id(k)).count();
+        assert_eq!((by(&flooder), by(&honest), by(&me)), (10, 5, 0));
+        // Other sizes: a cap below the honest share, and no per-author cap at all.
+        let kept = view.learnable_results(all.iter().copied(), &id(&me), 3, 10);
+        assert_eq!(kept.len(), 3);
+        let kept = view.learnable_results(all.iter().copied(), &id(&me), 100, 100);
+        assert_eq!(kept.len(), 55);
+        assert!(kept
+            .windows(2)
+            .all(|w| w[0].record.finished_ms <= w[1].record.finished_ms));
     }
 
     #[test]

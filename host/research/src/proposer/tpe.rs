@@ -55,9 +55,6 @@ pub struct TpeProposer {
     pub candidates: usize,
     /// Share of proposals that are mutations of good results rather than draws.
     pub local_share: f64,
-    /// Proposals the model made, and those the fallback made.
-    pub modelled: u32,
-    pub fell_back: u32,
 }
 
 /// One parameter's good and bad densities.
@@ -79,8 +76,6 @@ impl TpeProposer {
             startup: 6,
             candidates: 16,
             local_share: 0.75,
-            modelled: 0,
-            fell_back: 0,
         }
     }
 
@@ -218,7 +213,6 @@ impl Proposer for TpeProposer {
     fn propose(&mut self, context: &Context) -> Assignment {
         let space = context.space;
         if context.explore {
-            self.fell_back += 1;
             let from: Vec<&Assignment> = context
                 .history
                 .iter()
@@ -231,10 +225,8 @@ impl Proposer for TpeProposer {
         }
         let (trials, scored) = Self::trials(context);
         if scored < self.startup {
-            self.fell_back += 1;
             return self.fallback.propose(context);
         }
-        self.modelled += 1;
         // Most proposals climb from the incumbent (TPE's own draws explore too widely for
         // budgets of a few dozen experiments); the rest are TPE's draws from the good
         // densities, ranked by the model.
@@ -509,6 +501,34 @@ mod tests {
         }));
         let after = share(&draws(&[], &crashed), m - 0.2, m + 0.2);
         assert!(after < before / 2.0, "{after} vs {before}");
+    }
+
+    #[test]
+    fn a_flood_of_results_keeps_the_best_in_the_model() {
+        let space = space();
+        let best_point = {
+            let mut a = space.defaults();
+            a.insert("x".into(), Value::Float(1.0));
+            a
+        };
+        // One excellent early result, then 5,000 poor ones (a long run, or a flood).
+        let mut history = vec![Observation {
+            params: best_point.clone(),
+            val: Some(0.0),
+        }];
+        history.extend((0..5000).map(|i| Observation {
+            params: space.defaults(),
+            val: Some(50.0 + f64::from(i)),
+        }));
+        let pending = vec![space.defaults(); 3];
+        let mut context = Context::new(&space, &best_point, &[]);
+        context.history = &history;
+        context.pending = &pending;
+        context.higher_is_better = false;
+        let (trials, scored) = TpeProposer::trials(&context);
+        assert_eq!(scored, MAX_TRIALS);
+        assert_eq!(trials.len(), MAX_TRIALS + pending.len());
+        assert_eq!(TpeProposer::incumbent(&trials, scored), Some(&best_point));
     }
 
     #[test]

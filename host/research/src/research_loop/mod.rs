@@ -289,9 +289,7 @@ impl ResearchLoop<'_> {
                             params: a.clone(),
                             val: r.val,
                         };
-                        proposals
-                            .own
-                            .push((proposals::millis(&r.finished_at), seen));
+                        proposals.own.push((r.finished_ms(), seen));
                     }
                     proposals.tried.push(a);
                 }
@@ -374,7 +372,7 @@ impl ResearchLoop<'_> {
             let record = builder.build(&spec, &params, outcome, status, reason);
             run.index += 1;
             proposals.own.push((
-                proposals::millis(&record.finished_at),
+                record.finished_ms(),
                 Observation {
                     params: params.clone(),
                     val: record.val,

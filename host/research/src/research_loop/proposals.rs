@@ -16,16 +16,6 @@ const DEAD_END_REDRAWS: u32 = 3;
 /// Redraws of a proposal near another node's claim.
 const CLAIM_REDRAWS: u32 = 20;
 
-/// Milliseconds since the Unix epoch of an RFC 3339 time as the journal writes it (0 if it
-/// does not parse: such a result sorts first).
-pub(super) fn millis(rfc3339: &str) -> u64 {
-    humantime::parse_rfc3339_weak(rfc3339)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Which results the loop shares and learns with.
 pub(super) struct Scope<'a> {
     pub domain: &'a str,

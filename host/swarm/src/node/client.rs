@@ -46,6 +46,8 @@ pub(super) enum Command {
 
 /// Most observations handed to a loop per proposal (a board may hold far more).
 pub const MAX_OBSERVATIONS: usize = 4000;
+/// Most of them from any one author.
+pub const MAX_OBSERVATIONS_PER_AUTHOR: usize = 1000;
 
 #[derive(Clone)]
 pub struct NodeClient {
@@ -187,8 +189,8 @@ impl NodeClient {
     }
 
     /// Other authors' results for one skill and evaluator that a loop on this node may learn
-    /// from ([`crate::trust::TrustView::learnable`]), oldest first, at most
-    /// [`MAX_OBSERVATIONS`] (the newest).
+    /// from ([`crate::trust::TrustView::learnable_results`]), oldest first: the newest
+    /// [`MAX_OBSERVATIONS`], at most [`MAX_OBSERVATIONS_PER_AUTHOR`] of any one author's.
     pub async fn observations(
         &self,
         domain: &str,

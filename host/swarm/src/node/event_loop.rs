@@ -203,30 +203,22 @@ impl NodeTask {
                 let _ = reply.send(best);
             }
             Command::Observations(domain, skill_hash, evaluator_hash, reply) => {
-                let observed = self
-                    .boards
-                    .get(&domain)
-                    .map(|board| {
-                        let view = self.verification.view(board);
-                        let me = &self.me;
-                        board.with_entries(|results, _| {
-                            let mut seen: Vec<crate::record::SignedResult> = results
-                                .values()
-                                .filter(|r| {
-                                    r.record.author != *me
-                                        && r.record.skill_hash == skill_hash
-                                        && r.record.evaluator_hash == evaluator_hash
-                                        && view.learnable(r)
-                                })
-                                .cloned()
-                                .collect();
-                            seen.sort_by_key(|r| r.record.finished_ms);
-                            let excess = seen.len().saturating_sub(super::client::MAX_OBSERVATIONS);
-                            seen.split_off(excess)
-                        })
+                let observed = self.boards.get(&domain).map(|board| {
+                    let view = self.verification.view(board);
+                    board.with_entries(|results, _| {
+                        let same = results.values().filter(|r| {
+                            r.record.skill_hash == skill_hash
+                                && r.record.evaluator_hash == evaluator_hash
+                        });
+                        view.learnable_results(
+                            same,
+                            &self.me,
+                            super::client::MAX_OBSERVATIONS,
+                            super::client::MAX_OBSERVATIONS_PER_AUTHOR,
+                        )
                     })
-                    .unwrap_or_default();
-                let _ = reply.send(observed);
+                });
+                let _ = reply.send(observed.unwrap_or_default());
             }
             Command::ShareSkill(skill, reply) => {
                 let _ = reply.send(self.share_skill(skill));
