@@ -38,6 +38,7 @@ mod node;
 mod replay;
 mod scaffold;
 mod skill;
+mod visible;
 
 #[derive(Parser)]
 #[command(
@@ -161,6 +162,33 @@ enum Command {
     /// Open hypotheses and other nodes' fresh claims in a domain (from the running node).
     Hypotheses {
         domain: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the read-only web dashboard: leaderboards with verification status, a live
+    /// feed, plots, peers, lineage. Served by the running node when there is one; else
+    /// offline from the saved boards until Ctrl-C.
+    Dashboard {
+        /// Address to serve on (loopback by default; port 0 picks one).
+        #[arg(long, default_value = visible::DEFAULT_DASHBOARD)]
+        addr: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The network's state as one JSON document (snapshot v2; schema:
+    /// host/archive/snapshot.schema.json).
+    Snapshot {
+        /// Write it to FILE instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Push the archive to a git remote: a branch per agent and domain
+    /// (`agents/<peer>/<domain>`: run-NNNN.json/.md, best.json, JOURNAL.md) and the latest
+    /// snapshot on branch `snapshot`. Incremental; safe to rerun after an interruption.
+    Archive {
+        /// Any git remote libgit2 reaches without credentials (a path or file:// URL).
+        #[arg(long)]
+        remote: String,
         #[arg(long)]
         json: bool,
     },
@@ -501,6 +529,9 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => replay::replay(&home, &target, domain.as_deref(), !no_attest, json),
         Command::Status { json } => node::status(&home, json),
+        Command::Dashboard { addr, json } => visible::dashboard(&home, &addr, json),
+        Command::Snapshot { out } => visible::snapshot(&home, out.as_deref()),
+        Command::Archive { remote, json } => visible::archive(&home, &remote, json),
         Command::Hypothesize {
             domain,
             set,

@@ -35,6 +35,10 @@ pub struct NodeFile {
     pub verify_share: Option<f64>,
     /// Distinct trusted attesters needed to verify a result on their word.
     pub quorum: Option<usize>,
+    /// Address of the web dashboard (`hyper node --dashboard`).
+    pub dashboard: Option<String>,
+    /// Git remote of the archive (`hyper node --archive`).
+    pub archive: Option<String>,
 }
 
 impl NodeFile {
@@ -96,6 +100,17 @@ pub struct NodeArgs {
     /// (default from node.toml's `quorum`, else 1).
     #[arg(long)]
     pub quorum: Option<usize>,
+    /// Serve the read-only web dashboard on this address (e.g. 127.0.0.1:8420; port 0 picks
+    /// one; default from node.toml's `dashboard`, else none).
+    #[arg(long)]
+    pub dashboard: Option<String>,
+    /// Push the archive (a branch per agent and domain, and the snapshot) to this git remote
+    /// on a schedule (default from node.toml's `archive`, else none).
+    #[arg(long)]
+    pub archive: Option<String>,
+    /// How often to push the archive (e.g. 1h, 15m).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub archive_every: Duration,
 }
 
 fn socket_path(home: &Path) -> PathBuf {
@@ -323,6 +338,8 @@ struct Control {
     diversity: hyper_swarm::peers::DiversityBoard,
     meter: Arc<ComputeMeter>,
     domains: Vec<String>,
+    /// Where this node serves its dashboard, once it does.
+    dashboard: Arc<tokio::sync::Mutex<Option<std::net::SocketAddr>>>,
 }
 
 async fn serve_control(control: Control, listener: tokio::net::UnixListener) {
@@ -448,8 +465,40 @@ async fn answer(control: &Control, request: &serde_json::Value) -> Result<serde_
             "verification": verification(control).await?,
             "diversity": control.diversity.lock().map(|m| serde_json::to_value(&*m).unwrap_or_default()).unwrap_or_default(),
         })),
+        Some("dashboard") => {
+            let addr = request["addr"].as_str().unwrap_or(crate::visible::DEFAULT_DASHBOARD);
+            let local = start_dashboard(control, addr).await?;
+            Ok(serde_json::json!({ "url": format!("http://{local}/") }))
+        }
+        Some("snapshot") => Ok(crate::visible::snapshot_of(client, &control.domains, &control.diversity)
+            .await?
+            .to_json()),
+        Some("archive") => {
+            let remote = request["remote"].as_str().context("archive needs a remote")?;
+            let report = crate::visible::archive_to(client, home, &control.domains, &control.diversity, remote).await?;
+            Ok(serde_json::json!({ "report": report }))
+        }
         other => bail!("unknown command {other:?}"),
     }
+}
+
+/// Serves the dashboard on `addr` unless it is served already (then: where it is).
+async fn start_dashboard(control: &Control, addr: &str) -> Result<std::net::SocketAddr> {
+    let mut serving = control.dashboard.lock().await;
+    if let Some(local) = *serving {
+        return Ok(local);
+    }
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("`{addr}` is not an address (e.g. 127.0.0.1:8420)"))?;
+    let board = hyper_dashboard::Dashboard::new(
+        control.client.clone(),
+        control.domains.clone(),
+        control.diversity.clone(),
+    );
+    let local = hyper_dashboard::serve(board, addr).await?;
+    *serving = Some(local);
+    Ok(local)
 }
 
 /// The diversity signal this node's loop last measured for a domain (null before its first
@@ -579,17 +628,22 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
             .with_context(|| format!("control socket {}", socket.display()))?;
         let health: Health = Health::default();
         let diversity = hyper_swarm::peers::DiversityBoard::default();
-        tokio::spawn(serve_control(
-            Control {
-                client: client.clone(),
-                home: home.to_path_buf(),
-                health: health.clone(),
-                diversity: diversity.clone(),
-                meter: meter.clone(),
-                domains: args.domains.clone(),
-            },
-            listener,
-        ));
+        let control = Control {
+            client: client.clone(),
+            home: home.to_path_buf(),
+            health: health.clone(),
+            diversity: diversity.clone(),
+            meter: meter.clone(),
+            domains: args.domains.clone(),
+            dashboard: Arc::default(),
+        };
+        if let Some(addr) = args.dashboard.clone().or(file.dashboard.clone()) {
+            let local = start_dashboard(&control, &addr).await?;
+            println!("dashboard: http://{local}/");
+            std::io::stdout().flush()?;
+        }
+        let archive_remote = args.archive.clone().or(file.archive.clone());
+        tokio::spawn(serve_control(control, listener));
         // Everything this node committed is on its board, even what a kill -9 kept from the
         // last saved snapshot (records are signed deterministically, so this re-adds the same
         // bytes and announces only what the board lacked).
@@ -642,6 +696,8 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
             std::thread::spawn(move || verifier.run(stop, Duration::from_millis(500)));
         }
         let mut save = tokio::time::interval(Duration::from_secs(5));
+        let mut archive_tick = tokio::time::interval(args.archive_every.max(Duration::from_secs(10)));
+        archive_tick.tick().await; // the first push waits one period: the boards fill first
         // Once research is done (or when there is none) the node keeps relaying and saving.
         let mut researching = true;
         loop {
@@ -657,6 +713,13 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
                 _ = save.tick() => {
                     if let Err(e) = save_boards(&client, home, &args.domains).await {
                         tracing::warn!("saving boards: {e}");
+                    }
+                }
+                _ = archive_tick.tick(), if archive_remote.is_some() => {
+                    let remote = archive_remote.as_deref().unwrap_or_default();
+                    match crate::visible::archive_to(&client, home, &args.domains, &diversity, remote).await {
+                        Ok(r) => tracing::info!("archived to {remote}: {} new run(s), {} branch(es) pushed", r.new_runs, r.pushed.len()),
+                        Err(e) => tracing::warn!("archiving to {remote}: {e:#}"),
                     }
                 }
                 _ = tokio::signal::ctrl_c() => break,
@@ -679,13 +742,26 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
 
 /// The PeerIds of the publishers this user trusts (`hyper trust add`): their attestations
 /// count outright.
-fn trusted_peers(home: &Path) -> Result<std::collections::HashSet<String>> {
+pub fn trusted_peers(home: &Path) -> Result<std::collections::HashSet<String>> {
     let list = hyper_registry::keys::TrustList::load(home)?;
     Ok(list
         .publishers
         .iter()
         .filter_map(|p| hyper_swarm::record::peer_id_of_hex(&p.key))
         .collect())
+}
+
+/// Sends one request to the running node (for other commands' modules).
+pub fn ask_node(home: &Path, request: serde_json::Value) -> Result<serde_json::Value> {
+    ask(home, request)
+}
+
+pub fn ask_node_with_timeout(
+    home: &Path,
+    request: serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value> {
+    ask_with_timeout(home, request, timeout)
 }
 
 /// Sends one request to the running node.

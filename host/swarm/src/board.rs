@@ -229,6 +229,8 @@ struct Inner {
     digests: std::collections::HashMap<String, String>,
     /// Entries verified from gossip whose author's operation has not arrived yet.
     pending: BTreeMap<(Map, String), Instant>,
+    /// Where new entries are announced (the node's live feed), once the node sets it.
+    feed: Option<crate::feed::Feed>,
 }
 
 impl Inner {
@@ -247,13 +249,22 @@ impl Inner {
     }
 
     fn add(&mut self, key: String, entry: Entry) -> bool {
-        match entry {
+        use crate::feed::FeedEvent;
+        let event = self.feed.as_ref().map(|_| match &entry {
+            Entry::Result(r) => FeedEvent::of_result(r),
+            Entry::Attestation(a) => FeedEvent::of_attestation(a),
+        });
+        let new = match entry {
             Entry::Result(r) => {
                 self.digests.insert(key.clone(), r.digest());
                 self.index.insert(key, r).is_none()
             }
             Entry::Attestation(a) => self.attestations.insert(key, a).is_none(),
+        };
+        if let (true, Some(feed), Some(event)) = (new, &self.feed, event) {
+            feed.send(event);
         }
+        new
     }
 }
 
@@ -277,8 +288,14 @@ impl Board {
                 attestations: BTreeMap::new(),
                 digests: std::collections::HashMap::new(),
                 pending: BTreeMap::new(),
+                feed: None,
             }),
         }
+    }
+
+    /// Announces every new entry from now on on `feed`.
+    pub fn set_feed(&self, feed: crate::feed::Feed) {
+        self.inner().feed = Some(feed);
     }
 
     fn inner(&self) -> MutexGuard<'_, Inner> {

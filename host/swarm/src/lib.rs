@@ -7,6 +7,7 @@
 //! - [`board`]: per-domain boards as Loro CRDT documents that only ever hold verified
 //!   signed records and attestations, synced by version vectors;
 //! - [`announce`]: signed claims, hypotheses and skill announcements;
+//! - [`feed`]: the node's live feed of new results, attestations, claims and hypotheses;
 //! - [`node`]: the libp2p node that carries all of it;
 //! - [`verifier`]: the replays every node runs on others' results, in a bounded share of
 //!   its compute;
@@ -15,6 +16,7 @@
 pub mod announce;
 pub mod attest;
 pub mod board;
+pub mod feed;
 pub mod node;
 pub mod peers;
 pub mod record;

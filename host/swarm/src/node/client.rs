@@ -16,6 +16,7 @@ pub(super) enum Command {
     Publish(Box<SignedResult>, oneshot::Sender<anyhow::Result<()>>),
     PublishRaw(IdentTopic, Vec<u8>, oneshot::Sender<anyhow::Result<()>>),
     Board(String, oneshot::Sender<Vec<SignedResult>>),
+    Attestations(String, oneshot::Sender<Vec<SignedAttestation>>),
     Count(String, oneshot::Sender<usize>),
     Leaderboard(String, bool, oneshot::Sender<Option<Leaderboard>>),
     Snapshot(String, oneshot::Sender<Option<Vec<u8>>>),
@@ -53,6 +54,7 @@ pub const MAX_OBSERVATIONS_PER_AUTHOR: usize = 1000;
 pub struct NodeClient {
     tx: mpsc::Sender<Command>,
     pub peer_id: PeerId,
+    feed: crate::feed::Feed,
 }
 
 macro_rules! ask {
@@ -64,8 +66,14 @@ macro_rules! ask {
 }
 
 impl NodeClient {
-    pub(super) fn new(tx: mpsc::Sender<Command>, peer_id: PeerId) -> Self {
-        NodeClient { tx, peer_id }
+    pub(super) fn new(tx: mpsc::Sender<Command>, peer_id: PeerId, feed: crate::feed::Feed) -> Self {
+        NodeClient { tx, peer_id, feed }
+    }
+
+    /// The live feed from now on: new results and attestations on the boards, claims and
+    /// hypotheses (see [`crate::feed`]).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::feed::FeedEvent> {
+        self.feed.subscribe()
     }
 
     /// Adds a record to the local board and announces it.
@@ -90,6 +98,11 @@ impl NodeClient {
     }
 
     /// The verified board (`all`: with unverified, disputed and refuted results too).
+    /// Every attestation on a domain's board.
+    pub async fn attestations(&self, domain: &str) -> anyhow::Result<Vec<SignedAttestation>> {
+        ask!(self, Attestations, domain.to_string())
+    }
+
     pub async fn leaderboard(
         &self,
         domain: &str,

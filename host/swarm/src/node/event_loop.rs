@@ -47,6 +47,8 @@ pub(super) struct NodeTask {
     /// Sync requests in flight, by (peer, domain) and by request id.
     pub syncing: HashSet<(PeerId, String)>,
     pub sync_requests: HashMap<request_response::OutboundRequestId, (PeerId, String)>,
+    /// The live feed (boards announce their own new entries; claims and hypotheses here).
+    pub feed: crate::feed::Feed,
 }
 
 impl NodeTask {
@@ -55,6 +57,7 @@ impl NodeTask {
         key: ed25519_dalek::SigningKey,
         boards: HashMap<String, Board>,
         config: &NodeConfig,
+        feed: crate::feed::Feed,
     ) -> Self {
         let me = swarm.local_peer_id().to_base58();
         NodeTask {
@@ -78,6 +81,7 @@ impl NodeTask {
             round: 0,
             syncing: HashSet::new(),
             sync_requests: HashMap::new(),
+            feed,
         }
     }
 
@@ -140,6 +144,14 @@ impl NodeTask {
                 };
                 let _ = reply.send(result);
             }
+            Command::Attestations(domain, reply) => {
+                let _ = reply.send(
+                    self.boards
+                        .get(&domain)
+                        .map(Board::attestations)
+                        .unwrap_or_default(),
+                );
+            }
             Command::Board(domain, reply) => {
                 let _ = reply.send(
                     self.boards
@@ -186,6 +198,9 @@ impl NodeTask {
                 // Our own hypotheses are open for our own loops too.
                 if matches!(signed.announcement.body, Body::Hypothesis { .. }) {
                     self.coordination.accept(&signed, Instant::now());
+                }
+                if let Some(event) = crate::feed::FeedEvent::of_announcement(&signed) {
+                    self.feed.send(event);
                 }
                 let _ = reply.send(self.announce(topic, signed.encode()));
             }

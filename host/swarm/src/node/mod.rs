@@ -267,6 +267,7 @@ pub async fn start(
     let peer_id = keypair.public().to_peer_id();
     let mut swarm: Swarm<behaviour::Behaviour> = behaviour::build(keypair, config.mdns)?;
     let mut boards_by_domain = HashMap::new();
+    let feed = crate::feed::Feed::default();
     for domain in &config.domains {
         let gossip = &mut swarm.behaviour_mut().gossipsub;
         gossip.subscribe(&topic(domain))?;
@@ -285,6 +286,7 @@ pub async fn start(
             }
             None => Board::new(domain, loro_peer(&peer_id)),
         };
+        board.set_feed(feed.clone());
         boards_by_domain.insert(domain.clone(), board);
     }
     swarm.behaviour_mut().gossipsub.subscribe(&skills_topic())?;
@@ -300,6 +302,7 @@ pub async fn start(
         ed25519_dalek::SigningKey::from_bytes(&signing_secret),
         boards_by_domain,
         &config,
+        feed.clone(),
     );
     // Wait until the listeners are up so that `listen_addrs` is useful immediately.
     while task.listen.len() < config.listen.len() {
@@ -309,5 +312,5 @@ pub async fn start(
         }
     }
     tokio::spawn(task.run(rx));
-    Ok(NodeClient::new(tx, peer_id))
+    Ok(NodeClient::new(tx, peer_id, feed))
 }

@@ -66,6 +66,9 @@ impl NodeTask {
                     Body::Claim { .. } => self.stats.claims += 1,
                     _ => self.stats.hypotheses += 1,
                 }
+                if let Some(event) = crate::feed::FeedEvent::of_announcement(&signed) {
+                    self.feed.send(event);
+                }
                 MessageAcceptance::Accept
             }
         }

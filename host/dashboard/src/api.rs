@@ -1,0 +1,327 @@
+//! The dashboard's routes: the page and its assets, JSON reads (paged and bounded: nothing
+//! returns a whole board) and the live feed as server-sent events.
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::assets;
+use crate::views::DomainView;
+use crate::Dashboard;
+
+/// Most rows one page of results may ask for.
+pub const MAX_PAGE: usize = 200;
+/// Longest parent chain followed.
+pub const MAX_LINEAGE: usize = 64;
+
+pub fn router(d: Dashboard) -> Router {
+    Router::new()
+        .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX_HTML) }))
+        .route("/app.js", get(|| async { asset("text/javascript", assets::APP_JS) }))
+        .route("/app.css", get(|| async { asset("text/css", assets::APP_CSS) }))
+        .route("/vendor/uPlot.js", get(|| async { asset("text/javascript", assets::UPLOT_JS) }))
+        .route("/vendor/uPlot.css", get(|| async { asset("text/css", assets::UPLOT_CSS) }))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/overview", get(overview))
+        .route("/api/domain/{domain}", get(domain))
+        .route("/api/domain/{domain}/results", get(results))
+        .route("/api/domain/{domain}/result", get(result))
+        .route("/api/domain/{domain}/skill/{hash}", get(skill))
+        .route("/api/peers", get(peers))
+        .route("/api/snapshot", get(snapshot))
+        .route("/api/events", get(events))
+        .with_state(d)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "error": what }))).into_response()
+}
+
+fn view_of(d: &Dashboard, domain: &str) -> Result<std::sync::Arc<DomainView>, Response> {
+    if !d.domains.iter().any(|x| x == domain) {
+        return Err(not_found(format!("this node does not follow domain `{domain}`")));
+    }
+    d.views
+        .get(domain)
+        .ok_or_else(|| not_found(format!("domain `{domain}` is still loading")))
+}
+
+/// One result as the pages list it.
+fn row(v: &DomainView, i: usize) -> Value {
+    let r = &v.state.results[i];
+    let rec = &r.record;
+    json!({
+        "key": r.key(), "id": rec.id, "author": rec.author, "skill_hash": rec.skill_hash,
+        "val": rec.val, "test": rec.test, "status": rec.status, "parent": rec.parent,
+        "verification": v.state.status(r), "finished_ms": rec.finished_ms,
+        "metric": rec.metric, "params": rec.params,
+    })
+}
+
+/// The best verified result of each agent, best first (at most 50), and the board's best
+/// whatever its status.
+fn leaderboard(v: &DomainView) -> Value {
+    let ranked = hyper_archive::snapshot::verified_ranked(&v.state);
+    let mut seen = HashSet::new();
+    let top: Vec<Value> = ranked
+        .iter()
+        .filter(|r| seen.insert(r.record.author.as_str()))
+        .take(50)
+        .filter_map(|r| v.by_key.get(&r.key()).map(|&i| row(v, i)))
+        .collect();
+    json!({ "verified_per_agent": top })
+}
+
+async fn overview(State(d): State<Dashboard>) -> Json<Value> {
+    let domains: Vec<Value> = d
+        .domains
+        .iter()
+        .map(|name| match d.views.get(name) {
+            Some(v) => {
+                let board = leaderboard(&v);
+                json!({
+                    "domain": name,
+                    "results": v.state.results.len(),
+                    "verified": v.state.statuses.values().filter(|s| **s == hyper_swarm::trust::Status::Verified).count(),
+                    "attestations": v.state.attestations,
+                    "best": board["verified_per_agent"].get(0).cloned(),
+                    "leaders": board["verified_per_agent"].as_array().map(|a| a.iter().take(5).cloned().collect::<Vec<_>>()),
+                    "diversity": v.state.diversity,
+                })
+            }
+            None => json!({ "domain": name, "loading": true }),
+        })
+        .collect();
+    let peers = d.client.peers().await.map(|p| p.len()).unwrap_or(0);
+    Json(json!({ "peer_id": d.client.peer_id.to_base58(), "peers": peers, "domains": domains }))
+}
+
+async fn domain(State(d): State<Dashboard>, Path(domain): Path<String>) -> Response {
+    let v = match view_of(&d, &domain) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let skills: Vec<Value> = v
+        .by_skill
+        .iter()
+        .map(|(hash, idx)| json!({ "skill_hash": hash, "results": idx.len() }))
+        .collect();
+    Json(json!({
+        "domain": domain,
+        "results": v.state.results.len(),
+        "leaderboard": leaderboard(&v),
+        "series": v.series,
+        "diversity": v.state.diversity,
+        "diversity_history": d.views.diversity_history(&domain),
+        "skills": skills,
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    page: Option<usize>,
+    per: Option<usize>,
+    author: Option<String>,
+}
+
+fn page_of(v: &DomainView, idx: &[usize], p: &Paging) -> Value {
+    let per = p.per.unwrap_or(50).clamp(1, MAX_PAGE);
+    let page = p.page.unwrap_or(0);
+    let author = p.author.as_deref().filter(|a| !a.is_empty());
+    let rows: Vec<Value> = match author {
+        Some(a) => idx
+            .iter()
+            .filter(|&&i| v.state.results[i].record.author == a)
+            .skip(page.saturating_mul(per))
+            .take(per)
+            .map(|&i| row(v, i))
+            .collect(),
+        None => idx
+            .iter()
+            .skip(page.saturating_mul(per))
+            .take(per)
+            .map(|&i| row(v, i))
+            .collect(),
+    };
+    json!({ "total": idx.len(), "page": page, "per": per, "rows": rows })
+}
+
+async fn results(
+    State(d): State<Dashboard>,
+    Path(domain): Path<String>,
+    Query(p): Query<Paging>,
+) -> Response {
+    match view_of(&d, &domain) {
+        Ok(v) => Json(page_of(&v, &v.newest, &p)).into_response(),
+        Err(e) => e,
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    key: String,
+}
+
+/// One experiment: its record and receipt, its replay status (the attestations about it)
+/// and its lineage (the parent chain, across nodes).
+async fn result(
+    State(d): State<Dashboard>,
+    Path(domain): Path<String>,
+    Query(q): Query<KeyQuery>,
+) -> Response {
+    let v = match view_of(&d, &domain) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let Some(&i) = v.by_key.get(&q.key) else {
+        return not_found(format!("no result `{}` on the {domain} board", q.key));
+    };
+    let r = &v.state.results[i];
+    let attestations: Vec<Value> = v
+        .attestations
+        .get(&q.key)
+        .map(|list| {
+            list.iter()
+                .map(|a| {
+                    let a = &a.attestation;
+                    json!({ "attester": a.attester, "verdict": a.verdict.as_str(), "val": a.val,
+                            "test": a.test, "platform": a.platform, "reason": a.reason,
+                            "finished_ms": a.finished_ms })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(json!({
+        "result": row(&v, i),
+        "receipt": r.receipt(),
+        "signature": { "public_key": r.public_key, "signature": r.signature },
+        "attestations": attestations,
+        "lineage": lineage(&v, i),
+    }))
+    .into_response()
+}
+
+/// The parent chain from a result back to its first ancestor on the board: the parent is an
+/// experiment id, looked up for the same author first, then any author (a loop may climb
+/// from another node's result).
+fn lineage(v: &DomainView, start: usize) -> Vec<Value> {
+    let mut chain = Vec::new();
+    let mut seen = HashSet::from([start]);
+    let mut at = start;
+    while chain.len() < MAX_LINEAGE {
+        let rec = &v.state.results[at].record;
+        let Some(parent) = rec.parent.as_deref() else { break };
+        let Some(candidates) = v.by_id.get(parent) else { break };
+        let next = candidates
+            .iter()
+            .find(|&&c| v.state.results[c].record.author == rec.author)
+            .or(candidates.first())
+            .copied();
+        match next {
+            Some(n) if seen.insert(n) => {
+                chain.push(row(v, n));
+                at = n;
+            }
+            _ => break,
+        }
+    }
+    chain
+}
+
+async fn skill(
+    State(d): State<Dashboard>,
+    Path((domain, hash)): Path<(String, String)>,
+    Query(p): Query<Paging>,
+) -> Response {
+    let v = match view_of(&d, &domain) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let Some(idx) = v.by_skill.get(&hash) else {
+        return not_found(format!("no result of skill `{hash}` on the {domain} board"));
+    };
+    let best = idx
+        .iter()
+        .filter(|&&i| v.state.results[i].record.val.is_some_and(f64::is_finite))
+        .min_by(|&&a, &&b| v.state.results[a].rank(&v.state.results[b]))
+        .map(|&i| row(&v, i));
+    let authors: HashSet<&str> =
+        idx.iter().map(|&i| v.state.results[i].record.author.as_str()).collect();
+    Json(json!({
+        "skill_hash": hash,
+        "domain": domain,
+        "authors": authors.len(),
+        "best": best,
+        "results": page_of(&v, idx, &p),
+    }))
+    .into_response()
+}
+
+async fn peers(State(d): State<Dashboard>) -> Json<Value> {
+    let connected: Vec<String> = d
+        .client
+        .peers()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|p| p.to_base58())
+        .collect();
+    let mut domains = serde_json::Map::new();
+    for name in &d.domains {
+        if let Some(v) = d.views.get(name) {
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for r in &v.state.results {
+                *counts.entry(r.record.author.as_str()).or_default() += 1;
+            }
+            let list: Vec<Value> = v
+                .state
+                .reputations
+                .iter()
+                .map(|(id, rep)| json!({ "identity": id, "results": counts.get(id.as_str()).copied().unwrap_or(0),
+                                         "standing": rep.standing(), "score": rep.score(), "reputation": rep }))
+                .collect();
+            domains.insert(name.clone(), json!(list));
+        }
+    }
+    Json(json!({ "me": d.client.peer_id.to_base58(), "connected": connected, "domains": domains }))
+}
+
+async fn snapshot(State(d): State<Dashboard>) -> Json<Value> {
+    let states: Vec<hyper_archive::BoardState> = d
+        .domains
+        .iter()
+        .filter_map(|name| d.views.get(name).map(|v| v.state.clone()))
+        .collect();
+    Json(hyper_archive::Snapshot::build(&states, &d.generated_by, hyper_swarm::attest::now_ms()).to_json())
+}
+
+/// The live feed: every new result, attestation, claim and hypothesis as one `message`
+/// event of JSON; a reader that fell behind gets a `lagged` event with how many it missed.
+async fn events(State(d): State<Dashboard>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = d.client.subscribe();
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let event = match rx.recv().await {
+            Ok(e) => Event::default().data(serde_json::to_string(&e).unwrap_or_default()),
+            Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), rx))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
