@@ -16,7 +16,9 @@ APT_PACKAGES=(rustc-web cargo-web rust-web-src wasi-libc lld-22 clang-14 lld-14 
   # GPU compute tests on machines without a GPU: lavapipe, a software Vulkan adapter.
   mesa-vulkan-drivers libvulkan1
   # componentize-py runs in a venv; componentize-js needs node.
-  python3-venv nodejs)
+  python3-venv nodejs
+  # The dashboard's browser tests: Debian's Chromium, driven by playwright-core.
+  chromium)
 # npm: Debian's package, unless node came from elsewhere with its own npm (NodeSource's
 # nodejs bundles npm and conflicts with Debian's).
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
@@ -68,7 +70,16 @@ if [[ "$js_version" != "$COMPONENTIZE_JS_VERSION" ]]; then
   (cd "$TOOLS/js" && npm install --no-fund --no-audit --loglevel=error "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION")
 fi
 
-for f in /usr/bin/cargo /usr/bin/rustc /usr/bin/wasm-ld-22 /usr/lib/wasm32-wasi/libc.a /usr/bin/clang-14 \
+# The dashboard's front-end packages (uPlot, embedded in the binary; playwright-core for its
+# browser tests), pinned by host/dashboard/web/package-lock.json.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WEB="$ROOT/host/dashboard/web"
+if ! cmp -s "$WEB/package-lock.json" "$WEB/node_modules/.hyper-installed-lock" 2>/dev/null; then
+  echo "setup: installing the dashboard's npm packages under $WEB/node_modules" >&2
+  (cd "$WEB" && npm ci --no-fund --no-audit --loglevel=error && cp package-lock.json node_modules/.hyper-installed-lock)
+fi
+
+for f in /usr/bin/chromium "$WEB/node_modules/uplot/dist/uPlot.iife.min.js" /usr/bin/cargo /usr/bin/rustc /usr/bin/wasm-ld-22 /usr/lib/wasm32-wasi/libc.a /usr/bin/clang-14 \
          "$TOOLS/venv/bin/componentize-py" "$TOOLS/js/node_modules/.bin/componentize-js"; do
   [[ -e $f ]] || { echo "setup: expected $f after installing packages" >&2; exit 1; }
 done
