@@ -51,6 +51,7 @@ pub fn archive(
     states: &[BoardState],
     snapshot: &Snapshot,
 ) -> Result<ArchiveReport> {
+    let _running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     let repo = open_work(work, remote_url)?;
     let mut remote = repo.find_remote(REMOTE)?;
     remote
@@ -83,7 +84,26 @@ pub fn archive(
     Ok(report)
 }
 
+/// One archive run at a time in this process (the node's schedule and `hyper archive` asked
+/// of the node share the work repository).
+static RUNNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Lock files a killed run left in the work repository (it is only a cache of the remote;
+/// while [`RUNNING`] is held nobody else writes it).
+fn remove_stale_locks(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            remove_stale_locks(&path);
+        } else if path.extension().is_some_and(|e| e == "lock") {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
 fn open_work(work: &Path, remote_url: &str) -> Result<Repository> {
+    remove_stale_locks(work);
     let repo = match Repository::open_bare(work) {
         Ok(repo) => repo,
         Err(_) => Repository::init_bare(work)

@@ -1393,3 +1393,69 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
     assert_eq!(replay["verdict"], "agree");
     assert_eq!(replay["replay"]["val"], replay["reported"]["val"]);
 }
+
+/// `git` as a user would run it on the archive (the machine's git, not libgit2).
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git").args(args).current_dir(dir).output().expect("git");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    ok(&home, &["run", "search", "--experiments", "4", "--seed", "3"]);
+    // The snapshot, offline (no node): this journal's results on the saved boards.
+    let out = tmp.path().join("snap.json");
+    ok(&home, &["snapshot", "--out", out.to_str().expect("utf-8")]);
+    let snap: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&out).expect("snapshot file")).expect("json");
+    assert_eq!(snap["version"], 2);
+    assert_eq!(snap["summary"]["experiments"], 4, "{snap:#}");
+    assert_eq!(snap["leaderboards"]["search"]["globalBest"]["verification"], "verified");
+
+    let remote = tmp.path().join("archive.git");
+    git(tmp.path(), &["init", "--bare", "-q", remote.to_str().expect("utf-8")]);
+    let url = remote.to_str().expect("utf-8");
+    // Killed at several points (while starting, fetching, committing or pushing) ...
+    for delay_ms in [5u64, 40, 80, 120, 160, 240, 320] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hyper"))
+            .args(["archive", "--remote", url])
+            .env("HYPER_HOME", &home)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+    }
+    // ... the next run completes it, and one more finds nothing to do.
+    let done: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["archive", "--remote", url, "--json"])).expect("json");
+    let again: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["archive", "--remote", url, "--json"])).expect("json");
+    assert_eq!((again["new_runs"].as_u64(), again["pushed"].as_array().map(Vec::len)), (Some(0), Some(0)), "{again}");
+    let branches = git(&remote, &["branch", "--list"]);
+    let agent_branch = branches
+        .lines()
+        .map(|l| l.trim_start_matches(['*', ' ']).to_string())
+        .find(|b| b.starts_with("agents/") && b.ends_with("/search"))
+        .unwrap_or_else(|| panic!("no agent branch in {branches} (last run: {done})"));
+    let clone = tmp.path().join("clone");
+    git(tmp.path(), &["clone", "-q", "--branch", &agent_branch, url, clone.to_str().expect("utf-8")]);
+    let runs: Vec<String> = std::fs::read_dir(&clone)
+        .expect("clone")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with("run-") && n.ends_with(".json"))
+        .collect();
+    assert_eq!(runs.len(), 4, "each experiment once: {runs:?}");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(clone.join("index.json")).expect("index")).expect("json");
+    assert_eq!(index.as_object().map(|o| o.len()), Some(4));
+    let journal = std::fs::read_to_string(clone.join("JOURNAL.md")).expect("JOURNAL.md");
+    assert!(journal.contains("| [0004](run-0004.md)"), "{journal}");
+    assert!(git(&remote, &["branch", "--list", "snapshot"]).contains("snapshot"));
+}

@@ -31,8 +31,8 @@ async function api(path) {
   return body;
 }
 
-function table(headers, rows) {
-  return el("table", {}, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
+function table(headers, rows, cls) {
+  return el("table", { class: cls || "" }, el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))),
     el("tbody", {}, rows));
 }
 
@@ -77,7 +77,7 @@ const pages = {
       table(RESULT_HEADERS, resultRows(name, d.leaderboard.verified_per_agent)),
       plots,
       el("h2", {}, "Results (newest first)"),
-      table(RESULT_HEADERS, resultRows(name, page.rows)),
+      table(RESULT_HEADERS, resultRows(name, page.rows), "results"),
       el("div", { class: "pager" },
         el("button", { onclick: () => { state.page = Math.max(0, (state.page || 0) - 1); route(); } }, "newer"),
         el("button", { onclick: () => { state.page = (state.page || 0) + 1; route(); } }, "older"),
@@ -102,7 +102,7 @@ const pages = {
               el("td", {}, a.platform), el("td", {}, a.reason))))
         : el("p", { class: "muted" }, "no replay yet"),
       el("h2", {}, "Lineage (parent chain, across nodes)"),
-      r.lineage.length ? table(RESULT_HEADERS, resultRows(domain, r.lineage)) : el("p", { class: "muted" }, "no parent on this board"),
+      r.lineage.length ? table(RESULT_HEADERS, resultRows(domain, r.lineage), "lineage") : el("p", { class: "muted" }, "no parent on this board"),
       el("h2", {}, "Receipt"),
       el("pre", {}, JSON.stringify(r.receipt, null, 2)),
     ];
@@ -133,12 +133,12 @@ const pages = {
   },
 };
 
-function plot(parent, title, series, labels) {
+function plot(parent, title, series, labels, time) {
   const box = el("div", { class: "plot" }, el("h3", {}, title));
   parent.append(box);
   if (!series.length || !series[0].length) { box.append(el("p", { class: "muted" }, "no data yet")); return; }
   const width = Math.max(300, box.clientWidth || 420);
-  new uPlot({ width, height: 220, series: [{}, ...labels.map((l, i) => ({ label: l, stroke: `hsl(${(i * 67) % 360} 70% 45%)`, spanGaps: true }))] },
+  new uPlot({ width, height: 220, scales: { x: { time: time !== false } }, series: [{}, ...labels.map((l, i) => ({ label: l, stroke: `hsl(${(i * 67) % 360} 70% 45%)`, spanGaps: true }))] },
     series, box);
 }
 
@@ -147,7 +147,7 @@ function drawPlots(parent, d) {
   const agents = Object.keys(d.series.per_agent);
   const xs = [...new Set(agents.flatMap((a) => d.series.per_agent[a].map((p) => p[0])))].sort((a, b) => a - b);
   const cols = agents.map((a) => { const m = new Map(d.series.per_agent[a]); return xs.map((x) => m.get(x) ?? null); });
-  plot(parent, "metric over experiments, per node", xs.length ? [xs, ...cols] : [[]], agents.map(short));
+  plot(parent, "metric over experiments, per node", xs.length ? [xs, ...cols] : [[]], agents.map(short), false);
   const best = d.series.best_so_far;
   plot(parent, "swarm's best so far", best.length ? [best.map((p) => p[0] / 1000), best.map((p) => p[1])] : [[]], ["best"]);
   const h = d.diversity_history;

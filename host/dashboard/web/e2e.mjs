@@ -47,10 +47,10 @@ try {
   await page.screenshot({ path: `${shots}/domain.png`, fullPage: true });
 
   // One experiment with its lineage and replay status: the newest one that has a parent.
-  const href = await page.locator("#view table").nth(1).locator("tbody tr td:first-child a").first().getAttribute("href");
+  const href = await page.locator("#view table.results tbody tr td:first-child a").first().getAttribute("href");
   await page.goto(url + href);
   await page.waitForSelector("#view[data-page=result] pre", { timeout: 10000 });
-  const lineageRows = await page.locator("#view table").last().locator("tbody tr").count();
+  const lineageRows = await page.locator("#view table.lineage tbody tr").count();
   figures.lineage_rows = lineageRows;
   await page.screenshot({ path: `${shots}/result.png`, fullPage: true });
 
