@@ -125,6 +125,7 @@ fn the_archive_is_a_git_history_that_grows_only_with_new_runs() {
     let branch_a = format!("agents/{}/search", peer_id_of(&a.verifying_key()));
     let branch_b = format!("agents/{}/search", peer_id_of(&b.verifying_key()));
     assert_eq!(report.pushed.len(), 3, "{report:?}"); // two agents and the snapshot
+    assert!(report.pushed.contains(&branch_a) && report.pushed.contains(&branch_b));
 
     let files = clone_files(&remote, &branch_a);
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
