@@ -39,7 +39,11 @@ fn main() {
             HashMap::new(),
         ))
         .expect("node");
-    let keys: Vec<SigningKey> = (0..20u8).map(|i| SigningKey::from_bytes(&[i + 100; 32])).collect();
+    // The first author is the node itself (its own results count as verified), the other 19
+    // are strangers (unverified).
+    let keys: Vec<SigningKey> = (0..20u8)
+        .map(|i| SigningKey::from_bytes(&[if i == 0 { 7 } else { i + 100 }; 32]))
+        .collect();
     let t = Instant::now();
     for i in 0..n {
         let key = &keys[i % keys.len()];

@@ -75,14 +75,7 @@ fn row(v: &DomainView, i: usize) -> Value {
 /// The best verified result of each agent, best first (at most 50), and the board's best
 /// whatever its status.
 fn leaderboard(v: &DomainView) -> Value {
-    let ranked = hyper_archive::snapshot::verified_ranked(&v.state);
-    let mut seen = HashSet::new();
-    let top: Vec<Value> = ranked
-        .iter()
-        .filter(|r| seen.insert(r.record.author.as_str()))
-        .take(50)
-        .filter_map(|r| v.by_key.get(&r.key()).map(|&i| row(v, i)))
-        .collect();
+    let top: Vec<Value> = v.leaders.iter().map(|&i| row(v, i)).collect();
     json!({ "verified_per_agent": top })
 }
 
@@ -96,7 +89,7 @@ async fn overview(State(d): State<Dashboard>) -> Json<Value> {
                 json!({
                     "domain": name,
                     "results": v.state.results.len(),
-                    "verified": v.state.statuses.values().filter(|s| **s == hyper_swarm::trust::Status::Verified).count(),
+                    "verified": v.verified,
                     "attestations": v.state.attestations,
                     "best": board["verified_per_agent"].get(0).cloned(),
                     "leaders": board["verified_per_agent"].as_array().map(|a| a.iter().take(5).cloned().collect::<Vec<_>>()),

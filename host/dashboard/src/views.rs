@@ -28,8 +28,14 @@ pub struct DomainView {
     pub by_skill: BTreeMap<String, Vec<usize>>,
     pub attestations: HashMap<String, Vec<SignedAttestation>>,
     pub series: serde_json::Value,
+    /// The best verified result of each agent, best first (at most [`MAX_LEADERS`]).
+    pub leaders: Vec<usize>,
+    pub verified: usize,
     pub built: Instant,
 }
+
+/// Most agents on a leaderboard page.
+pub const MAX_LEADERS: usize = 50;
 
 #[derive(Default)]
 pub struct Views {
@@ -147,7 +153,21 @@ pub fn index(state: BoardState, attestations: Vec<SignedAttestation>) -> DomainV
             .push(a);
     }
     let series = series(results, &newest);
+    let mut seen = std::collections::HashSet::new();
+    let leaders: Vec<usize> = hyper_archive::snapshot::verified_ranked(&state)
+        .into_iter()
+        .filter(|r| seen.insert(r.record.author.clone()))
+        .take(MAX_LEADERS)
+        .filter_map(|r| by_key.get(&r.key()).copied())
+        .collect();
+    let verified = state
+        .statuses
+        .values()
+        .filter(|s| **s == hyper_swarm::trust::Status::Verified)
+        .count();
     DomainView {
+        leaders,
+        verified,
         state,
         newest,
         by_key,
