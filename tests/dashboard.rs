@@ -18,7 +18,11 @@ use hyper_tests::swarm_harness::{fabricate, options, peer, research, tokio_rt, u
 /// A plain HTTP GET (the API is JSON over HTTP/1.1; no client crate needed for a test).
 fn get(addr: std::net::SocketAddr, path: &str) -> serde_json::Value {
     let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("read");
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
@@ -30,46 +34,79 @@ fn the_dashboard_shows_real_nodes_data_and_live_results_in_a_real_browser() {
     let rt = tokio_rt();
     let a = peer(&rt, 91, &[]);
     let b = peer(&rt, 92, &[&a]);
-    until("connected", 30, || !rt.block_on(b.client.peers()).expect("peers").is_empty());
+    until("connected", 30, || {
+        !rt.block_on(b.client.peers()).expect("peers").is_empty()
+    });
 
     // B researches 2 experiments on its own; A researches 4 over the swarm's results.
     let mut b_rows = Vec::new();
     research(&b.home, options(5, 2, 0), &mut Solo, |record| {
-        rt.block_on(b.client.publish(from_journal(record, &b.key))).expect("publish");
+        rt.block_on(b.client.publish(from_journal(record, &b.key)))
+            .expect("publish");
         b_rows.push(record.clone());
     });
-    until("A has B's results", 30, || rt.block_on(a.client.count("search")).expect("count") == 2);
+    until("A has B's results", 30, || {
+        rt.block_on(a.client.count("search")).expect("count") == 2
+    });
     let mut peers_a = SwarmPeers::new(a.client.clone(), rt.handle().clone());
     let diversity = peers_a.diversity.clone();
-    let tpe = LoopOptions { proposer: ProposerKind::Tpe, ..options(6, 4, 0) };
+    let tpe = LoopOptions {
+        proposer: ProposerKind::Tpe,
+        ..options(6, 4, 0)
+    };
     research(&a.home, tpe, &mut peers_a, |record| {
-        rt.block_on(a.client.publish(from_journal(record, &a.key))).expect("publish");
+        rt.block_on(a.client.publish(from_journal(record, &a.key)))
+            .expect("publish");
     });
 
-    let dashboard = hyper_dashboard::Dashboard::new(a.client.clone(), vec!["search".into()], diversity);
+    let dashboard =
+        hyper_dashboard::Dashboard::new(a.client.clone(), vec!["search".into()], diversity);
     let addr = rt
-        .block_on(hyper_dashboard::serve(dashboard, "127.0.0.1:0".parse().expect("addr")))
+        .block_on(hyper_dashboard::serve(
+            dashboard,
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
         .expect("serve");
     until("the dashboard's view of the board", 30, || {
         get(addr, "/api/overview")["domains"][0]["results"] == 6
     });
     // The API answers what the pages show: A's own results are verified, B's are not.
     let d = get(addr, "/api/domain/search");
-    let leaders = d["leaderboard"]["verified_per_agent"].as_array().cloned().unwrap_or_default();
-    assert_eq!(leaders.len(), 1, "only A's results are verified on A: {leaders:?}");
+    let leaders = d["leaderboard"]["verified_per_agent"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        leaders.len(),
+        1,
+        "only A's results are verified on A: {leaders:?}"
+    );
     assert_eq!(leaders[0]["author"], a.id());
     let page = get(addr, "/api/domain/search/results?per=4&page=1");
-    assert_eq!((page["total"].as_u64(), page["rows"].as_array().map(Vec::len)), (Some(6), Some(2)));
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["rows"].as_array().map(Vec::len)
+        ),
+        (Some(6), Some(2))
+    );
     let snapshot = get(addr, "/api/snapshot");
     assert_eq!(snapshot["summary"]["experiments"], 6);
 
-    let shots = std::env::var("HYPER_SCREENSHOTS").map(std::path::PathBuf::from).unwrap_or_else(|_| {
-        std::env::temp_dir().join(format!("hyper-dashboard-shots-{}", std::process::id()))
-    });
+    let shots = std::env::var("HYPER_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::env::temp_dir().join(format!("hyper-dashboard-shots-{}", std::process::id()))
+        });
     let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/dashboard/web");
     let mut browser = Command::new("node")
         .current_dir(&web)
-        .args(["e2e.mjs", &format!("http://{addr}/"), "search", "live-from-b"])
+        .args([
+            "e2e.mjs",
+            &format!("http://{addr}/"),
+            "search",
+            "live-from-b",
+        ])
         .arg(&shots)
         .stdout(Stdio::piped())
         .spawn()
@@ -78,18 +115,29 @@ fn the_dashboard_shows_real_nodes_data_and_live_results_in_a_real_browser() {
     let mut line = String::new();
     while line.trim() != "READY" {
         line.clear();
-        assert!(out.read_line(&mut line).expect("read") > 0, "the browser script ended before READY");
+        assert!(
+            out.read_line(&mut line).expect("read") > 0,
+            "the browser script ended before READY"
+        );
     }
     // The page is open: B publishes a new result, which reaches A by gossip, then the page.
     let live = fabricate(&b_rows[1], "live-from-b", 1.1, 0.5);
-    rt.block_on(b.client.publish(from_journal(&live, &b.key))).expect("publish");
+    rt.block_on(b.client.publish(from_journal(&live, &b.key)))
+        .expect("publish");
     let mut rest = String::new();
     out.read_to_string(&mut rest).expect("read");
     let status = browser.wait().expect("wait");
     println!("browser figures: {rest}");
-    assert!(status.success(), "the browser checks failed (see stderr): {rest}");
-    let figures: serde_json::Value = serde_json::from_str(rest.trim().lines().last().unwrap_or("")).expect("figures");
-    assert!(figures["live_ms"].as_u64().is_some_and(|ms| ms <= 2000), "{figures}");
+    assert!(
+        status.success(),
+        "the browser checks failed (see stderr): {rest}"
+    );
+    let figures: serde_json::Value =
+        serde_json::from_str(rest.trim().lines().last().unwrap_or("")).expect("figures");
+    assert!(
+        figures["live_ms"].as_u64().is_some_and(|ms| ms <= 2000),
+        "{figures}"
+    );
     assert!(figures["lineage_rows"].as_u64().is_some(), "{figures}");
     for shot in ["overview", "domain", "result", "peers", "live"] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");

@@ -17,7 +17,11 @@ use hyper_tests::swarm_harness::tokio_rt;
 fn get(addr: SocketAddr, path: &str) -> (Duration, usize) {
     let t = Instant::now();
     let mut s = TcpStream::connect(addr).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut body = Vec::new();
     s.read_to_end(&mut body).expect("read");
     (t.elapsed(), body.len())
@@ -35,7 +39,11 @@ fn main() {
     let client = rt
         .block_on(start(
             [7; 32],
-            NodeConfig { listen: vec![], domains: vec!["search".into()], ..NodeConfig::default() },
+            NodeConfig {
+                listen: vec![],
+                domains: vec!["search".into()],
+                ..NodeConfig::default()
+            },
             HashMap::new(),
         ))
         .expect("node");
@@ -68,17 +76,30 @@ fn main() {
             author: peer_id_of(&key.verifying_key()),
             finished_ms: 1_764_000_000_000 + i as u64 * 1000,
         };
-        rt.block_on(client.publish(SignedResult::sign(record, key))).expect("publish");
+        rt.block_on(client.publish(SignedResult::sign(record, key)))
+            .expect("publish");
     }
-    println!("board: {n} results from {} authors, loaded in {:.1} s", keys.len(), t.elapsed().as_secs_f64());
-    let dashboard = hyper_dashboard::Dashboard::new(client.clone(), vec!["search".into()], Default::default());
+    println!(
+        "board: {n} results from {} authors, loaded in {:.1} s",
+        keys.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let dashboard =
+        hyper_dashboard::Dashboard::new(client.clone(), vec!["search".into()], Default::default());
     let addr = rt
-        .block_on(hyper_dashboard::serve(dashboard, "127.0.0.1:0".parse().expect("addr")))
+        .block_on(hyper_dashboard::serve(
+            dashboard,
+            "127.0.0.1:0".parse().expect("addr"),
+        ))
         .expect("serve");
     let t = Instant::now();
     while !String::from_utf8_lossy(&{
         let mut s = TcpStream::connect(addr).expect("connect");
-        write!(s, "GET /api/overview HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").expect("w");
+        write!(
+            s,
+            "GET /api/overview HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("w");
         let mut b = Vec::new();
         s.read_to_end(&mut b).expect("r");
         b
@@ -87,7 +108,10 @@ fn main() {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!("first view of the board built in {:.2} s (in the background; pages wait for it once)", t.elapsed().as_secs_f64());
+    println!(
+        "first view of the board built in {:.2} s (in the background; pages wait for it once)",
+        t.elapsed().as_secs_f64()
+    );
     println!("| request | time | bytes |\n|---|---|---|");
     for path in [
         "/",
@@ -95,14 +119,20 @@ fn main() {
         "/api/domain/search",
         "/api/domain/search/results?page=0&per=50",
         "/api/domain/search/results?page=1000&per=50",
-        &format!("/api/domain/search/result?key={}/run-004999", peer_id_of(&keys[3].verifying_key())),
+        &format!(
+            "/api/domain/search/result?key={}/run-004999",
+            peer_id_of(&keys[3].verifying_key())
+        ),
         "/api/peers",
         "/api/snapshot",
     ] {
         let runs: Vec<(Duration, usize)> = (0..5).map(|_| get(addr, path)).collect();
         let mut times: Vec<f64> = runs.iter().map(|r| r.0.as_secs_f64() * 1000.0).collect();
         times.sort_by(f64::total_cmp);
-        println!("| `{path}` | {:.1} ms (median of 5) | {} |", times[2], runs[0].1);
+        println!(
+            "| `{path}` | {:.1} ms (median of 5) | {} |",
+            times[2], runs[0].1
+        );
     }
     let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/dashboard/web");
     let out = std::process::Command::new("node")
@@ -110,9 +140,15 @@ fn main() {
         .args(["load.mjs", &format!("http://{addr}/"), "search"])
         .output()
         .expect("node");
-    println!("page loads in headless Chromium: {}", String::from_utf8_lossy(&out.stdout).trim());
+    println!(
+        "page loads in headless Chromium: {}",
+        String::from_utf8_lossy(&out.stdout).trim()
+    );
     if !out.status.success() {
-        println!("(load.mjs failed: {})", String::from_utf8_lossy(&out.stderr));
+        println!(
+            "(load.mjs failed: {})",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     rt.block_on(client.shutdown());
 }

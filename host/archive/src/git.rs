@@ -55,7 +55,11 @@ pub fn archive(
     let repo = open_work(work, remote_url)?;
     let mut remote = repo.find_remote(REMOTE)?;
     remote
-        .fetch(&[format!("+refs/heads/*:refs/remotes/{REMOTE}/*")], None, None)
+        .fetch(
+            &[format!("+refs/heads/*:refs/remotes/{REMOTE}/*")],
+            None,
+            None,
+        )
         .with_context(|| format!("fetching from {remote_url}"))?;
     let mut report = ArchiveReport::default();
     let mut refspecs = Vec::new();
@@ -73,7 +77,9 @@ pub fn archive(
         }
     }
     if snapshot_commit(&repo, snapshot)? {
-        refspecs.push(format!("refs/heads/{SNAPSHOT_BRANCH}:refs/heads/{SNAPSHOT_BRANCH}"));
+        refspecs.push(format!(
+            "refs/heads/{SNAPSHOT_BRANCH}:refs/heads/{SNAPSHOT_BRANCH}"
+        ));
         report.pushed.push(SNAPSHOT_BRANCH.into());
     } else {
         report.unchanged += 1;
@@ -91,7 +97,9 @@ static RUNNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Lock files a killed run left in the work repository (it is only a cache of the remote;
 /// while [`RUNNING`] is held nobody else writes it).
 fn remove_stale_locks(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -106,8 +114,9 @@ fn open_work(work: &Path, remote_url: &str) -> Result<Repository> {
     remove_stale_locks(work);
     let repo = match Repository::open_bare(work) {
         Ok(repo) => repo,
-        Err(_) => Repository::init_bare(work)
-            .with_context(|| format!("creating {}", work.display()))?,
+        Err(_) => {
+            Repository::init_bare(work).with_context(|| format!("creating {}", work.display()))?
+        }
     };
     match repo.find_remote(REMOTE) {
         Ok(r) if r.url() == Some(remote_url) => {}
@@ -135,7 +144,11 @@ fn push(remote: &mut git2::Remote, refspecs: &[String]) -> Result<()> {
     remote.push(refspecs, Some(&mut options))?;
     drop(options);
     let refused = refused.into_inner();
-    anyhow::ensure!(refused.is_empty(), "the remote refused {}", refused.join("; "));
+    anyhow::ensure!(
+        refused.is_empty(),
+        "the remote refused {}",
+        refused.join("; ")
+    );
     Ok(())
 }
 
@@ -146,9 +159,7 @@ fn by_agent(state: &BoardState) -> BTreeMap<String, Vec<&SignedResult>> {
         by.entry(r.record.author.clone()).or_default().push(r);
     }
     for list in by.values_mut() {
-        list.sort_by(|a, b| {
-            (a.record.finished_ms, a.key()).cmp(&(b.record.finished_ms, b.key()))
-        });
+        list.sort_by(|a, b| (a.record.finished_ms, a.key()).cmp(&(b.record.finished_ms, b.key())));
     }
     by
 }
@@ -192,24 +203,36 @@ fn agent_commit(
         index.insert(r.key(), n);
         let json = serde_json::to_vec_pretty(r)?;
         tree.insert(format!("run-{n:04}.json"), repo.blob(&json)?, 0o100644)?;
-        tree.insert(format!("run-{n:04}.md"), repo.blob(run_md(n, r).as_bytes())?, 0o100644)?;
+        tree.insert(
+            format!("run-{n:04}.md"),
+            repo.blob(run_md(n, r).as_bytes())?,
+            0o100644,
+        )?;
         added += 1;
     }
-    tree.insert("index.json", repo.blob(&serde_json::to_vec_pretty(&index)?)?, 0o100644)?;
+    tree.insert(
+        "index.json",
+        repo.blob(&serde_json::to_vec_pretty(&index)?)?,
+        0o100644,
+    )?;
     let best = best_of(state, results);
-    tree.insert("best.json", repo.blob(&serde_json::to_vec_pretty(&best)?)?, 0o100644)?;
+    tree.insert(
+        "best.json",
+        repo.blob(&serde_json::to_vec_pretty(&best)?)?,
+        0o100644,
+    )?;
     let journal = journal_md(state, results, &index);
     tree.insert("JOURNAL.md", repo.blob(journal.as_bytes())?, 0o100644)?;
     let tree = repo.find_tree(tree.write()?)?;
     if base.as_ref().is_some_and(|b| b.id() == tree.id()) {
         return Ok(None);
     }
-    let newest = results.iter().map(|r| r.record.finished_ms).max().unwrap_or(0);
-    let message = format!(
-        "{}: {added} new run(s), {} in all",
-        branch,
-        index.len()
-    );
+    let newest = results
+        .iter()
+        .map(|r| r.record.finished_ms)
+        .max()
+        .unwrap_or(0);
+    let message = format!("{}: {added} new run(s), {} in all", branch, index.len());
     commit(repo, branch, &tree, tip.as_ref(), newest, &message)?;
     Ok(Some(added))
 }
@@ -223,7 +246,11 @@ fn commit(
     message: &str,
 ) -> Result<Oid> {
     // The data's own time, not the clock's: rebuilding the same content gives the same commit.
-    let sig = Signature::new("hyper", "hyper@localhost", &Time::new((time_ms / 1000) as i64, 0))?;
+    let sig = Signature::new(
+        "hyper",
+        "hyper@localhost",
+        &Time::new((time_ms / 1000) as i64, 0),
+    )?;
     let parents: Vec<&git2::Commit> = parent.into_iter().collect();
     let oid = repo.commit(None, &sig, &sig, message, tree, &parents)?;
     repo.reference(&format!("refs/heads/{branch}"), oid, true, message)?;
@@ -241,13 +268,17 @@ fn snapshot_commit(repo: &Repository, snapshot: &Snapshot) -> Result<bool> {
         }
         v
     };
-    let previous: Option<serde_json::Value> = read_file(repo, base.as_ref(), "snapshot.json")
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let previous: Option<serde_json::Value> =
+        read_file(repo, base.as_ref(), "snapshot.json").and_then(|t| serde_json::from_str(&t).ok());
     if previous.map(without_time) == Some(without_time(json.clone())) {
         return Ok(false);
     }
     let mut tree = repo.treebuilder(None)?;
-    tree.insert("snapshot.json", repo.blob(&serde_json::to_vec_pretty(&json)?)?, 0o100644)?;
+    tree.insert(
+        "snapshot.json",
+        repo.blob(&serde_json::to_vec_pretty(&json)?)?,
+        0o100644,
+    )?;
     let tree = repo.find_tree(tree.write()?)?;
     let now = humantime::parse_rfc3339(&snapshot.timestamp)
         .ok()
@@ -288,8 +319,10 @@ fn run_md(n: u64, r: &SignedResult) -> String {
 
 /// The agent's best verified result, else its best (with its status, so nobody mistakes it).
 fn best_of(state: &BoardState, results: &[&SignedResult]) -> serde_json::Value {
-    let mut scored: Vec<&&SignedResult> =
-        results.iter().filter(|r| r.record.val.is_some_and(f64::is_finite)).collect();
+    let mut scored: Vec<&&SignedResult> = results
+        .iter()
+        .filter(|r| r.record.val.is_some_and(f64::is_finite))
+        .collect();
     scored.sort_by(|a, b| a.rank(b));
     let verified = scored
         .iter()
@@ -304,7 +337,11 @@ fn best_of(state: &BoardState, results: &[&SignedResult]) -> serde_json::Value {
     }
 }
 
-fn journal_md(state: &BoardState, results: &[&SignedResult], index: &BTreeMap<String, u64>) -> String {
+fn journal_md(
+    state: &BoardState,
+    results: &[&SignedResult],
+    index: &BTreeMap<String, u64>,
+) -> String {
     let mut out = String::new();
     let first = results.first().map(|r| &r.record);
     out.push_str(&format!(

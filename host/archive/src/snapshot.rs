@@ -151,15 +151,22 @@ fn board(state: &BoardState) -> DomainBoard {
 fn counts(state: &BoardState) -> Counts {
     let mut c = Counts {
         total: state.results.len(),
-        by_verification: [Status::Unverified, Status::Verified, Status::Disputed, Status::Refuted]
-            .iter()
-            .map(|s| (s.as_str().to_string(), 0))
-            .collect(),
+        by_verification: [
+            Status::Unverified,
+            Status::Verified,
+            Status::Disputed,
+            Status::Refuted,
+        ]
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect(),
         by_status: BTreeMap::new(),
         by_agent: BTreeMap::new(),
     };
     for r in &state.results {
-        *c.by_verification.entry(state.status(r).as_str().into()).or_default() += 1;
+        *c.by_verification
+            .entry(state.status(r).as_str().into())
+            .or_default() += 1;
         *c.by_status.entry(r.record.status.clone()).or_default() += 1;
         *c.by_agent.entry(r.record.author.clone()).or_default() += 1;
     }
@@ -192,7 +199,10 @@ impl Snapshot {
                 agents: agents.len(),
                 attestations: states.iter().map(|s| s.attestations).sum(),
             },
-            leaderboards: states.iter().map(|s| (s.domain.clone(), board(s))).collect(),
+            leaderboards: states
+                .iter()
+                .map(|s| (s.domain.clone(), board(s)))
+                .collect(),
             experiment_counts,
             disclaimer: DISCLAIMER.to_string(),
         }

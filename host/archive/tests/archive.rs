@@ -39,7 +39,10 @@ fn result(key: &SigningKey, id: &str, val: f64, parent: Option<&str>, ms: u64) -
 fn state(results: Vec<SignedResult>, verified: &[&SignedResult]) -> BoardState {
     BoardState {
         domain: "search".into(),
-        statuses: verified.iter().map(|r| (r.key(), Status::Verified)).collect(),
+        statuses: verified
+            .iter()
+            .map(|r| (r.key(), Status::Verified))
+            .collect(),
         results,
         reputations: BTreeMap::new(),
         attestations: 0,
@@ -48,7 +51,10 @@ fn state(results: Vec<SignedResult>, verified: &[&SignedResult]) -> BoardState {
 }
 
 fn keys() -> (SigningKey, SigningKey) {
-    (SigningKey::from_bytes(&[1; 32]), SigningKey::from_bytes(&[2; 32]))
+    (
+        SigningKey::from_bytes(&[1; 32]),
+        SigningKey::from_bytes(&[2; 32]),
+    )
 }
 
 const T0: u64 = 1_764_000_000_000;
@@ -64,7 +70,10 @@ fn the_snapshot_follows_its_schema_and_ranks_only_verified_results() {
     let schema: serde_json::Value =
         serde_json::from_str(hyper_archive::snapshot::SCHEMA).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&snap).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&snap)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "{errors:?}\n{snap:#}");
     assert_eq!(snap["version"], 2);
     assert_eq!(snap["summary"]["experiments"], 3);
@@ -72,8 +81,15 @@ fn the_snapshot_follows_its_schema_and_ranks_only_verified_results() {
     let board = &snap["leaderboards"]["search"];
     assert_eq!(board["globalBest"]["experimentId"], "a-1", "{board:#}");
     assert_eq!(board["globalBest"]["verification"], "verified");
-    assert_eq!(board["top10"].as_array().map(Vec::len), Some(1), "one verified agent");
-    assert_eq!(snap["experimentCounts"]["search"]["byVerification"]["unverified"], 1);
+    assert_eq!(
+        board["top10"].as_array().map(Vec::len),
+        Some(1),
+        "one verified agent"
+    );
+    assert_eq!(
+        snap["experimentCounts"]["search"]["byVerification"]["unverified"],
+        1
+    );
     // The schema can fail: a snapshot without its disclaimer, or with a wrong version.
     let mut broken = snap.clone();
     broken.as_object_mut().map(|o| o.remove("disclaimer"));
@@ -116,8 +132,13 @@ fn the_archive_is_a_git_history_that_grows_only_with_new_runs() {
     git2::Repository::init_bare(&remote).expect("bare remote");
     let work = dir.path().join("work.git");
     let url = remote.to_str().expect("utf-8");
-    let r = |k: &SigningKey, id: &str, v: f64, p: Option<&str>, dt: u64| result(k, id, v, p, T0 + dt);
-    let first = vec![r(&a, "a-0", 0.40, None, 0), r(&a, "a-1", 0.45, Some("a-0"), 10), r(&b, "b-0", 0.41, None, 5)];
+    let r =
+        |k: &SigningKey, id: &str, v: f64, p: Option<&str>, dt: u64| result(k, id, v, p, T0 + dt);
+    let first = vec![
+        r(&a, "a-0", 0.40, None, 0),
+        r(&a, "a-1", 0.45, Some("a-0"), 10),
+        r(&b, "b-0", 0.41, None, 5),
+    ];
     let s1 = state(first.clone(), &[&first[0]]);
     let snap = Snapshot::build(std::slice::from_ref(&s1), "t", T0 + 100);
     let report = archive(&work, url, std::slice::from_ref(&s1), &snap).expect("archive");
@@ -131,7 +152,15 @@ fn the_archive_is_a_git_history_that_grows_only_with_new_runs() {
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
     assert_eq!(
         names,
-        ["JOURNAL.md", "best.json", "index.json", "run-0001.json", "run-0001.md", "run-0002.json", "run-0002.md"]
+        [
+            "JOURNAL.md",
+            "best.json",
+            "index.json",
+            "run-0001.json",
+            "run-0001.md",
+            "run-0002.json",
+            "run-0002.md"
+        ]
     );
     // run-0001.json is the signed record itself: it still verifies.
     let back: SignedResult = serde_json::from_str(&files["run-0001.json"]).expect("json");
@@ -139,7 +168,10 @@ fn the_archive_is_a_git_history_that_grows_only_with_new_runs() {
     SignedResult::decode(&back.encode()).expect("the archived record verifies");
     assert!(files["JOURNAL.md"].contains("`a-1`") && files["JOURNAL.md"].contains("verified"));
     let best: serde_json::Value = serde_json::from_str(&files["best.json"]).expect("json");
-    assert_eq!(best["result"]["record"]["id"], "a-0", "the best *verified* run: {best}");
+    assert_eq!(
+        best["result"]["record"]["id"], "a-0",
+        "the best *verified* run: {best}"
+    );
     let snapshot_files = clone_files(&remote, "snapshot");
     let archived: serde_json::Value =
         serde_json::from_str(&snapshot_files["snapshot.json"]).expect("json");
@@ -148,7 +180,11 @@ fn the_archive_is_a_git_history_that_grows_only_with_new_runs() {
     // Again with nothing new (a later clock): nothing pushed, no new commit anywhere.
     let snap = Snapshot::build(std::slice::from_ref(&s1), "t", T0 + 9_999);
     let again = archive(&work, url, std::slice::from_ref(&s1), &snap).expect("archive");
-    assert_eq!((again.new_runs, again.pushed.len(), again.unchanged), (0, 0, 3), "{again:?}");
+    assert_eq!(
+        (again.new_runs, again.pushed.len(), again.unchanged),
+        (0, 0, 3),
+        "{again:?}"
+    );
     assert_eq!(commits(&remote, &branch_a), 1);
 
     // Two new runs of A: only they are added, with the next numbers; old files unchanged.

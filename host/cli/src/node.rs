@@ -466,16 +466,31 @@ async fn answer(control: &Control, request: &serde_json::Value) -> Result<serde_
             "diversity": control.diversity.lock().map(|m| serde_json::to_value(&*m).unwrap_or_default()).unwrap_or_default(),
         })),
         Some("dashboard") => {
-            let addr = request["addr"].as_str().unwrap_or(crate::visible::DEFAULT_DASHBOARD);
+            let addr = request["addr"]
+                .as_str()
+                .unwrap_or(crate::visible::DEFAULT_DASHBOARD);
             let local = start_dashboard(control, addr).await?;
             Ok(serde_json::json!({ "url": format!("http://{local}/") }))
         }
-        Some("snapshot") => Ok(crate::visible::snapshot_of(client, &control.domains, &control.diversity)
-            .await?
-            .to_json()),
+        Some("snapshot") => {
+            Ok(
+                crate::visible::snapshot_of(client, &control.domains, &control.diversity)
+                    .await?
+                    .to_json(),
+            )
+        }
         Some("archive") => {
-            let remote = request["remote"].as_str().context("archive needs a remote")?;
-            let report = crate::visible::archive_to(client, home, &control.domains, &control.diversity, remote).await?;
+            let remote = request["remote"]
+                .as_str()
+                .context("archive needs a remote")?;
+            let report = crate::visible::archive_to(
+                client,
+                home,
+                &control.domains,
+                &control.diversity,
+                remote,
+            )
+            .await?;
             Ok(serde_json::json!({ "report": report }))
         }
         other => bail!("unknown command {other:?}"),

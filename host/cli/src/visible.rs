@@ -73,7 +73,8 @@ pub async fn archive_to(
 /// A node over the saved boards that listens nowhere and dials nobody.
 async fn offline_node(home: &Path) -> Result<(NodeClient, Vec<String>)> {
     let journal = crate::open_journal(home)?;
-    let boards: std::collections::HashMap<String, Vec<u8>> = journal.boards()?.into_iter().collect();
+    let boards: std::collections::HashMap<String, Vec<u8>> =
+        journal.boards()?.into_iter().collect();
     let mut domains: Vec<String> = boards.keys().cloned().collect();
     if let Some(listed) = crate::node::NodeFile::load(home)?.domains {
         domains.extend(listed);
@@ -92,7 +93,8 @@ async fn offline_node(home: &Path) -> Result<(NodeClient, Vec<String>)> {
         trusted: crate::node::trusted_peers(home)?,
         ..NodeConfig::default()
     };
-    let client = hyper_swarm::node::start(identity.signing_key().to_bytes(), config, boards).await?;
+    let client =
+        hyper_swarm::node::start(identity.signing_key().to_bytes(), config, boards).await?;
     for domain in &domains {
         for record in journal.list(domain)? {
             let signed = hyper_swarm::record::from_journal(&record, identity.signing_key());
@@ -115,8 +117,16 @@ pub fn dashboard(home: &Path, addr: &str, json: bool) -> Result<()> {
         .parse()
         .with_context(|| format!("`{addr}` is not an address (e.g. {DEFAULT_DASHBOARD})"))?;
     if crate::node::node_running(home) {
-        let reply = crate::node::ask_node(home, serde_json::json!({ "cmd": "dashboard", "addr": addr.to_string() }))?;
-        print_json_or(json, &reply, || format!("dashboard: {} (served by the running node)", reply["url"].as_str().unwrap_or("")));
+        let reply = crate::node::ask_node(
+            home,
+            serde_json::json!({ "cmd": "dashboard", "addr": addr.to_string() }),
+        )?;
+        print_json_or(json, &reply, || {
+            format!(
+                "dashboard: {} (served by the running node)",
+                reply["url"].as_str().unwrap_or("")
+            )
+        });
         return Ok(());
     }
     let runtime = tokio::runtime::Runtime::new()?;
@@ -154,7 +164,8 @@ pub fn snapshot(home: &Path, out: Option<&Path>) -> Result<()> {
     match out {
         Some(path) => {
             let part = path.with_extension("json.part");
-            std::fs::write(&part, text.as_bytes()).with_context(|| format!("writing {}", part.display()))?;
+            std::fs::write(&part, text.as_bytes())
+                .with_context(|| format!("writing {}", part.display()))?;
             std::fs::rename(&part, path)?;
             eprintln!("snapshot written to {}", path.display());
         }

@@ -1396,8 +1396,16 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
 
 /// `git` as a user would run it on the archive (the machine's git, not libgit2).
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").args(args).current_dir(dir).output().expect("git");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -1405,7 +1413,10 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
     let tmp = tempfile::tempdir().expect("tmp");
     let home = tmp.path().join("home");
-    ok(&home, &["run", "search", "--experiments", "4", "--seed", "3"]);
+    ok(
+        &home,
+        &["run", "search", "--experiments", "4", "--seed", "3"],
+    );
     // The snapshot, offline (no node): this journal's results on the saved boards.
     let out = tmp.path().join("snap.json");
     ok(&home, &["snapshot", "--out", out.to_str().expect("utf-8")]);
@@ -1413,10 +1424,16 @@ fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
         serde_json::from_slice(&std::fs::read(&out).expect("snapshot file")).expect("json");
     assert_eq!(snap["version"], 2);
     assert_eq!(snap["summary"]["experiments"], 4, "{snap:#}");
-    assert_eq!(snap["leaderboards"]["search"]["globalBest"]["verification"], "verified");
+    assert_eq!(
+        snap["leaderboards"]["search"]["globalBest"]["verification"],
+        "verified"
+    );
 
     let remote = tmp.path().join("archive.git");
-    git(tmp.path(), &["init", "--bare", "-q", remote.to_str().expect("utf-8")]);
+    git(
+        tmp.path(),
+        &["init", "--bare", "-q", remote.to_str().expect("utf-8")],
+    );
     let url = remote.to_str().expect("utf-8");
     // Killed at several points (while starting, fetching, committing or pushing) ...
     for delay_ms in [5u64, 40, 80, 120, 160, 240, 320] {
@@ -1437,7 +1454,14 @@ fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
         serde_json::from_str(&ok(&home, &["archive", "--remote", url, "--json"])).expect("json");
     let again: serde_json::Value =
         serde_json::from_str(&ok(&home, &["archive", "--remote", url, "--json"])).expect("json");
-    assert_eq!((again["new_runs"].as_u64(), again["pushed"].as_array().map(Vec::len)), (Some(0), Some(0)), "{again}");
+    assert_eq!(
+        (
+            again["new_runs"].as_u64(),
+            again["pushed"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0)),
+        "{again}"
+    );
     let branches = git(&remote, &["branch", "--list"]);
     let agent_branch = branches
         .lines()
@@ -1445,7 +1469,17 @@ fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
         .find(|b| b.starts_with("agents/") && b.ends_with("/search"))
         .unwrap_or_else(|| panic!("no agent branch in {branches} (last run: {done})"));
     let clone = tmp.path().join("clone");
-    git(tmp.path(), &["clone", "-q", "--branch", &agent_branch, url, clone.to_str().expect("utf-8")]);
+    git(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            &agent_branch,
+            url,
+            clone.to_str().expect("utf-8"),
+        ],
+    );
     let runs: Vec<String> = std::fs::read_dir(&clone)
         .expect("clone")
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -1453,7 +1487,8 @@ fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
         .collect();
     assert_eq!(runs.len(), 4, "each experiment once: {runs:?}");
     let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(clone.join("index.json")).expect("index")).expect("json");
+        serde_json::from_slice(&std::fs::read(clone.join("index.json")).expect("index"))
+            .expect("json");
     assert_eq!(index.as_object().map(|o| o.len()), Some(4));
     let journal = std::fs::read_to_string(clone.join("JOURNAL.md")).expect("JOURNAL.md");
     assert!(journal.contains("| [0004](run-0004.md)"), "{journal}");

@@ -26,11 +26,26 @@ pub const MAX_LINEAGE: usize = 64;
 
 pub fn router(d: Dashboard) -> Router {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", assets::INDEX_HTML) }))
-        .route("/app.js", get(|| async { asset("text/javascript", assets::APP_JS) }))
-        .route("/app.css", get(|| async { asset("text/css", assets::APP_CSS) }))
-        .route("/vendor/uPlot.js", get(|| async { asset("text/javascript", assets::UPLOT_JS) }))
-        .route("/vendor/uPlot.css", get(|| async { asset("text/css", assets::UPLOT_CSS) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", assets::INDEX_HTML) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript", assets::APP_JS) }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { asset("text/css", assets::APP_CSS) }),
+        )
+        .route(
+            "/vendor/uPlot.js",
+            get(|| async { asset("text/javascript", assets::UPLOT_JS) }),
+        )
+        .route(
+            "/vendor/uPlot.css",
+            get(|| async { asset("text/css", assets::UPLOT_CSS) }),
+        )
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/overview", get(overview))
         .route("/api/domain/{domain}", get(domain))
@@ -53,7 +68,9 @@ fn not_found(what: String) -> Response {
 
 fn view_of(d: &Dashboard, domain: &str) -> Result<std::sync::Arc<DomainView>, Response> {
     if !d.domains.iter().any(|x| x == domain) {
-        return Err(not_found(format!("this node does not follow domain `{domain}`")));
+        return Err(not_found(format!(
+            "this node does not follow domain `{domain}`"
+        )));
     }
     d.views
         .get(domain)
@@ -218,8 +235,12 @@ fn lineage(v: &DomainView, start: usize) -> Vec<Value> {
     let mut at = start;
     while chain.len() < MAX_LINEAGE {
         let rec = &v.state.results[at].record;
-        let Some(parent) = rec.parent.as_deref() else { break };
-        let Some(candidates) = v.by_id.get(parent) else { break };
+        let Some(parent) = rec.parent.as_deref() else {
+            break;
+        };
+        let Some(candidates) = v.by_id.get(parent) else {
+            break;
+        };
         let next = candidates
             .iter()
             .find(|&&c| v.state.results[c].record.author == rec.author)
@@ -253,8 +274,10 @@ async fn skill(
         .filter(|&&i| v.state.results[i].record.val.is_some_and(f64::is_finite))
         .min_by(|&&a, &&b| v.state.results[a].rank(&v.state.results[b]))
         .map(|&i| row(&v, i));
-    let authors: HashSet<&str> =
-        idx.iter().map(|&i| v.state.results[i].record.author.as_str()).collect();
+    let authors: HashSet<&str> = idx
+        .iter()
+        .map(|&i| v.state.results[i].record.author.as_str())
+        .collect();
     Json(json!({
         "skill_hash": hash,
         "domain": domain,
@@ -300,7 +323,10 @@ async fn snapshot(State(d): State<Dashboard>) -> Json<Value> {
         .iter()
         .filter_map(|name| d.views.get(name).map(|v| v.state.clone()))
         .collect();
-    Json(hyper_archive::Snapshot::build(&states, &d.generated_by, hyper_swarm::attest::now_ms()).to_json())
+    Json(
+        hyper_archive::Snapshot::build(&states, &d.generated_by, hyper_swarm::attest::now_ms())
+            .to_json(),
+    )
 }
 
 /// The live feed: every new result, attestation, claim and hypothesis as one `message`

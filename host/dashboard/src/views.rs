@@ -57,7 +57,9 @@ impl Views {
     }
 
     fn record_diversity(&self, domain: &str, d: &hyper_research::Diversity, now_ms: u64) {
-        let Ok(mut m) = self.diversity.lock() else { return };
+        let Ok(mut m) = self.diversity.lock() else {
+            return;
+        };
         let list = m.entry(domain.to_string()).or_default();
         let sample = serde_json::json!({
             "ms": now_ms, "results": d.results, "coverage": d.coverage,
@@ -81,11 +83,7 @@ pub async fn refresh(d: Dashboard) {
     let mut sizes: HashMap<String, usize> = HashMap::new();
     loop {
         for domain in &d.domains {
-            let diversity = d
-                .diversity
-                .lock()
-                .ok()
-                .and_then(|m| m.get(domain).cloned());
+            let diversity = d.diversity.lock().ok().and_then(|m| m.get(domain).cloned());
             if let Some(div) = &diversity {
                 d.views.record_diversity(domain, div, now_ms());
             }
@@ -139,7 +137,10 @@ pub fn index(state: BoardState, attestations: Vec<SignedAttestation>) -> DomainV
     let mut by_skill: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for &i in &newest {
         by_key.insert(results[i].key(), i);
-        by_id.entry(results[i].record.id.clone()).or_default().push(i);
+        by_id
+            .entry(results[i].record.id.clone())
+            .or_default()
+            .push(i);
         by_skill
             .entry(results[i].record.skill_hash.clone())
             .or_default()
@@ -187,7 +188,9 @@ fn series(results: &[SignedResult], newest: &[usize]) -> serde_json::Value {
     let mut so_far: Option<f64> = None;
     for &i in newest.iter().rev() {
         let r = &results[i].record;
-        let Some(v) = r.val.filter(|v| v.is_finite()) else { continue };
+        let Some(v) = r.val.filter(|v| v.is_finite()) else {
+            continue;
+        };
         per_agent.entry(r.author.as_str()).or_default().push(v);
         let better = so_far.is_none_or(|b| if r.direction == "lower" { v < b } else { v > b });
         if better {
