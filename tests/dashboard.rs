@@ -92,6 +92,35 @@ fn the_dashboard_shows_real_nodes_data_and_live_results_in_a_real_browser() {
     );
     let snapshot = get(addr, "/api/snapshot");
     assert_eq!(snapshot["summary"]["experiments"], 6);
+    // Asked for what it cannot give, the server refuses and goes on serving.
+    for bad in [
+        "/api/domain/search/results?per=99999999999999999999999",
+        "/api/domain/search/results?page=-1",
+        "/api/domain/search/result",
+        "/api/domain/nowhere",
+        "/api/domain/search/skill/..%2F..%2Fetc",
+    ] {
+        assert!(get(addr, bad).get("rows").is_none(), "{bad}");
+    }
+    assert_eq!(
+        get(addr, "/api/domain/search/results?per=1")["rows"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+
+    // A stranger's result whose text is markup (an id, a platform and a parameter that would
+    // run script if a page inserted them as HTML); the browser must show it as text.
+    let hostile_id = r#"<img src=x onerror="window.__pwned=1">"#;
+    let mut hostile = fabricate(&b_rows[0], hostile_id, 0.9, 0.01);
+    hostile.platform = "<script>window.__pwned=1</script>".into();
+    hostile.params["stemmer"] = serde_json::json!("<b onmouseover=window.__pwned=1>x</b>");
+    rt.block_on(b.client.publish(from_journal(&hostile, &b.key)))
+        .expect("publish");
+    until("A has the hostile result", 30, || {
+        get(addr, "/api/overview")["domains"][0]["results"] == 7
+    });
+    let hostile_key = format!("{}/{hostile_id}", b.id());
 
     let shots = std::env::var("HYPER_SCREENSHOTS")
         .map(std::path::PathBuf::from)
@@ -108,6 +137,7 @@ fn the_dashboard_shows_real_nodes_data_and_live_results_in_a_real_browser() {
             "live-from-b",
         ])
         .arg(&shots)
+        .arg(&hostile_key)
         .stdout(Stdio::piped())
         .spawn()
         .expect("node (scripts/setup.sh installs it and playwright-core)");
@@ -139,6 +169,8 @@ fn the_dashboard_shows_real_nodes_data_and_live_results_in_a_real_browser() {
         "{figures}"
     );
     assert!(figures["lineage_rows"].as_u64().is_some(), "{figures}");
+    assert_eq!(figures["script_ran"], false, "{figures}");
+    assert_eq!(figures["hostile_markup_elements"], 0, "{figures}");
     for shot in ["overview", "domain", "result", "peers", "live"] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}.png");
     }

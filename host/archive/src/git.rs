@@ -159,7 +159,7 @@ fn by_agent(state: &BoardState) -> BTreeMap<String, Vec<&SignedResult>> {
         by.entry(r.record.author.clone()).or_default().push(r);
     }
     for list in by.values_mut() {
-        list.sort_by(|a, b| (a.record.finished_ms, a.key()).cmp(&(b.record.finished_ms, b.key())));
+        list.sort_by_key(|r| (r.record.finished_ms, r.key()));
     }
     by
 }

@@ -151,22 +151,11 @@ fn board(state: &BoardState) -> DomainBoard {
 fn counts(state: &BoardState) -> Counts {
     let mut c = Counts {
         total: state.results.len(),
-        by_verification: [
-            Status::Unverified,
-            Status::Verified,
-            Status::Disputed,
-            Status::Refuted,
-        ]
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect(),
+        by_verification: Status::counts(state.results.iter().map(|r| state.status(r))),
         by_status: BTreeMap::new(),
         by_agent: BTreeMap::new(),
     };
     for r in &state.results {
-        *c.by_verification
-            .entry(state.status(r).as_str().into())
-            .or_default() += 1;
         *c.by_status.entry(r.record.status.clone()).or_default() += 1;
         *c.by_agent.entry(r.record.author.clone()).or_default() += 1;
     }

@@ -7,33 +7,19 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 use hyper_archive::{archive, BoardState, Snapshot};
-use hyper_swarm::record::{peer_id_of, ResultRecord, SignedResult, RECORD_VERSION};
+use hyper_swarm::record::{peer_id_of, sample, SignedResult};
 use hyper_swarm::trust::Status;
 
+/// The swarm's sample record, made a baseline (no parent) or a child, finished at `ms`.
 fn result(key: &SigningKey, id: &str, val: f64, parent: Option<&str>, ms: u64) -> SignedResult {
-    SignedResult::sign(
-        ResultRecord {
-            v: RECORD_VERSION,
-            id: id.into(),
-            domain: "search".into(),
-            skill_hash: "ab".repeat(32),
-            evaluator_hash: "cd".repeat(32),
-            data_hash: "ef".repeat(32),
-            domain_version: "1".into(),
-            params: serde_json::json!({ "k1": val }),
-            seed: 7,
-            parent: parent.map(String::from),
-            metric: "ndcg@10".into(),
-            direction: "higher".into(),
-            val: Some(val),
-            test: Some(val - 0.01),
-            status: if parent.is_none() { "baseline" } else { "keep" }.into(),
-            platform: "x86_64-linux".into(),
-            author: peer_id_of(&key.verifying_key()),
-            finished_ms: ms,
-        },
-        key,
-    )
+    let mut record = sample(key, id, val).record;
+    record.params = serde_json::json!({ "k1": val });
+    record.seed = 7;
+    record.parent = parent.map(String::from);
+    record.test = Some(val - 0.01);
+    record.status = if parent.is_none() { "baseline" } else { "keep" }.into();
+    record.finished_ms = ms;
+    SignedResult::sign(record, key)
 }
 
 fn state(results: Vec<SignedResult>, verified: &[&SignedResult]) -> BoardState {

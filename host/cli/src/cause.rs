@@ -80,8 +80,9 @@ pub fn run(home: &Path, command: DomainCommand) -> Result<()> {
                 println!("{}", serde_json::json!({"dir": dir, "name": name}));
             } else {
                 println!(
-                    "created {}; next: hyper domain build {0} && hyper domain install {0}",
-                    dir.display()
+                    "created {}; next: hyper domain build {1} && hyper domain install {1}",
+                    dir.display(),
+                    crate::scaffold::shell_path(&dir)
                 );
             }
             Ok(())

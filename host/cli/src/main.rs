@@ -38,6 +38,7 @@ mod node;
 mod replay;
 mod scaffold;
 mod skill;
+mod trial;
 mod visible;
 
 #[derive(Parser)]
@@ -66,6 +67,10 @@ struct Cli {
 enum Command {
     /// Run the research loop on a domain: baseline, then mutations, each scored by the evaluator.
     Run(RunArgs),
+    /// Run one experiment with parameters you choose (the rest from the skill's defaults),
+    /// scored on the validation split; shows the guest's log, keeps the artifact if asked,
+    /// and journals nothing unless --journal.
+    Try(trial::TryArgs),
     /// List the journal's experiments for a domain.
     Results {
         domain: String,
@@ -249,6 +254,10 @@ struct RunArgs {
     /// Model name sent to the chat endpoint.
     #[arg(long, default_value = "gpt-4o-mini")]
     llm_model: String,
+    /// Fix a parameter for the whole loop (repeatable): the baseline and every proposal run
+    /// with it, e.g. `--set stemmer=porter --set k1=1.5`.
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
     /// Print the summary as JSON (no progress bar).
     #[arg(long)]
     json: bool,
@@ -382,6 +391,17 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    // A server is not a filter: a node or a dashboard outlives whoever read its first lines,
+    // and it writes to sockets that peers and browsers may close at any moment (tokio writes
+    // without MSG_NOSIGNAL). Either would kill it with SIGPIPE; ignored, they are errors
+    // that the code already handles.
+    #[cfg(unix)]
+    if matches!(cli.command, Command::Node(_) | Command::Dashboard { .. }) {
+        // SAFETY: still before any thread exists (as above).
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
+    }
     let filter = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -446,6 +466,7 @@ fn run(cli: Cli) -> Result<()> {
     let home = home_dir(cli.home)?;
     match cli.command {
         Command::Run(args) => cmd_run(&home, args),
+        Command::Try(args) => trial::run(&home, args),
         Command::Report { domain, out } => cmd_report(&home, &domain, out.as_deref()),
         Command::Results {
             domain,
@@ -501,7 +522,7 @@ fn run(cli: Cli) -> Result<()> {
                     "created {} ({:?}); next: hyper skill build {}",
                     dir.display(),
                     lang,
-                    dir.display()
+                    scaffold::shell_path(&dir)
                 );
             }
             Ok(())
@@ -515,6 +536,8 @@ fn run(cli: Cli) -> Result<()> {
                     "{}",
                     serde_json::json!({ "component": component, "bytes": size, "seconds": started.elapsed().as_secs_f64() })
                 );
+            } else if let Some(next) = scaffold::next_after_build(&dir) {
+                println!("next: {next}");
             }
             Ok(())
         }
@@ -545,17 +568,21 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
-    install_builtin(home)?;
-    let domain = Domain::find(home, &args.domain)?;
-    let runtime = runtime(home)?;
-    let (skill_name, skill_bytes, load_options) = match &args.skill {
-        // A file, or else an installed skill (`name`, `name@version`, `sha256:…`).
+/// The skill a command names: a component file, an installed skill (`name`, `name@version`,
+/// `sha256:…`) or, with none, the domain's official skill. Returns its display name too.
+pub(crate) fn load_skill(
+    home: &Path,
+    runtime: &Runtime,
+    skill: Option<&Path>,
+    domain: Option<&Domain>,
+    allow_inert_sockets: bool,
+) -> Result<(String, Skill)> {
+    let (skill_name, skill_bytes, load_options) = match skill {
         Some(p) if p.is_file() || (!p.exists() && p.extension().is_some_and(|e| e == "wasm")) => (
             p.display().to_string(),
             read_component(p)?,
             hyper_runtime::LoadOptions {
-                inert_sockets: args.allow_inert_sockets,
+                inert_sockets: allow_inert_sockets,
             },
         ),
         Some(p) => {
@@ -568,6 +595,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
             )
         }
         None => {
+            let domain = domain.context("name a skill: a .wasm file or an installed skill")?;
             let path = domain.default_skill_path().with_context(|| {
                 format!(
                     "domain `{}` has no default skill: pass --skill PATH",
@@ -581,11 +609,48 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
             )
         }
     };
-    let skill = Skill::load_with(&runtime, &skill_bytes, load_options)
+    let skill = Skill::load_with(runtime, &skill_bytes, load_options)
         .map_err(|f| anyhow::anyhow!("skill {skill_name}: {f}"))?;
+    Ok((skill_name, skill))
+}
+
+pub(crate) fn load_evaluator(runtime: &Runtime, domain: &Domain) -> Result<Evaluator> {
     let evaluator_path = domain.evaluator_path();
-    let evaluator = Evaluator::load(&runtime, &read_component(&evaluator_path)?)
-        .map_err(|f| anyhow::anyhow!("evaluator {}: {f}", evaluator_path.display()))?;
+    Evaluator::load(runtime, &read_component(&evaluator_path)?)
+        .map_err(|f| anyhow::anyhow!("evaluator {}: {f}", evaluator_path.display()))
+}
+
+/// `--set NAME=VALUE …` as the table a loop pins (values read as JSON, else as text).
+pub(crate) fn fixed_params(set: &[String]) -> Result<toml::Table> {
+    let mut table = toml::Table::new();
+    for (name, value) in node::parse_settings(set)? {
+        let value = match value {
+            serde_json::Value::Bool(b) => toml::Value::Boolean(b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => toml::Value::Integer(i),
+                None => toml::Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => toml::Value::String(s),
+            other => bail!("--set {name}: `{other}` is not a number, a flag or a choice"),
+        };
+        table.insert(name, value);
+    }
+    Ok(table)
+}
+
+fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
+    install_builtin(home)?;
+    let domain = Domain::find(home, &args.domain)?;
+    let runtime = runtime(home)?;
+    let (_, skill) = load_skill(
+        home,
+        &runtime,
+        args.skill.as_deref(),
+        Some(&domain),
+        args.allow_inert_sockets,
+    )?;
+    let evaluator = load_evaluator(&runtime, &domain)?;
+    let fixed = fixed_params(&args.set)?;
     let mut journal = open_journal(home)?;
     let experiments = match (args.experiments, args.time) {
         (None, None) => Some(20),
@@ -603,6 +668,7 @@ fn cmd_run(home: &Path, args: RunArgs) -> Result<()> {
         proposer: args
             .proposer
             .kind(args.llm_url.as_deref(), &args.llm_model)?,
+        fixed,
         ..LoopOptions::default()
     };
     let show_bar = !args.json && std::io::stderr().is_terminal();

@@ -633,14 +633,14 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
     runtime.block_on(async {
         let client =
             hyper_swarm::node::start(identity.signing_key().to_bytes(), config, boards).await?;
-        for addr in client.listen_addrs().await? {
-            println!("listening on {addr}/p2p/{}", client.peer_id);
-        }
-        std::io::stdout().flush()?;
+        // The control socket first: once a reader sees the address, `hyper status` answers.
         let socket = socket_path(home);
         let _ = std::fs::remove_file(&socket);
         let listener = tokio::net::UnixListener::bind(&socket)
             .with_context(|| format!("control socket {}", socket.display()))?;
+        for addr in client.listen_addrs().await? {
+            announce(&format!("listening on {addr}/p2p/{}", client.peer_id));
+        }
         let health: Health = Health::default();
         let diversity = hyper_swarm::peers::DiversityBoard::default();
         let control = Control {
@@ -654,8 +654,7 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
         };
         if let Some(addr) = args.dashboard.clone().or(file.dashboard.clone()) {
             let local = start_dashboard(&control, &addr).await?;
-            println!("dashboard: http://{local}/");
-            std::io::stdout().flush()?;
+            announce(&format!("dashboard: http://{local}/"));
         }
         let archive_remote = args.archive.clone().or(file.archive.clone());
         tokio::spawn(serve_control(control, listener));
@@ -753,6 +752,15 @@ pub fn run_node(home: &Path, mut args: NodeArgs) -> Result<()> {
         }
         Ok(())
     })
+}
+
+/// Prints one line of the node's startup to stdout. A node outlives whoever read its first
+/// lines (`hyper node | head -1`, a supervisor that reads the address and closes the pipe), so
+/// a closed stdout is not an error here: `println!` would panic on it and take the node down.
+fn announce(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 /// The PeerIds of the publishers this user trusts (`hyper trust add`): their attestations
@@ -1000,7 +1008,7 @@ pub fn fetch_component(home: &Path, sha256: &str) -> Result<PathBuf> {
 }
 
 /// Parses `name=value` pairs; a value is JSON if it parses as JSON, otherwise text.
-fn parse_settings(set: &[String]) -> Result<serde_json::Map<String, serde_json::Value>> {
+pub(crate) fn parse_settings(set: &[String]) -> Result<serde_json::Map<String, serde_json::Value>> {
     let mut params = serde_json::Map::new();
     for pair in set {
         let Some((name, value)) = pair.split_once('=') else {

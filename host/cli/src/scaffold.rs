@@ -215,7 +215,41 @@ pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Re
 }
 
 /// Builds the skill in `dir` according to its hyper-skill.toml; returns the component path.
+/// A path as a user types it again: quoted for a POSIX shell where it needs to be.
+pub fn shell_path(path: &Path) -> String {
+    let text = path.display().to_string();
+    shlex::try_quote(&text).map_or(text.clone(), |q| q.into_owned())
+}
+
+/// `dir` made absolute against the working directory: the guest toolchains run in other
+/// directories (componentize-py and -js in the skill's folder, cargo in its crate), where a
+/// relative path given on our command line would name something else or nothing.
+fn absolute(dir: &Path) -> Result<PathBuf> {
+    std::path::absolute(dir).with_context(|| format!("resolving {}", dir.display()))
+}
+
+/// What to run once a skill is built, as the user would type it from where they are
+/// (`dir` as they gave it): try it on its domain, or test it on its forge task.
+pub fn next_after_build(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("hyper-skill.toml")).ok()?;
+    let src: hyper_registry::manifest::SourceManifest = toml::from_str(&text).ok()?;
+    let component = shell_path(&dir.join(&src.component));
+    // componentize-py's runtime imports wasi:sockets whatever the skill does: a file needs
+    // the flag that links them inert (an installed skill's manifest says so instead).
+    let inert = if src.build.as_ref().is_some_and(|b| b.lang == "python") {
+        " --allow-inert-sockets"
+    } else {
+        ""
+    };
+    match (&src.task, src.domains.first()) {
+        (Some(task), _) => Some(format!("hyper forge test {component} --task {task}")),
+        (None, Some(domain)) => Some(format!("hyper try {component} --domain {domain}{inert}")),
+        (None, None) => None,
+    }
+}
+
 pub fn build(dir: &Path) -> Result<PathBuf> {
+    let dir = &absolute(dir)?;
     let manifest_path = dir.join("hyper-skill.toml");
     let text = std::fs::read_to_string(&manifest_path)
         .with_context(|| format!("reading {}", manifest_path.display()))?;
@@ -395,6 +429,7 @@ pub fn new_domain(name: &str, metric: &str, higher_is_better: bool, dir: &Path) 
 /// `hyper domain build`: evaluator/ -> evaluator.wasm, skill/ (if present) -> the manifest's
 /// default skill. Returns the components built.
 pub fn build_domain(dir: &Path) -> Result<Vec<PathBuf>> {
+    let dir = &absolute(dir)?;
     let domain = hyper_research::Domain::load(dir)?;
     let target_dir = std::env::var_os("HYPER_GUEST_TARGET_DIR")
         .map(PathBuf::from)

@@ -1494,3 +1494,329 @@ fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
     assert!(journal.contains("| [0004](run-0004.md)"), "{journal}");
     assert!(git(&remote, &["branch", "--list", "snapshot"]).contains("snapshot"));
 }
+
+/// Kills a spawned node when the test ends, even when an assertion fails first (a node left
+/// running would outlive the test and keep its port).
+struct NodeProcess(std::process::Child);
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP GET on loopback without a client crate: the dashboard's body, or the error.
+fn http_get(url: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").ok_or("not http")?;
+    let (host, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .map_err(|e| e.to_string())?;
+    let (head, body) = reply.split_once("\r\n\r\n").ok_or("no header end")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(head.lines().next().unwrap_or("").to_string());
+    }
+    Ok(body.to_string())
+}
+
+/// Polls `check` until it returns Some, for at most `limit`; the last failure explains a timeout.
+fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() > limit => panic!("{what}: not after {limit:?}: {last}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// A running node serves its dashboard (`--dashboard`, and `hyper dashboard` asks it rather
+/// than starting another server), answers `hyper snapshot`, and pushes its archive on the
+/// schedule of `--archive-every` without being asked.
+#[test]
+fn a_node_serves_its_dashboard_its_snapshot_and_pushes_its_archive_on_schedule() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    ok(
+        &home,
+        &["run", "search", "--experiments", "3", "--seed", "5"],
+    );
+    let remote = tmp.path().join("archive.git");
+    git(
+        tmp.path(),
+        &["init", "--bare", "-q", remote.to_str().expect("utf-8")],
+    );
+    let url = remote.to_str().expect("utf-8");
+    let (child, _) = spawn_node(
+        &home,
+        &[
+            "--no-research",
+            "--dashboard",
+            "127.0.0.1:0",
+            "--archive",
+            url,
+            "--archive-every",
+            "10s",
+        ],
+    );
+    let _node = NodeProcess(child);
+    let started = Instant::now();
+
+    let reply: serde_json::Value = eventually(Duration::from_secs(30), "hyper dashboard", || {
+        let out = hyper(&home, &["dashboard", "--json"]);
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+    });
+    assert!(
+        reply.get("offline").is_none(),
+        "served by the node, not offline: {reply}"
+    );
+    let dashboard = reply["url"].as_str().expect("url").to_string();
+    let overview: serde_json::Value = eventually(
+        Duration::from_secs(30),
+        "the overview lists 3 results",
+        || {
+            let body = http_get(&format!("{dashboard}api/overview"))?;
+            let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
+            let results = v["domains"][0]["results"].as_u64();
+            (results == Some(3))
+                .then_some(v.clone())
+                .ok_or(format!("{v}"))
+        },
+    );
+    assert_eq!(overview["domains"][0]["domain"], "search", "{overview}");
+    // Asked again with another address: the same server (one per node).
+    let again: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &["dashboard", "--addr", "127.0.0.1:0", "--json"],
+    ))
+    .expect("json");
+    assert_eq!(again["url"].as_str(), Some(dashboard.as_str()));
+
+    let snap: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["snapshot"])).expect("snapshot json");
+    assert_eq!(snap["summary"]["experiments"], 3, "{snap:#}");
+
+    // Nobody asked for the archive: the schedule pushes it (first push after one period).
+    let branches = eventually(Duration::from_secs(60), "the scheduled archive", || {
+        let list = git(&remote, &["branch", "--list"]);
+        (list.contains("agents/") && list.contains("snapshot"))
+            .then_some(list.clone())
+            .ok_or(list)
+    });
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "pushed before its period: {branches}"
+    );
+}
+
+/// `hyper` run in `cwd` (a user's working directory), HYPER_HOME set.
+fn hyper_in(home: &Path, cwd: &Path, args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .args(args)
+        .current_dir(cwd)
+        .env("HYPER_HOME", home)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hyper")
+}
+
+/// The command after `next: ` in what hyper printed, split as a shell would.
+fn printed_next(out: &Output) -> Vec<String> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once("next: ").map(|(_, n)| n.to_string()))
+        .unwrap_or_else(|| panic!("no next step in {text:?}"));
+    let words = shlex::split(&line).expect("a shell command");
+    assert_eq!(words[0], "hyper", "{line}");
+    words[1..].to_vec()
+}
+
+/// A new author's first commands, typed as printed: `skill new` in their working directory
+/// says what to run next, that build works with the relative path it printed, and the build
+/// prints the next step (`hyper try …`), which runs the skill on its domain.
+#[test]
+fn printed_next_steps_work_as_printed_in_every_language() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    for lang in ["c", "python", "js"] {
+        let args: Vec<String> = ["skill", "new", &format!("first-{lang}"), "--lang", lang]
+            .map(String::from)
+            .to_vec();
+        let created = hyper_in(&home, &work, &args);
+        assert!(created.status.success(), "{lang}: {created:?}");
+        let build = printed_next(&created);
+        assert_eq!(build[..2], ["skill", "build"], "{lang}");
+        assert!(Path::new(&build[2]).is_relative(), "{build:?}");
+        let built = hyper_in(&home, &work, &build);
+        assert!(
+            built.status.success(),
+            "{lang}: {build:?} failed: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let try_it = printed_next(&built);
+        assert_eq!(try_it[0], "try", "{lang}: {try_it:?}");
+        let tried = hyper_in(&home, &work, &try_it);
+        let text = String::from_utf8_lossy(&tried.stdout);
+        assert!(
+            tried.status.success() && text.contains("ndcg@10 0."),
+            "{lang}: {try_it:?}: {text} {}",
+            String::from_utf8_lossy(&tried.stderr)
+        );
+    }
+}
+
+/// A guest that does not compile: the compiler's own error (file, line, message), which
+/// tool failed, and the command to run it by hand — not the tail of a trace.
+#[test]
+fn a_build_failure_shows_the_compilers_first_errors() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let dir = tmp.path().join("broken");
+    let dir_s = dir.to_str().expect("utf-8");
+    ok(
+        &home,
+        &["skill", "new", "broken", "--lang", "c", "--dir", dir_s],
+    );
+    let source = std::fs::read_to_string(dir.join("skill.c")).expect("skill.c");
+    let (line, _) = source
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains("return x->id - y->id;"))
+        .expect("the template's comparison");
+    std::fs::write(
+        dir.join("skill.c"),
+        source.replace("return x->id - y->id;", "return x->id - y->id +;"),
+    )
+    .expect("write");
+    let out = hyper(&home, &["skill", "build", dir_s]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(said.contains("clang failed"), "{said}");
+    assert!(
+        said.contains(&format!("skill.c:{}:", line + 1))
+            && said.contains("error: expected expression"),
+        "{said}"
+    );
+    assert!(said.contains("to run it by hand: cd "), "{said}");
+    assert!(said.lines().count() < 10, "short: {said}");
+}
+
+/// `hyper try`: one experiment with hand-set parameters, scored on validation, the artifact
+/// kept, nothing journaled unless asked; a bad `--set` names what is declared; `hyper run
+/// --set` holds a parameter for the whole loop.
+#[test]
+fn try_runs_one_chosen_point_and_run_set_fixes_it_for_a_loop() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    ok(&home, &["domains"]);
+    let skill = home.join("domains/search/skills/search-bm25.wasm");
+    let skill_s = skill.to_str().expect("utf-8");
+    let art = tmp.path().join("art");
+    let tried: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "try",
+            skill_s,
+            "--set",
+            "k1=2",
+            "--set",
+            "stemmer=none",
+            "--keep-artifact",
+            art.to_str().expect("utf-8"),
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(tried["params"]["k1"], 2.0, "{tried}");
+    assert_eq!(tried["params"]["stemmer"], "none");
+    assert_eq!(tried["params"]["b"], 0.75, "the rest are the defaults");
+    assert!(tried["val"].as_f64().is_some_and(|v| v > 0.0), "{tried}");
+    assert_eq!(tried["journaled"], false);
+    assert!(
+        tried["logs"].as_array().is_some_and(|l| !l.is_empty()),
+        "the guest's log"
+    );
+    let kept = tried["artifact"]["kept"].as_str().expect("kept");
+    assert_eq!(
+        std::fs::metadata(kept).expect("artifact").len(),
+        tried["artifact"]["bytes"].as_u64().expect("bytes")
+    );
+    assert_eq!(journal_count(&home), 0, "nothing journaled");
+    // The same point again, journaled: the same value (same seed), one record.
+    let again: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "try",
+            skill_s,
+            "--set",
+            "k1=2",
+            "--set",
+            "stemmer=none",
+            "--journal",
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(again["val"], tried["val"]);
+    assert_eq!(journal_count(&home), 1);
+
+    for (set, words) in [
+        (
+            "nope=1",
+            "fixes `nope`, which the skill does not declare (it declares: k1",
+        ),
+        ("k1=99", "float in [0.1, 3]"),
+        ("stemmer=klingon", "one of"),
+    ] {
+        let out = hyper(&home, &["try", skill_s, "--set", set]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{set}");
+        assert!(said.contains(words), "{set}: {said}");
+    }
+
+    ok(
+        &home,
+        &[
+            "run",
+            "search",
+            "-n",
+            "4",
+            "--noise-runs",
+            "0",
+            "--fresh",
+            "--set",
+            "stemmer=none",
+            "--json",
+        ],
+    );
+    let journal = Journal::open(home.join("journal.db")).expect("journal");
+    let records = journal.list("search").expect("list");
+    assert_eq!(records.len(), 5);
+    assert!(
+        records.iter().all(|r| r.params["stemmer"] == "none"),
+        "{:?}",
+        records.iter().map(|r| &r.params).collect::<Vec<_>>()
+    );
+}

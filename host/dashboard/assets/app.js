@@ -42,7 +42,7 @@ function resultRows(domain, rows) {
     el("td", {}, el("a", { href: "#/peers" }, short(r.author))),
     el("td", {}, fmt(r.val)), el("td", {}, fmt(r.test)),
     el("td", {}, r.status), el("td", {}, badge(r.verification)),
-    el("td", {}, el("a", { href: "#/skill/" + encodeURIComponent(domain) + "/" + r.skill_hash }, short(r.skill_hash))),
+    el("td", {}, el("a", { href: "#/skill/" + encodeURIComponent(domain) + "/" + encodeURIComponent(r.skill_hash) }, short(r.skill_hash))),
     el("td", { class: "muted" }, when(r.finished_ms))));
 }
 const RESULT_HEADERS = ["experiment", "node", "validation", "test", "status", "verification", "skill", "finished"];
@@ -83,7 +83,7 @@ const pages = {
         el("button", { onclick: () => { state.page = (state.page || 0) + 1; route(); } }, "older"),
         el("span", { class: "muted" }, `page ${page.page + 1} of ${Math.max(1, Math.ceil(page.total / page.per))}`)),
       el("h2", {}, "Skills"),
-      el("ul", {}, d.skills.map((s) => el("li", {}, el("a", { href: "#/skill/" + encodeURIComponent(name) + "/" + s.skill_hash }, s.skill_hash), ` — ${s.results} results`))),
+      el("ul", {}, d.skills.map((s) => el("li", {}, el("a", { href: "#/skill/" + encodeURIComponent(name) + "/" + encodeURIComponent(s.skill_hash) }, s.skill_hash), ` — ${s.results} results`))),
     ];
     setTimeout(() => drawPlots(plots, d), 0);
     return out;

@@ -344,3 +344,143 @@ async fn events(State(d): State<Dashboard>) -> Sse<impl Stream<Item = Result<Eve
     });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
+
+#[cfg(test)]
+mod tests {
+    //! What a page may ask for is bounded whatever a peer put on the board: parent chains
+    //! that loop or go on for thousands of hops, and page sizes or numbers far beyond a board.
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use hyper_archive::BoardState;
+    use hyper_swarm::record::{sample, SignedResult};
+
+    fn child(key: &SigningKey, id: &str, parent: Option<String>, ms: u64) -> SignedResult {
+        let mut record = sample(key, id, 0.5).record;
+        record.parent = parent;
+        record.finished_ms = ms;
+        SignedResult::sign(record, key)
+    }
+
+    fn view(results: Vec<SignedResult>) -> DomainView {
+        let state = BoardState {
+            domain: "search".into(),
+            results,
+            statuses: Default::default(),
+            reputations: Default::default(),
+            attestations: 0,
+            diversity: None,
+        };
+        crate::views::index(state, vec![])
+    }
+
+    fn at(v: &DomainView, id: &str) -> usize {
+        v.by_id[id][0]
+    }
+
+    #[test]
+    fn lineage_stops_at_a_cycle_and_at_its_length_bound() {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        // a → b → c → a: each result names the next as its parent.
+        let cycle = view(vec![
+            child(&key, "a", Some("b".into()), 1),
+            child(&key, "b", Some("c".into()), 2),
+            child(&key, "c", Some("a".into()), 3),
+        ]);
+        let chain = lineage(&cycle, at(&cycle, "a"));
+        let ids: Vec<&str> = chain.iter().filter_map(|r| r["id"].as_str()).collect();
+        assert_eq!(
+            ids,
+            ["b", "c"],
+            "each ancestor once, then the cycle ends it"
+        );
+        // A self-parent is a cycle of one.
+        let selfish = view(vec![child(&key, "s", Some("s".into()), 1)]);
+        assert!(lineage(&selfish, 0).is_empty());
+        // 5,000 generations: the page gets the nearest MAX_LINEAGE.
+        let long: Vec<SignedResult> = (0..5000)
+            .map(|i| {
+                child(
+                    &key,
+                    &format!("g{i}"),
+                    (i > 0).then(|| format!("g{}", i - 1)),
+                    i,
+                )
+            })
+            .collect();
+        let long = view(long);
+        let chain = lineage(&long, at(&long, "g4999"));
+        assert_eq!(chain.len(), MAX_LINEAGE);
+        assert_eq!(chain[0]["id"], "g4998");
+        assert_eq!(
+            chain[MAX_LINEAGE - 1]["id"],
+            format!("g{}", 4998 - (MAX_LINEAGE - 1))
+        );
+    }
+
+    #[test]
+    fn lineage_prefers_the_same_authors_parent_then_any_authors() {
+        let (mine, theirs) = (
+            SigningKey::from_bytes(&[8; 32]),
+            SigningKey::from_bytes(&[9; 32]),
+        );
+        // Both authors have an experiment "p"; mine names "p" as parent: it is my "p".
+        let v = view(vec![
+            child(&theirs, "p", None, 1),
+            child(&mine, "p", None, 2),
+            child(&mine, "x", Some("p".into()), 3),
+            child(&theirs, "only-theirs", None, 4),
+            child(&mine, "y", Some("only-theirs".into()), 5),
+        ]);
+        let me = sample(&mine, "p", 0.5).record.author;
+        let x = v.by_key[&format!("{me}/x")];
+        assert_eq!(lineage(&v, x)[0]["author"], me.as_str());
+        let y = v.by_key[&format!("{me}/y")];
+        let other = sample(&theirs, "p", 0.5).record.author;
+        assert_eq!(lineage(&v, y)[0]["author"], other.as_str(), "across nodes");
+    }
+
+    #[test]
+    fn a_page_is_at_most_max_page_rows_whatever_is_asked() {
+        let key = SigningKey::from_bytes(&[10; 32]);
+        let v = view(
+            (0..500)
+                .map(|i| child(&key, &format!("r{i}"), None, i))
+                .collect(),
+        );
+        let ask = |page, per, author: Option<&str>| {
+            page_of(
+                &v,
+                &v.newest,
+                &Paging {
+                    page,
+                    per,
+                    author: author.map(String::from),
+                },
+            )
+        };
+        let huge = ask(Some(0), Some(usize::MAX), None);
+        assert_eq!(
+            (huge["per"].as_u64(), huge["rows"].as_array().map(Vec::len)),
+            (Some(MAX_PAGE as u64), Some(MAX_PAGE))
+        );
+        assert_eq!(
+            ask(None, Some(0), None)["rows"].as_array().map(Vec::len),
+            Some(1),
+            "per 0 is one row"
+        );
+        assert_eq!(
+            ask(Some(usize::MAX), Some(usize::MAX), None)["rows"],
+            json!([]),
+            "no overflow past the end"
+        );
+        assert_eq!(
+            ask(Some(2), Some(200), None)["rows"]
+                .as_array()
+                .map(Vec::len),
+            Some(100)
+        );
+        assert_eq!(ask(None, None, Some("nobody"))["rows"], json!([]));
+        // Newest first: page 0 starts at the last finished.
+        assert_eq!(ask(None, Some(1), None)["rows"][0]["id"], "r499");
+    }
+}

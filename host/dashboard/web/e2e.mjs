@@ -1,13 +1,16 @@
 // The dashboard in a real browser: headless Debian Chromium driven by playwright-core.
-// Usage: node e2e.mjs URL DOMAIN EXPECT_ID SCREENSHOT_DIR
+// Usage: node e2e.mjs URL DOMAIN EXPECT_ID SCREENSHOT_DIR [HOSTILE_KEY]
 // Opens every page with the node's real data, prints "READY" when the overview is rendered
 // and the live feed connected, then waits (at most 2 s) for a result with id EXPECT_ID
 // (published on another node once the test reads READY) to appear on the open page. Prints
 // one JSON line of figures; exits non-zero on any failed check or browser console error.
+// HOSTILE_KEY names a stranger's result whose id and fields are markup that would run script
+// (setting window.__pwned) if the page ever inserted peer text as HTML: its page must show the
+// markup as text, and no page may have run it.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
-const [url, domain, expectId, shots] = process.argv.slice(2);
+const [url, domain, expectId, shots, hostileKey] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const browser = await chromium.launch({
   executablePath: "/usr/bin/chromium",
@@ -63,6 +66,17 @@ try {
   await page.locator("#view[data-page=domain] ul li a").first().click();
   await page.waitForSelector("#view[data-page=skill] table tbody tr", { timeout: 10000 });
 
+  // A stranger's markup is text: shown as written, never run.
+  if (hostileKey) {
+    await page.goto(`${url}#/result/${encodeURIComponent(domain)}/${encodeURIComponent(hostileKey)}`);
+    await page.waitForSelector("#view[data-page=result] pre", { timeout: 10000 });
+    const text = await page.locator("#view").innerText();
+    const hostileId = hostileKey.slice(hostileKey.indexOf("/") + 1);
+    if (!text.includes(hostileId)) fail("the hostile result's id is not shown as text");
+    figures.hostile_markup_elements = await page.locator("#view img, #view script, #feed img").count();
+    if (figures.hostile_markup_elements) fail("a peer's markup became elements on the page");
+  }
+
   // Live: a result published on another node appears within 2 s.
   await page.goto(url);
   await page.waitForSelector(`.domain[data-domain="${domain}"] table tbody tr`, { timeout: 10000 });
@@ -76,6 +90,8 @@ try {
     fail(`the result ${expectId} did not appear within 2 s`);
   }
   await page.screenshot({ path: `${shots}/live.png` });
+  figures.script_ran = await page.evaluate(() => window.__pwned === 1);
+  if (figures.script_ran) fail("markup from a peer ran as script");
   figures.console_errors = errors;
   if (errors.length) fail("browser console errors: " + errors.join(" | "));
 } catch (e) {

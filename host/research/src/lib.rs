@@ -22,7 +22,9 @@ pub use params::{Assignment, Space, Value};
 pub use peers::{PeerBest, PeerHypothesis, PeerObservation, Peers, Solo};
 pub use proposer::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
 pub use replay::{replay, Receipt, ReplayOutcome, Verdict};
-pub use research_loop::{Event, LoopOptions, ProgressHook, ProposerKind, ResearchLoop, Summary};
+pub use research_loop::{
+    Event, LoopOptions, ProgressHook, ProposerKind, ResearchLoop, Summary, Trial,
+};
 
 /// A short description of the machine, stored with every result.
 pub fn platform() -> String {

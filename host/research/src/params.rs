@@ -93,6 +93,22 @@ fn check_kind(name: &str, kind: &ParamKind) -> Result<(), String> {
     }
 }
 
+/// A declaration as an author wrote it: `float in [0.1, 3] (default 1.2)`.
+pub fn describe_kind(kind: &ParamKind) -> String {
+    match kind {
+        ParamKind::Int(r) => format!("int in [{}, {}] (default {})", r.min, r.max, r.default),
+        ParamKind::Float(r) => format!(
+            "float in [{}, {}]{} (default {})",
+            r.min,
+            r.max,
+            if r.log_scale { " log scale" } else { "" },
+            r.default
+        ),
+        ParamKind::Choice(c) => format!("one of {} (default {})", c.options.join(", "), c.default),
+        ParamKind::Flag(d) => format!("flag (default {d})"),
+    }
+}
+
 /// Whether `v` is a value the declared `kind` admits (finite and inside the bounds).
 pub fn admits(kind: &ParamKind, v: &Value) -> bool {
     match (kind, v) {
@@ -208,17 +224,37 @@ impl Space {
     /// it. A fixed parameter the skill does not declare, or a value of the wrong kind or out
     /// of the declared bounds, is an error naming it.
     pub fn pin(&mut self, fixed: &toml::Table) -> Result<(), String> {
+        self.pin_by(fixed, "the domain")
+    }
+
+    /// [`Space::pin`] for values `who` fixes (the domain, or `--set` of the user).
+    pub fn pin_by(&mut self, fixed: &toml::Table, who: &str) -> Result<(), String> {
         use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
         for (name, value) in fixed {
-            let spec = self
-                .specs
-                .iter_mut()
-                .find(|s| &s.name == name)
-                .ok_or_else(|| {
-                    format!("the domain fixes `{name}`, which the skill does not declare")
-                })?;
+            let declared = || {
+                self.specs
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let Some(at) = self.specs.iter().position(|s| &s.name == name) else {
+                return Err(format!(
+                    "{who} fixes `{name}`, which the skill does not declare (it declares: {})",
+                    declared()
+                ));
+            };
+            let spec = &mut self.specs[at];
             let mismatch = || {
-                format!("the domain fixes `{name}` = {value}, which does not fit the skill's declaration {:?}", spec.kind)
+                format!(
+                    "{who} fixes `{name}` = {value}, which does not fit the skill's declaration {}",
+                    describe_kind(&spec.kind)
+                )
+            };
+            // `k1=1` means 1.0 for a float parameter.
+            let value = &match (&spec.kind, value) {
+                (ParamKind::Float(_), toml::Value::Integer(i)) => toml::Value::Float(*i as f64),
+                _ => value.clone(),
             };
             let pinned = match (&spec.kind, value) {
                 (ParamKind::Int(r), toml::Value::Integer(v)) if (r.min..=r.max).contains(v) => {

@@ -140,3 +140,41 @@ impl Feed {
         self.0.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    fn hypothesis(n: usize) -> FeedEvent {
+        FeedEvent::Hypothesis {
+            domain: "search".into(),
+            author: "a".into(),
+            id: format!("h{n}"),
+            note: String::new(),
+            issued_ms: n as u64,
+        }
+    }
+
+    /// A reader that never reads costs the node nothing: the sender does not wait, the reader
+    /// is told how many it missed and goes on from the oldest event still kept.
+    #[test]
+    fn a_reader_that_falls_behind_loses_the_oldest_events_and_never_blocks_the_node() {
+        let feed = Feed::default();
+        let mut slow = feed.subscribe();
+        let extra = 10;
+        for n in 0..FEED_CAPACITY + extra {
+            feed.send(hypothesis(n));
+        }
+        assert_eq!(slow.try_recv(), Err(TryRecvError::Lagged(extra as u64)));
+        assert_eq!(slow.try_recv(), Ok(hypothesis(extra)));
+        let mut rest = 1;
+        while slow.try_recv().is_ok() {
+            rest += 1;
+        }
+        assert_eq!(rest, FEED_CAPACITY);
+        // Nobody listening is fine too.
+        drop(slow);
+        feed.send(hypothesis(0));
+    }
+}

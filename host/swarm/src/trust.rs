@@ -41,6 +41,25 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Unverified,
+        Status::Verified,
+        Status::Disputed,
+        Status::Refuted,
+    ];
+
+    /// How many of each status, every status named (zero where none): what reports print.
+    pub fn counts(statuses: impl IntoIterator<Item = Status>) -> BTreeMap<String, usize> {
+        let mut counts: BTreeMap<String, usize> = Status::ALL
+            .iter()
+            .map(|s| (s.as_str().to_string(), 0))
+            .collect();
+        for status in statuses {
+            *counts.entry(status.as_str().to_string()).or_default() += 1;
+        }
+        counts
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Unverified => "unverified",

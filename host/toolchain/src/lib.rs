@@ -56,8 +56,19 @@ fn require(what: &str, path: &str) -> Result<()> {
     }
 }
 
-/// Runs a command, turning failure into an error that carries its output.
+/// Runs a command, turning failure into an error an author can act on: which tool failed,
+/// the compiler's own first errors (file, line, message), and the command to run it by hand.
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    run_explained(cmd, what, None)
+}
+
+/// [`run`], with `diagnose` run on failure when the tool's own output may not say where the
+/// error is (componentize-js says only "failed to parse JS source"): its errors come first.
+fn run_explained(cmd: &mut Command, what: &str, diagnose: Option<&mut Command>) -> Result<()> {
+    // componentize-py is a Rust program: with RUST_BACKTRACE inherited it prints its own
+    // stack (30 frames of its internals) after the author's error.
+    cmd.env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0");
     let output = cmd.output().map_err(|e| {
         BuildError(format!(
             "{what}: could not start {:?}: {e}",
@@ -69,13 +80,65 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     }
     let mut text = String::from_utf8_lossy(&output.stderr).into_owned();
     text.push_str(&String::from_utf8_lossy(&output.stdout));
-    let tail: Vec<&str> = text.lines().rev().take(40).collect();
+    let dir = cmd.get_current_dir();
+    let mut errors = Vec::new();
+    if let Some(check) = diagnose {
+        if let Ok(out) = check.output() {
+            let said = String::from_utf8_lossy(&out.stderr).into_owned();
+            errors = diagnostics::first_errors(&said, check.get_current_dir().or(dir));
+        }
+    }
+    if errors.is_empty() {
+        errors = diagnostics::first_errors(&text, dir);
+    }
+    let said = if errors.is_empty() {
+        // Nothing recognisable: the last lines, without stack frames.
+        let lines: Vec<&str> = text.lines().filter(|l| !is_stack_frame(l)).collect();
+        let tail = &lines[lines.len().saturating_sub(20)..];
+        format!("its last lines:\n{}", tail.join("\n"))
+    } else {
+        format!(
+            "{} error(s), the first:\n  {}",
+            errors.len(),
+            errors.join("\n  ")
+        )
+    };
     Err(BuildError(format!(
-        "{what} failed ({}):\n{}",
+        "{what} failed ({}); {said}\nto run it by hand: {}",
         output.status,
-        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        command_line(cmd)
     )))
 }
+
+/// A backtrace line (`  12: symbol` or `at file:line`), noise to a skill author.
+fn is_stack_frame(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("at ")
+        || t.split_once(": ")
+            .is_some_and(|(n, _)| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The command as one shell line: `cd DIR && VAR=… program args…`.
+pub fn command_line(cmd: &Command) -> String {
+    let quote = |s: &std::ffi::OsStr| {
+        let s = s.to_string_lossy();
+        shlex::try_quote(&s).map_or(s.to_string(), |q| q.into_owned())
+    };
+    let mut words: Vec<String> = cmd
+        .get_envs()
+        .filter(|(k, _)| !k.to_string_lossy().ends_with("BACKTRACE"))
+        .filter_map(|(k, v)| v.map(|v| format!("{}={}", k.to_string_lossy(), quote(v))))
+        .collect();
+    words.push(quote(cmd.get_program()));
+    words.extend(cmd.get_args().map(quote));
+    let line = words.join(" ");
+    match cmd.get_current_dir() {
+        Some(dir) => format!("cd {} && {line}", quote(dir.as_os_str())),
+        None => line,
+    }
+}
+
+pub mod diagnostics;
 
 pub mod rust {
     use super::*;
@@ -233,7 +296,13 @@ pub mod js {
                 .to_string(),
         );
         require("componentize-js", &tool)?;
-        run(
+        // componentize-js reports a syntax error without a place; node's own check has it.
+        let mut check = Command::new(env_or("HYPER_NODE", "node"));
+        check
+            .current_dir(dir)
+            .args(["--experimental-default-type=module", "--check"])
+            .arg(source);
+        run_explained(
             Command::new(&tool)
                 .current_dir(dir)
                 .arg(source)
@@ -242,6 +311,7 @@ pub mod js {
                 .args(["-n", world, "-d", "http", "fetch-event", "-o"])
                 .arg(out),
             "componentize-js",
+            Some(&mut check),
         )
     }
 }

@@ -8,6 +8,9 @@
 mod proposals;
 mod records;
 mod state;
+mod trial;
+
+pub use trial::Trial;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -51,6 +54,9 @@ pub struct LoopOptions {
     pub noise_runs: u32,
     /// How new points are chosen.
     pub proposer: ProposerKind,
+    /// Parameters the user fixes for the whole loop (`hyper run --set NAME=VALUE`), pinned
+    /// like the domain's `[fixed]`.
+    pub fixed: toml::Table,
 }
 
 /// The proposers a loop can use.
@@ -95,6 +101,7 @@ impl Default for LoopOptions {
             progress: None,
             noise_runs: 2,
             proposer: ProposerKind::Mixed,
+            fixed: toml::Table::new(),
         }
     }
 }
@@ -236,6 +243,9 @@ impl ResearchLoop<'_> {
                 self.domain.name()
             )
         })?;
+        space
+            .pin_by(&options.fixed, "--set")
+            .map_err(|e| anyhow::anyhow!("skill `{}`: {e}", info.name))?;
         let metric = self
             .evaluator
             .describe(&self.domain.evaluator_policy())

@@ -72,18 +72,7 @@ impl Verification {
                 r.keys().map(|k| (k.clone(), view.status(k))).collect();
             (r.len(), a.len(), statuses)
         });
-        let mut counts: BTreeMap<String, usize> = [
-            Status::Unverified,
-            Status::Verified,
-            Status::Disputed,
-            Status::Refuted,
-        ]
-        .iter()
-        .map(|s| (s.as_str().to_string(), 0))
-        .collect();
-        for status in statuses.values() {
-            *counts.entry(status.as_str().to_string()).or_default() += 1;
-        }
+        let counts = Status::counts(statuses.values().copied());
         TrustReport {
             domain: board.domain.clone(),
             quorum,
