@@ -536,7 +536,7 @@ fn run(cli: Cli) -> Result<()> {
                     "{}",
                     serde_json::json!({ "component": component, "bytes": size, "seconds": started.elapsed().as_secs_f64() })
                 );
-            } else if let Some(next) = scaffold::next_after_build(&dir) {
+            } else if let Some(next) = scaffold::next_after_build(&dir, &runtime(&home)?) {
                 println!("next: {next}");
             }
             Ok(())

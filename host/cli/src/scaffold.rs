@@ -214,7 +214,6 @@ pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Re
     Ok(())
 }
 
-/// Builds the skill in `dir` according to its hyper-skill.toml; returns the component path.
 /// A path as a user types it again: quoted for a POSIX shell where it needs to be.
 pub fn shell_path(path: &Path) -> String {
     let text = path.display().to_string();
@@ -229,25 +228,38 @@ fn absolute(dir: &Path) -> Result<PathBuf> {
 }
 
 /// What to run once a skill is built, as the user would type it from where they are
-/// (`dir` as they gave it): try it on its domain, or test it on its forge task.
-pub fn next_after_build(dir: &Path) -> Option<String> {
+/// (`dir` as they gave it): try it on its domain, or test it on its forge task. A component
+/// that imports `wasi:sockets` (CPython's runtime does, whatever the skill does) needs the
+/// flag that links them inert when run from a file; an installed one's manifest says so.
+pub fn next_after_build(dir: &Path, runtime: &hyper_runtime::Runtime) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("hyper-skill.toml")).ok()?;
     let src: hyper_registry::manifest::SourceManifest = toml::from_str(&text).ok()?;
-    let component = shell_path(&dir.join(&src.component));
-    // componentize-py's runtime imports wasi:sockets whatever the skill does: a file needs
-    // the flag that links them inert (an installed skill's manifest says so instead).
-    let inert = if src.build.as_ref().is_some_and(|b| b.lang == "python") {
+    let path = dir.join(&src.component);
+    let inert = hyper_runtime::LoadOptions {
+        inert_sockets: true,
+    };
+    let sockets = std::fs::read(&path)
+        .ok()
+        .and_then(|bytes| hyper_runtime::inspect_with(runtime, &bytes, inert).ok())
+        .is_some_and(|i| {
+            i.imports
+                .iter()
+                .any(|(name, _)| name.starts_with("wasi:sockets/"))
+        });
+    let flag = if sockets {
         " --allow-inert-sockets"
     } else {
         ""
     };
+    let component = shell_path(&path);
     match (&src.task, src.domains.first()) {
         (Some(task), _) => Some(format!("hyper forge test {component} --task {task}")),
-        (None, Some(domain)) => Some(format!("hyper try {component} --domain {domain}{inert}")),
+        (None, Some(domain)) => Some(format!("hyper try {component} --domain {domain}{flag}")),
         (None, None) => None,
     }
 }
 
+/// Builds the skill in `dir` according to its hyper-skill.toml; returns the component path.
 pub fn build(dir: &Path) -> Result<PathBuf> {
     let dir = &absolute(dir)?;
     let manifest_path = dir.join("hyper-skill.toml");

@@ -88,7 +88,7 @@ pub fn run(home: &Path, args: TryArgs) -> Result<()> {
     } else {
         print_text(&trial, &metric, &args, &kept);
     }
-    match &trial.failure {
+    match trial.failure() {
         Some(why) => bail!("the experiment failed: {why}"),
         None => Ok(()),
     }
@@ -127,12 +127,12 @@ fn as_json(
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     serde_json::json!({
         "id": trial.record.id,
-        "params": trial.params,
+        "params": trial.record.params,
         "metric": metric,
-        "val": trial.val,
-        "metrics": trial.metrics,
-        "failure": trial.failure,
-        "duration_ms": trial.duration_ms,
+        "val": trial.record.val,
+        "metrics": trial.record.metrics,
+        "failure": trial.failure(),
+        "duration_ms": trial.record.duration_ms,
         "logs": trial.report.logs.iter().map(|l| serde_json::json!({ "level": l.level, "message": l.message })).collect::<Vec<_>>(),
         "stdout": text(&trial.report.stdout),
         "stderr": text(&trial.report.stderr),
@@ -145,11 +145,14 @@ fn as_json(
 }
 
 fn print_text(trial: &Trial, metric: &str, args: &TryArgs, kept: &Option<PathBuf>) {
-    println!("params   {}", hyper_journal::describe_params(&trial.params));
-    match (trial.val, &trial.failure) {
+    println!(
+        "params   {}",
+        hyper_journal::describe_params(&trial.record.params)
+    );
+    match (trial.record.val, trial.failure()) {
         (Some(v), _) => println!(
             "{metric} {v:.4} (validation split, {} ms)",
-            trial.duration_ms
+            trial.record.duration_ms
         ),
         (None, Some(why)) => println!("failed   {}", escape_control(why)),
         (None, None) => {}
@@ -202,5 +205,55 @@ fn print_text(trial: &Trial, metric: &str, args: &TryArgs, kept: &Option<PathBuf
         );
     } else {
         println!("not journaled (--journal keeps it)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The media type is the guest's text: it picks an extension, never a path.
+    #[test]
+    fn a_guests_media_type_cannot_name_where_the_artifact_goes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let kept = |media_type: &str| {
+            let artifact = hyper_runtime::Artifact {
+                media_type: media_type.into(),
+                bytes: b"x".to_vec(),
+            };
+            let path = keep(dir.path(), "try-1", &artifact).expect("kept");
+            assert_eq!(path.parent(), Some(dir.path()), "{media_type:?}");
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            kept("text/tab-separated-values; profile=trec-run"),
+            "try-1.tsv"
+        );
+        assert_eq!(kept("application/vnd.hyper.search-run+json"), "try-1.json");
+        // Whatever the text, the file is DIR/try-1.<1 to 10 letters or digits>.
+        for hostile in [
+            "../../etc/passwd",
+            "a/..",
+            "text/../../x",
+            "a+/",
+            "",
+            "text/\u{1b}[31m",
+            "text/averyveryverylongsubtype",
+            "text/x\0y",
+            "/",
+            "text/.hidden",
+        ] {
+            let name = kept(hostile);
+            let ext = name.strip_prefix("try-1.").unwrap_or("");
+            assert!(
+                (1..=10).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{hostile:?} -> {name}"
+            );
+        }
+        for unnamed in ["a/..", "a+/", "", "text/\u{1b}[31m", "text/x\0y", "/"] {
+            assert_eq!(kept(unnamed), "try-1.bin", "{unnamed:?}");
+        }
     }
 }

@@ -1,15 +1,23 @@
 //! The `hyper` binary as a user runs it: end to end on the search domain, export, inspect,
 //! bad input, and kill -9 in the middle of a run.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hyper_journal::Journal;
 
 fn hyper(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hyper"))
-        .args(args)
+    hyper_in(home, None, args)
+}
+
+/// `hyper` with HYPER_HOME set, run in `cwd` (a user's working directory) when given.
+fn hyper_in<S: AsRef<std::ffi::OsStr>>(home: &Path, cwd: Option<&Path>, args: &[S]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hyper"));
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    cmd.args(args)
         .env("HYPER_HOME", home)
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -1409,14 +1417,27 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A home with `experiments` search results (seed `seed`) and an empty bare repository
+/// beside it to archive to.
+fn researched_home_and_remote(tmp: &Path, experiments: u32, seed: u64) -> (PathBuf, PathBuf) {
+    let home = tmp.join("home");
+    let (n, seed) = (experiments.to_string(), seed.to_string());
+    ok(
+        &home,
+        &["run", "search", "--experiments", &n, "--seed", &seed],
+    );
+    let remote = tmp.join("archive.git");
+    git(
+        tmp,
+        &["init", "--bare", "-q", remote.to_str().expect("utf-8")],
+    );
+    (home, remote)
+}
+
 #[test]
 fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let home = tmp.path().join("home");
-    ok(
-        &home,
-        &["run", "search", "--experiments", "4", "--seed", "3"],
-    );
+    let (home, remote) = researched_home_and_remote(tmp.path(), 4, 3);
     // The snapshot, offline (no node): this journal's results on the saved boards.
     let out = tmp.path().join("snap.json");
     ok(&home, &["snapshot", "--out", out.to_str().expect("utf-8")]);
@@ -1429,11 +1450,6 @@ fn snapshot_and_an_archive_killed_with_dash_nine_complete_without_duplicates() {
         "verified"
     );
 
-    let remote = tmp.path().join("archive.git");
-    git(
-        tmp.path(),
-        &["init", "--bare", "-q", remote.to_str().expect("utf-8")],
-    );
     let url = remote.to_str().expect("utf-8");
     // Killed at several points (while starting, fetching, committing or pushing) ...
     for delay_ms in [5u64, 40, 80, 120, 160, 240, 320] {
@@ -1551,16 +1567,7 @@ fn eventually<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Result<
 #[test]
 fn a_node_serves_its_dashboard_its_snapshot_and_pushes_its_archive_on_schedule() {
     let tmp = tempfile::tempdir().expect("tmp");
-    let home = tmp.path().join("home");
-    ok(
-        &home,
-        &["run", "search", "--experiments", "3", "--seed", "5"],
-    );
-    let remote = tmp.path().join("archive.git");
-    git(
-        tmp.path(),
-        &["init", "--bare", "-q", remote.to_str().expect("utf-8")],
-    );
+    let (home, remote) = researched_home_and_remote(tmp.path(), 3, 5);
     let url = remote.to_str().expect("utf-8");
     let (child, _) = spawn_node(
         &home,
@@ -1627,18 +1634,6 @@ fn a_node_serves_its_dashboard_its_snapshot_and_pushes_its_archive_on_schedule()
     );
 }
 
-/// `hyper` run in `cwd` (a user's working directory), HYPER_HOME set.
-fn hyper_in(home: &Path, cwd: &Path, args: &[String]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hyper"))
-        .args(args)
-        .current_dir(cwd)
-        .env("HYPER_HOME", home)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run hyper")
-}
-
 /// The command after `next: ` in what hyper printed, split as a shell would.
 fn printed_next(out: &Output) -> Vec<String> {
     let text = String::from_utf8_lossy(&out.stdout);
@@ -1664,12 +1659,12 @@ fn printed_next_steps_work_as_printed_in_every_language() {
         let args: Vec<String> = ["skill", "new", &format!("first-{lang}"), "--lang", lang]
             .map(String::from)
             .to_vec();
-        let created = hyper_in(&home, &work, &args);
+        let created = hyper_in(&home, Some(&work), &args);
         assert!(created.status.success(), "{lang}: {created:?}");
         let build = printed_next(&created);
         assert_eq!(build[..2], ["skill", "build"], "{lang}");
         assert!(Path::new(&build[2]).is_relative(), "{build:?}");
-        let built = hyper_in(&home, &work, &build);
+        let built = hyper_in(&home, Some(&work), &build);
         assert!(
             built.status.success(),
             "{lang}: {build:?} failed: {}",
@@ -1677,7 +1672,7 @@ fn printed_next_steps_work_as_printed_in_every_language() {
         );
         let try_it = printed_next(&built);
         assert_eq!(try_it[0], "try", "{lang}: {try_it:?}");
-        let tried = hyper_in(&home, &work, &try_it);
+        let tried = hyper_in(&home, Some(&work), &try_it);
         let text = String::from_utf8_lossy(&tried.stdout);
         assert!(
             tried.status.success() && text.contains("ndcg@10 0."),
@@ -1789,6 +1784,13 @@ fn try_runs_one_chosen_point_and_run_set_fixes_it_for_a_loop() {
         ),
         ("k1=99", "float in [0.1, 3]"),
         ("stemmer=klingon", "one of"),
+        ("k1=NaN", "float in [0.1, 3]"),
+        ("k1=1e400", "float in [0.1, 3]"),
+        ("prf_docs=99999999999999999999", "int in"),
+        ("prf_docs=-1", "int in"),
+        ("stopwords=maybe", "flag"),
+        ("=1", "no parameter name"),
+        ("k1", "is not NAME=VALUE"),
     ] {
         let out = hyper(&home, &["try", skill_s, "--set", set]);
         let said = String::from_utf8_lossy(&out.stderr);

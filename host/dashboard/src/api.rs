@@ -66,15 +66,16 @@ fn not_found(what: String) -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "error": what }))).into_response()
 }
 
-fn view_of(d: &Dashboard, domain: &str) -> Result<std::sync::Arc<DomainView>, Response> {
+/// The domain's view, or the 404 to answer (boxed: a response is large, the view a pointer).
+fn view_of(d: &Dashboard, domain: &str) -> Result<std::sync::Arc<DomainView>, Box<Response>> {
     if !d.domains.iter().any(|x| x == domain) {
-        return Err(not_found(format!(
+        return Err(Box::new(not_found(format!(
             "this node does not follow domain `{domain}`"
-        )));
+        ))));
     }
     d.views
         .get(domain)
-        .ok_or_else(|| not_found(format!("domain `{domain}` is still loading")))
+        .ok_or_else(|| Box::new(not_found(format!("domain `{domain}` is still loading"))))
 }
 
 /// One result as the pages list it.
@@ -123,7 +124,7 @@ async fn overview(State(d): State<Dashboard>) -> Json<Value> {
 async fn domain(State(d): State<Dashboard>, Path(domain): Path<String>) -> Response {
     let v = match view_of(&d, &domain) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let skills: Vec<Value> = v
         .by_skill
@@ -178,7 +179,7 @@ async fn results(
 ) -> Response {
     match view_of(&d, &domain) {
         Ok(v) => Json(page_of(&v, &v.newest, &p)).into_response(),
-        Err(e) => e,
+        Err(e) => *e,
     }
 }
 
@@ -196,7 +197,7 @@ async fn result(
 ) -> Response {
     let v = match view_of(&d, &domain) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let Some(&i) = v.by_key.get(&q.key) else {
         return not_found(format!("no result `{}` on the {domain} board", q.key));
@@ -264,7 +265,7 @@ async fn skill(
 ) -> Response {
     let v = match view_of(&d, &domain) {
         Ok(v) => v,
-        Err(e) => return e,
+        Err(e) => return *e,
     };
     let Some(idx) = v.by_skill.get(&hash) else {
         return not_found(format!("no result of skill `{hash}` on the {domain} board"));

@@ -6,7 +6,8 @@ use std::time::{Instant, SystemTime};
 
 use hyper_journal::{Record, Status};
 use hyper_runtime::{
-    Artifact, Evaluator, ExperimentSpec, Failure, FailureKind, Metric, SandboxPolicy, Skill,
+    Artifact, Evaluator, ExperimentSpec, Failure, FailureKind, Metric, RunReport, SandboxPolicy,
+    Skill,
 };
 
 use super::ProgressHook;
@@ -81,16 +82,29 @@ pub(super) struct Experimenter<'a> {
 
 impl Experimenter<'_> {
     pub fn run(&self, spec: &ExperimentSpec, progress: Option<&ProgressHook>) -> Outcome {
+        self.run_keeping(spec, progress).0
+    }
+
+    /// [`Experimenter::run`], handing back what the skill made and its captured output too
+    /// (`hyper try` shows them; the loop does not keep them).
+    pub fn run_keeping(
+        &self,
+        spec: &ExperimentSpec,
+        progress: Option<&ProgressHook>,
+    ) -> (Outcome, Option<Artifact>, RunReport) {
         let started_at = now_rfc3339();
         let t0 = Instant::now();
         let hook = progress.cloned().map(|ProgressHook(f)| {
             Box::new(move |step: u32, total: u32, metrics: &[Metric]| f(step, total, metrics))
                 as hyper_runtime::ProgressFn
         });
-        let (outcome, report) = self.skill.run(&self.policy, spec, hook);
-        let scored = outcome.and_then(|artifact| self.scorer.score(&artifact));
+        let (made, report) = self.skill.run(&self.policy, spec, hook);
+        let scored = match &made {
+            Ok(artifact) => self.scorer.score(artifact),
+            Err(failure) => Err(failure.clone()),
+        };
         let crash_kind = scored.as_ref().err().map(|f| f.kind);
-        Outcome {
+        let outcome = Outcome {
             scored: scored.map_err(|f| crash_reason(&f)),
             crash_kind,
             duration_ms: t0.elapsed().as_millis() as u64,
@@ -99,7 +113,8 @@ impl Experimenter<'_> {
             platform: crate::replay::run_platform(&report),
             started_at,
             finished_at: now_rfc3339(),
-        }
+        };
+        (outcome, made.ok(), report)
     }
 }
 
