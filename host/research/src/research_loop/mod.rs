@@ -25,7 +25,7 @@ use crate::proposer::{
     coverage, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
 };
 use proposals::{Proposals, Scope};
-use records::{Direction, Experimenter, RecordBuilder, Scorer};
+use records::{Direction, Experimenter, RecordBuilder};
 use state::{judge, Climb, NoiseFloor, Phase, Point, Ran, Step};
 
 #[derive(Clone, Debug)]
@@ -333,14 +333,7 @@ impl ResearchLoop<'_> {
             resumed_from: prepared.climb.best.as_ref().map(|(r, _)| r),
             planned: options.experiments,
         });
-        let experimenter = Experimenter {
-            skill: &self.skill,
-            policy: self.domain.skill_policy(),
-            scorer: Scorer {
-                domain: &self.domain,
-                evaluator: &self.evaluator,
-            },
-        };
+        let experimenter = Experimenter::new(&self.skill, &self.domain, &self.evaluator);
         let direction = experimenter.scorer.direction();
         let scope = Scope {
             domain: self.domain.name(),

@@ -80,7 +80,16 @@ pub(super) struct Experimenter<'a> {
     pub scorer: Scorer<'a>,
 }
 
-impl Experimenter<'_> {
+impl<'a> Experimenter<'a> {
+    /// Runs `skill` in the domain's sandbox, scored by its evaluator.
+    pub fn new(skill: &'a Skill, domain: &'a Domain, evaluator: &'a Evaluator) -> Self {
+        Experimenter {
+            skill,
+            policy: domain.skill_policy(),
+            scorer: Scorer { domain, evaluator },
+        }
+    }
+
     pub fn run(&self, spec: &ExperimentSpec, progress: Option<&ProgressHook>) -> Outcome {
         self.run_keeping(spec, progress).0
     }

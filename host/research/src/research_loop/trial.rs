@@ -6,7 +6,7 @@
 use hyper_journal::{Record, Status};
 use hyper_runtime::{Artifact, ExperimentSpec, RunReport};
 
-use super::records::{Experimenter, Scorer};
+use super::records::Experimenter;
 use super::{LoopOptions, ResearchLoop};
 
 /// What one trial gave: its record (parameters as they ran, the validation value, or why it
@@ -48,14 +48,7 @@ impl ResearchLoop<'_> {
             seed: options.seed,
             parent: None,
         };
-        let experimenter = Experimenter {
-            skill: &self.skill,
-            policy: self.domain.skill_policy(),
-            scorer: Scorer {
-                domain: &self.domain,
-                evaluator: &self.evaluator,
-            },
-        };
+        let experimenter = Experimenter::new(&self.skill, &self.domain, &self.evaluator);
         let (outcome, artifact, report) = experimenter.run_keeping(&spec, None);
         let val = outcome.val();
         let status = match val {
