@@ -12,12 +12,12 @@ fn run(tool: &str, task: &str, options: &ForgeOptions) -> hyper_forge::ForgeRepo
     let runtime = runtime();
     let tool = hyper_forge::load_tool(&runtime, &read(tool)).expect("load tool");
     let task = tasks::find(task).expect("task");
-    hyper_forge::test_tool(&tool, task, options).expect("forge run")
+    hyper_forge::test_tool(&tool, &task, options).expect("forge run")
 }
 
 #[test]
 fn every_task_loads_its_whole_suite() {
-    let count = |name: &str| tasks::find(name).and_then(|t| t.cases()).expect("cases");
+    let count = |name: &str| tasks::find(name).expect("task").cases().to_vec();
     let json = count("json-parse");
     let prefix = |p: &str| json.iter().filter(|c| c.id.starts_with(p)).count();
     assert_eq!((prefix("y_"), prefix("n_"), prefix("i_")), (95, 188, 35));
@@ -26,8 +26,8 @@ fn every_task_loads_its_whole_suite() {
     assert_eq!(count("html-entities").len(), 80 + 4210 + 336);
     assert_eq!(count("format-validate").len(), 764);
     // Case ids are unique: `--filter` and failure lists name one case each.
-    for t in hyper_forge::TASKS {
-        let cases = t.cases().expect("cases");
+    for t in tasks::built_in().expect("built-in tasks") {
+        let cases = t.cases();
         let ids: std::collections::HashSet<_> = cases.iter().map(|c| &c.id).collect();
         assert_eq!(ids.len(), cases.len(), "{}", t.name);
     }
@@ -113,10 +113,10 @@ fn a_hostile_tool_fails_only_the_cases_it_breaks() {
         .iter()
         .filter(|c| c.id.starts_with("n_"))
         .filter(|c| {
-            let input = tasks::find("json-parse")
-                .and_then(|t| t.cases())
-                .expect("cases")
-                .into_iter()
+            let task = tasks::find("json-parse").expect("task");
+            let input = &task
+                .cases()
+                .iter()
                 .find(|k| k.id == c.id)
                 .expect("case")
                 .input;
@@ -162,7 +162,7 @@ fn tools_are_checked_before_any_case_runs() {
     assert!(err.starts_with("the tool cannot be loaded"), "{err}");
     // A tool for another task is refused unless asked.
     let csv = hyper_forge::load_tool(&runtime, &read(fixtures::FORGE_CSV)).expect("load");
-    let task = tasks::find("json-parse").expect("task");
+    let task = &tasks::find("json-parse").expect("task");
     let err = hyper_forge::test_tool(&csv, task, &ForgeOptions::default())
         .expect_err("wrong task refused")
         .to_string();
@@ -182,7 +182,7 @@ fn the_board_ranks_by_pass_rate_then_time() {
     let home = tempfile::tempdir().expect("tempdir");
     let mut journal =
         hyper_journal::Journal::open(home.path().join("journal.db")).expect("journal");
-    let task = tasks::find("json-parse").expect("task");
+    let task = &tasks::find("json-parse").expect("task");
     let fast = ForgeOptions {
         budget: CaseBudget {
             deadline: Duration::from_millis(200),

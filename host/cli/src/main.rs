@@ -357,7 +357,7 @@ enum SkillCommand {
         /// The domain it researches.
         #[arg(long, default_value = "search")]
         domain: String,
-        /// A forge task instead (a tool skill, e.g. `json-parse`; Rust only so far).
+        /// A forge task instead (a tool skill, e.g. `json-parse`; `hyper forge tasks` lists them).
         #[arg(long, conflicts_with = "domain")]
         task: Option<String>,
         /// Where to create it (default: ./<name>).

@@ -73,6 +73,9 @@ const RUST_TOOL_TEMPLATE: &str = include_str!("../../../sdk/templates/rust-tool/
 const C_TEMPLATE: &str = include_str!("../../../sdk/templates/c/skill.c");
 const PYTHON_TEMPLATE: &str = include_str!("../../../sdk/templates/python/app.py");
 const JS_TEMPLATE: &str = include_str!("../../../sdk/templates/js/skill.js");
+const C_TOOL_TEMPLATE: &str = include_str!("../../../sdk/templates/c-tool/skill.c");
+const PYTHON_TOOL_TEMPLATE: &str = include_str!("../../../sdk/templates/python-tool/app.py");
+const JS_TOOL_TEMPLATE: &str = include_str!("../../../sdk/templates/js-tool/skill.js");
 
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
@@ -82,7 +85,7 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-fn write(dir: &Path, rel: &str, contents: &str) -> Result<()> {
+pub(crate) fn write(dir: &Path, rel: &str, contents: &str) -> Result<()> {
     let path = dir.join(rel);
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
@@ -91,7 +94,7 @@ fn write(dir: &Path, rel: &str, contents: &str) -> Result<()> {
 }
 
 /// Scaffolding never writes into a folder that holds anything.
-fn ensure_empty(dir: &Path) -> Result<()> {
+pub(crate) fn ensure_empty(dir: &Path) -> Result<()> {
     if dir.exists()
         && std::fs::read_dir(dir)
             .map(|mut d| d.next().is_some())
@@ -131,13 +134,12 @@ pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Re
         if !valid_name(task) {
             bail!("task `{task}` is not a task name (e.g. json-parse)");
         }
-        if lang != Lang::Rust {
-            bail!("tool-skill templates exist for Rust so far: use --lang rust with --task");
-        }
     } else if !valid_name(domain) {
         bail!("domain `{domain}` is not a domain name");
     }
     ensure_empty(dir)?;
+    let template =
+        |skill: &'static str, tool: &'static str| if task.is_some() { tool } else { skill };
     let fill = |text: &str| {
         text.replace("{{name}}", name)
             .replace("{{domain}}", domain)
@@ -190,9 +192,17 @@ pub fn new_skill(name: &str, lang: Lang, purpose: Purpose<'_>, dir: &Path) -> Re
             write(dir, "src/lib.rs", &lib)?;
             vendor_rust_sdk(dir)?;
         }
-        Lang::C => write(dir, "skill.c", &fill(C_TEMPLATE))?,
-        Lang::Python => write(dir, "app.py", &fill(PYTHON_TEMPLATE))?,
-        Lang::Js => write(dir, "skill.js", &fill(JS_TEMPLATE))?,
+        Lang::C => write(dir, "skill.c", &fill(template(C_TEMPLATE, C_TOOL_TEMPLATE)))?,
+        Lang::Python => write(
+            dir,
+            "app.py",
+            &fill(template(PYTHON_TEMPLATE, PYTHON_TOOL_TEMPLATE)),
+        )?,
+        Lang::Js => write(
+            dir,
+            "skill.js",
+            &fill(template(JS_TEMPLATE, JS_TOOL_TEMPLATE)),
+        )?,
     }
     let run_it = match task {
         Some(t) => format!("hyper forge test {name} --task {t}   # per-case failures"),
@@ -253,7 +263,7 @@ pub fn next_after_build(dir: &Path, runtime: &hyper_runtime::Runtime) -> Option<
     };
     let component = shell_path(&path);
     match (&src.task, src.domains.first()) {
-        (Some(task), _) => Some(format!("hyper forge test {component} --task {task}")),
+        (Some(task), _) => Some(format!("hyper forge test {component} --task {task}{flag}")),
         (None, Some(domain)) => Some(format!("hyper try {component} --domain {domain}{flag}")),
         (None, None) => None,
     }
@@ -277,30 +287,27 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent)?;
     }
+    // A manifest that names a forge task is a tool skill (the Rust SDK picks its world by
+    // feature; the other languages are told).
+    let world = if src.task.is_some() {
+        "tool-skill"
+    } else {
+        "research-skill"
+    };
     let started = Instant::now();
     let spinner = crate::spinner(&format!("building {} ({lang})", src.name));
     let result = match lang {
         "rust" => build_rust(dir, &out),
-        "c" => hyper_toolchain::c::build(
-            dir,
-            &dir.join("wit"),
-            "research-skill",
-            &[dir.join("skill.c")],
-            &out,
-        )
-        .map_err(Into::into),
-        "python" => {
-            hyper_toolchain::python::build(dir, &dir.join("wit"), "research-skill", "app", &out)
+        "c" => {
+            hyper_toolchain::c::build(dir, &dir.join("wit"), world, &[dir.join("skill.c")], &out)
                 .map_err(Into::into)
         }
-        "js" => hyper_toolchain::js::build(
-            dir,
-            &dir.join("skill.js"),
-            &dir.join("wit"),
-            "research-skill",
-            &out,
-        )
-        .map_err(Into::into),
+        "python" => hyper_toolchain::python::build(dir, &dir.join("wit"), world, "app", &out)
+            .map_err(Into::into),
+        "js" => {
+            hyper_toolchain::js::build(dir, &dir.join("skill.js"), &dir.join("wit"), world, &out)
+                .map_err(Into::into)
+        }
         other => Err(anyhow::anyhow!(
             "unknown build lang `{other}` (rust, c, python or js)"
         )),

@@ -761,22 +761,6 @@ fn a_tool_skill_from_its_template() {
     let tasks: serde_json::Value =
         serde_json::from_str(&ok(&home, &["forge", "tasks", "--json"])).expect("json");
     assert_eq!(tasks.as_array().map(Vec::len), Some(5));
-    // Other languages say so instead of writing something that does not build.
-    let out = hyper(
-        &home,
-        &[
-            "skill",
-            "new",
-            "x",
-            "--task",
-            "t",
-            "--lang",
-            "python",
-            "--dir",
-            tmp.path().join("x").to_str().expect("utf-8"),
-        ],
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Rust so far"));
 }
 
 /// Two `hyper node` processes on loopback: each researches, both boards end up with every
@@ -1820,5 +1804,291 @@ fn try_runs_one_chosen_point_and_run_set_fixes_it_for_a_loop() {
         records.iter().all(|r| r.params["stemmer"] == "none"),
         "{:?}",
         records.iter().map(|r| &r.params).collect::<Vec<_>>()
+    );
+}
+
+/// `hyper_in` with the shared guest target dir (Rust guests compile std once per run).
+fn hyper_in_guest<S: AsRef<std::ffi::OsStr>>(home: &Path, cwd: &Path, args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hyper"))
+        .current_dir(cwd)
+        .args(args)
+        .env("HYPER_HOME", home)
+        .env("HYPER_GUEST_TARGET_DIR", hyper_guests::GUEST_TARGET_DIR)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hyper")
+}
+
+fn succeeded(out: Output, what: &[String]) -> Output {
+    assert!(
+        out.status.success(),
+        "{what:?} failed: {} {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Tool templates in C, Python and JavaScript, typed as printed from a working directory:
+/// `skill new --task` → the printed build → the printed `forge test`, which scores the echo
+/// tool on the JSON suite as the Rust template's (every y_ passes, every n_ is wrongly
+/// accepted).
+#[test]
+fn tool_templates_in_every_language_are_forge_tested() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    for lang in ["c", "python", "js"] {
+        let new: Vec<String> = [
+            "skill",
+            "new",
+            &format!("echo-{lang}"),
+            "--task",
+            "json-parse",
+            "--lang",
+            lang,
+        ]
+        .map(String::from)
+        .to_vec();
+        let created = succeeded(hyper_in(&home, Some(&work), &new), &new);
+        let build = printed_next(&created);
+        let built = succeeded(hyper_in(&home, Some(&work), &build), &build);
+        let test = printed_next(&built);
+        assert_eq!(test[..2], ["forge", "test"], "{lang}: {test:?}");
+        assert!(Path::new(&test[2]).is_relative(), "{test:?}");
+        let tested = succeeded(hyper_in(&home, Some(&work), &test), &test);
+        let text = String::from_utf8_lossy(&tested.stdout);
+        assert!(
+            text.contains("on json-parse: 95/283 passed (33.57%), 188 failed"),
+            "{lang}: {text}"
+        );
+        assert!(text.contains("35 accepted, 0 refused"), "{lang}: {text}");
+    }
+}
+
+/// `hyper forge task new` → install → a tool for it, every command typed as printed: the
+/// template's five example cases, which the echo tool passes but for the one it must refuse.
+#[test]
+fn a_task_of_ones_own_from_its_template() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let mut next: Vec<String> = ["forge", "task", "new", "mine"].map(String::from).to_vec();
+    let mut said = String::new();
+    // new -> install -> skill new -> skill build -> forge test
+    for step in 0..5 {
+        let out = succeeded(hyper_in_guest(&home, &work, &next), &next);
+        said = String::from_utf8_lossy(&out.stdout).into_owned();
+        if step < 4 {
+            next = printed_next(&out);
+        }
+    }
+    assert!(
+        said.contains("on mine: 3/4 passed (75.00%), 1 failed"),
+        "{said}"
+    );
+    assert!(
+        said.contains("FAIL trailing-comma: accepted, should refuse"),
+        "{said}"
+    );
+    assert!(said.contains("1 accepted, 0 refused"), "{said}");
+    let board = ok(&home, &["forge", "board", "--task", "mine"]);
+    assert!(
+        board.contains("mine-tool@0.1.0") && board.contains("0.7500"),
+        "{board}"
+    );
+}
+
+/// A task made from a public suite hyper does not ship (RFC 4648's test vectors, compared
+/// byte for byte), installed and run against a Python tool written for it; pinned by hash:
+/// an edited copy is refused until reinstalled; built-in names are reserved; remove works.
+#[test]
+fn a_task_of_ones_own_from_a_public_suite() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let home = tmp.path().join("home");
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/forge-tasks/rfc4648");
+    let installed: serde_json::Value = serde_json::from_str(&ok(
+        &home,
+        &[
+            "forge",
+            "task",
+            "install",
+            suite.to_str().expect("utf-8"),
+            "--json",
+        ],
+    ))
+    .expect("json");
+    assert_eq!(installed["cases"], 28);
+    let pinned = installed["suite_sha256"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+    let tasks: serde_json::Value =
+        serde_json::from_str(&ok(&home, &["forge", "tasks", "--json"])).expect("json");
+    assert!(tasks
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|t| t["task"] == "rfc4648-encodings"
+            && t["built_in"] == false
+            && t["compare"] == "bytes"));
+
+    let dir = tmp.path().join("b64");
+    let dir_s = dir.to_str().expect("utf-8");
+    ok(
+        &home,
+        &[
+            "skill",
+            "new",
+            "b64",
+            "--task",
+            "rfc4648-encodings",
+            "--lang",
+            "python",
+            "--dir",
+            dir_s,
+        ],
+    );
+    let app = std::fs::read_to_string(dir.join("app.py")).expect("app.py");
+    let app = app
+        .replace("MAX_INPUT = 16 << 20", "import base64\nimport json\n\nMAX_INPUT = 16 << 20")
+        .replace(
+            "        return input\n",
+            "        req = json.loads(input)\n        \
+             codec = {\"base64\": base64.b64encode, \"base32\": base64.b32encode,\n                 \
+             \"base32hex\": base64.b32hexencode, \"base16\": base64.b16encode}\n        \
+             if req.get(\"encoding\") not in codec:\n            \
+             raise Err(Error_InvalidParams(\"unknown encoding\"))\n        \
+             return codec[req[\"encoding\"]](req[\"data\"].encode())\n",
+        );
+    std::fs::write(dir.join("app.py"), app).expect("write app.py");
+    let built = hyper(&home, &["skill", "build", dir_s]);
+    let test = printed_next(&built);
+    let mut json_test = test.clone();
+    json_test.push("--json".into());
+    let report: serde_json::Value = serde_json::from_slice(
+        &succeeded(
+            hyper(
+                &home,
+                &json_test.iter().map(String::as_str).collect::<Vec<_>>(),
+            ),
+            &json_test,
+        )
+        .stdout,
+    )
+    .expect("json");
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(28), Some(0)),
+        "{report}"
+    );
+    assert_eq!(report["suite_hash"], pinned.as_str());
+    // The template's echo tool, on the same task, fails every vector (it returns the request) and shows
+    // expected and actual bytes.
+    let echo = tmp.path().join("echo");
+    let echo_s = echo.to_str().expect("utf-8");
+    ok(
+        &home,
+        &[
+            "skill",
+            "new",
+            "echo",
+            "--task",
+            "rfc4648-encodings",
+            "--lang",
+            "c",
+            "--dir",
+            echo_s,
+        ],
+    );
+    let built = hyper(&home, &["skill", "build", echo_s]);
+    let test = printed_next(&built);
+    let text = String::from_utf8(
+        succeeded(
+            hyper(&home, &test.iter().map(String::as_str).collect::<Vec<_>>()),
+            &test,
+        )
+        .stdout,
+    )
+    .expect("utf-8");
+    assert!(text.contains("0/28 passed (0.00%), 28 failed"), "{text}");
+    assert!(
+        text.contains(
+            "FAIL BASE64(\"f\"): expected Zg==, got {\"data\":\"f\",\"encoding\":\"base64\"}"
+        ),
+        "{text}"
+    );
+    let board = ok(&home, &["forge", "board", "--task", "rfc4648-encodings"]);
+    assert!(
+        board
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("b64@0.1.0") && l.contains("1.0000")),
+        "{board}"
+    );
+
+    // Pinned: an installed copy edited afterwards is refused, naming both hashes.
+    let cases = home.join("forge-tasks/rfc4648-encodings/cases.jsonl");
+    let text = std::fs::read_to_string(&cases).expect("cases");
+    std::fs::write(&cases, text.replace("\"Zg==\"", "\"Zh==\"")).expect("tamper");
+    let out = hyper(&home, &["forge", "board", "--task", "rfc4648-encodings"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && said.contains("changed since it was installed")
+            && said.contains(&pinned),
+        "{said}"
+    );
+    // Reinstalling the original is refused without --replace, accepted with it.
+    let suite_s = suite.to_str().expect("utf-8");
+    let out = hyper(&home, &["forge", "task", "install", suite_s]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--replace"));
+    ok(&home, &["forge", "task", "install", suite_s, "--replace"]);
+    assert!(ok(&home, &["forge", "board", "--task", "rfc4648-encodings"]).contains("b64@0.1.0"));
+
+    // A built-in name is reserved; a folder without SOURCE.md or with a symlinked cases
+    // file is refused; remove takes the task away but not a built-in one.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir_all(&copy).expect("copy");
+    for f in ["hyper-task.toml", "cases.jsonl"] {
+        std::fs::copy(suite.join(f), copy.join(f)).expect("copy file");
+    }
+    let copy_s = copy.to_str().expect("utf-8");
+    let refused = |args: &[&str], words: &str| {
+        let out = hyper(&home, args);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && said.contains(words),
+            "{args:?}: {said}"
+        );
+    };
+    refused(&["forge", "task", "install", copy_s], "has no SOURCE.md");
+    std::fs::write(copy.join("SOURCE.md"), "x").expect("source");
+    std::fs::remove_file(copy.join("cases.jsonl")).expect("rm");
+    std::os::unix::fs::symlink("/etc/passwd", copy.join("cases.jsonl")).expect("symlink");
+    refused(
+        &["forge", "task", "install", copy_s],
+        "symlinks are not followed",
+    );
+    let manifest = std::fs::read_to_string(suite.join("hyper-task.toml")).expect("manifest");
+    std::fs::write(
+        copy.join("hyper-task.toml"),
+        manifest.replace("rfc4648-encodings", "json-parse"),
+    )
+    .expect("manifest");
+    std::fs::remove_file(copy.join("cases.jsonl")).expect("rm");
+    std::fs::copy(suite.join("cases.jsonl"), copy.join("cases.jsonl")).expect("copy file");
+    refused(&["forge", "task", "install", copy_s], "is a built-in task");
+    refused(
+        &["forge", "task", "remove", "json-parse"],
+        "cannot be removed",
+    );
+    ok(&home, &["forge", "task", "remove", "rfc4648-encodings"]);
+    refused(
+        &["forge", "test", "forge-json", "--task", "rfc4648-encodings"],
+        "no forge task",
     );
 }

@@ -11,15 +11,17 @@
 //! that hangs, traps or exhausts memory fails that case only.
 
 pub mod tasks;
+#[cfg(test)]
+mod upstream;
 
 use std::time::{Duration, Instant};
 
 use hyper_journal::{Journal, Record, Status};
-use hyper_runtime::{Failure, FailureKind, Runtime, SandboxPolicy, Tool};
+use hyper_runtime::{Failure, FailureKind, LoadOptions, Runtime, SandboxPolicy, Tool};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use tasks::{Case, Expected, Task, TASKS};
+pub use tasks::{Case, Compare, Expected, Task};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
@@ -33,6 +35,15 @@ pub enum ForgeError {
     WrongTask { declared: String, task: String },
     #[error("suite data: {0}")]
     Suite(String),
+    #[error(
+        "task `{name}` changed since it was installed (pinned sha256 {pinned}, now {now}): \
+         its pass rates would not compare; reinstall it with --replace to accept the change"
+    )]
+    Changed {
+        name: String,
+        pinned: String,
+        now: String,
+    },
     #[error("journal: {0}")]
     Journal(String),
 }
@@ -149,6 +160,13 @@ pub fn judge(expected: &Expected, outcome: &Result<Vec<u8>, Failure>) -> Verdict
             fail(format!("accepted, should refuse; said {}", preview(out)))
         }
         (_, Err(f)) => fail(format!("refused, should accept: {}", one_line(&f.reason))),
+        (Expected::Bytes(want), Ok(out)) => {
+            if out == want {
+                Verdict::Pass
+            } else {
+                fail(format!("expected {}, got {}", preview(want), preview(out)))
+            }
+        }
         (Expected::Output(want) | Expected::Tokens(want), Ok(out)) => {
             match serde_json::from_slice::<Value>(out) {
                 Err(e) => fail(format!("output is not JSON ({e}): {}", preview(out))),
@@ -216,7 +234,16 @@ fn preview(bytes: &[u8]) -> String {
 
 /// Loads a tool component and checks it is one (it exports `hyper:research/tool`).
 pub fn load_tool(runtime: &Runtime, bytes: &[u8]) -> Result<Tool, ForgeError> {
-    Tool::load(runtime, bytes).map_err(|f| ForgeError::Tool(f.reason))
+    load_tool_with(runtime, bytes, LoadOptions::default())
+}
+
+/// [`load_tool`] with optional grants (inert sockets for language runtimes that import them).
+pub fn load_tool_with(
+    runtime: &Runtime,
+    bytes: &[u8],
+    options: LoadOptions,
+) -> Result<Tool, ForgeError> {
+    Tool::load_with(runtime, bytes, options).map_err(|f| ForgeError::Tool(f.reason))
 }
 
 /// Runs `tool` on every case of `task` and scores it.
@@ -235,9 +262,9 @@ pub fn test_tool(
             task: task.name.to_string(),
         });
     }
-    let all = task.cases()?;
-    let suite_hash = task.suite_hash(&all);
-    let cases: Vec<&Case> = all
+    let suite_hash = task.suite_hash().to_string();
+    let cases: Vec<&Case> = task
+        .cases()
         .iter()
         .filter(|c| options.filter.as_deref().is_none_or(|f| c.id.contains(f)))
         .collect();
@@ -292,7 +319,7 @@ pub fn test_tool(
     let info_refused = count(&|v| matches!(v, Verdict::Info { accepted: false }));
     let scored = passed + failed;
     Ok(ForgeReport {
-        task: task.name.to_string(),
+        task: task.name.clone(),
         tool_name: info.name,
         tool_version: info.version,
         tool_hash: tool.hash().to_string(),
@@ -326,8 +353,7 @@ fn tool_secs(r: &Record) -> f64 {
 /// The task's leaderboard from the journal: each tool's best result on the current suite,
 /// higher pass rate first, ties broken by less time.
 pub fn board(journal: &Journal, task: &Task) -> Result<Vec<Record>, ForgeError> {
-    let suite_hash = task.suite_hash(&task.cases()?);
-    board_on(journal, task, &suite_hash).map_err(|e| ForgeError::Journal(e.to_string()))
+    board_on(journal, task, task.suite_hash()).map_err(|e| ForgeError::Journal(e.to_string()))
 }
 
 /// [`board`] for results on the suite with this hash.
@@ -337,7 +363,7 @@ fn board_on(
     suite_hash: &str,
 ) -> Result<Vec<Record>, hyper_journal::JournalError> {
     let mut best: Vec<Record> = Vec::new();
-    for r in journal.list(&journal_domain(task.name))? {
+    for r in journal.list(&journal_domain(&task.name))? {
         if r.evaluator_hash != suite_hash || r.val.is_none() {
             continue;
         }
@@ -391,7 +417,7 @@ pub fn journal_report(
         seq: 0,
         id: id.clone(),
         run_id: id,
-        domain: journal_domain(task.name),
+        domain: journal_domain(&task.name),
         skill_name: format!("{}@{}", report.tool_name, report.tool_version),
         skill_hash: report.tool_hash.clone(),
         evaluator_hash: report.suite_hash.clone(),
