@@ -85,9 +85,52 @@ pub fn archive(
         report.unchanged += 1;
     }
     if !refspecs.is_empty() {
-        push(&mut remote, &refspecs).with_context(|| format!("pushing to {remote_url}"))?;
+        push_clearing_stale_locks(&mut remote, remote_url, &refspecs)
+            .with_context(|| format!("pushing to {remote_url}"))?;
     }
     Ok(report)
+}
+
+/// How long a ref lock in a local remote must stay untouched to count as left by a killed
+/// push: a live writer holds one for milliseconds.
+const STALE_LOCK_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// [`push`], and when a remote on this filesystem refuses a ref because of a lock file that
+/// stays untouched for [`STALE_LOCK_AFTER`] (a push into it was killed, say by kill -9: a
+/// local remote is written by our own process), removes that lock and pushes again. Only a
+/// `.lock` file inside the remote's folder, named by git's refusal, is ever removed.
+fn push_clearing_stale_locks(
+    remote: &mut git2::Remote,
+    remote_url: &str,
+    refspecs: &[String],
+) -> Result<()> {
+    for _ in 0..refspecs.len() + 1 {
+        let err = match push(remote, refspecs) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(lock) = refused_lock(&err.to_string(), remote_url) else {
+            return Err(err);
+        };
+        let touched = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let before = touched(&lock);
+        std::thread::sleep(STALE_LOCK_AFTER);
+        if before.is_some() && touched(&lock) == before {
+            let _ = std::fs::remove_file(&lock);
+        }
+    }
+    push(remote, refspecs)
+}
+
+/// The lock file a local remote's refusal names, if it lies inside that remote's folder.
+fn refused_lock(refusal: &str, remote_url: &str) -> Option<std::path::PathBuf> {
+    let (_, rest) = refusal.split_once("failed to lock file '")?;
+    let (path, _) = rest.split_once('\'')?;
+    let lock = Path::new(path).canonicalize().ok()?;
+    let root = Path::new(remote_url.trim_start_matches("file://"))
+        .canonicalize()
+        .ok()?;
+    (lock.starts_with(&root) && lock.extension().is_some_and(|e| e == "lock")).then_some(lock)
 }
 
 /// One archive run at a time in this process (the node's schedule and `hyper archive` asked
@@ -376,4 +419,61 @@ fn journal_md(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit on `branch` of `repo` holding one file.
+    fn commit(repo: &Repository, branch: &str, text: &str) {
+        let blob = repo.blob(text.as_bytes()).expect("blob");
+        let mut tree = repo.treebuilder(None).expect("tree");
+        tree.insert("f", blob, 0o100644).expect("insert");
+        let tree = repo.find_tree(tree.write().expect("write")).expect("tree");
+        let sig = git2::Signature::new("t", "t@example.org", &git2::Time::new(0, 0)).expect("sig");
+        let reference = format!("refs/heads/{branch}");
+        let parent = repo
+            .find_reference(&reference)
+            .ok()
+            .and_then(|r| r.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        repo.commit(Some(&reference), &sig, &sig, text, &tree, &parents)
+            .expect("commit");
+    }
+
+    /// A push into a local remote killed mid-way leaves `refs/heads/B.lock` there; the next
+    /// push waits, sees the lock untouched, removes it and goes through. A lock outside the
+    /// remote is never named.
+    #[test]
+    fn a_stale_ref_lock_in_a_local_remote_is_cleared() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let remote_dir = tmp.path().join("remote.git");
+        Repository::init_bare(&remote_dir).expect("remote");
+        let url = remote_dir.to_str().expect("utf-8");
+        let work = open_work(&tmp.path().join("work.git"), url).expect("work");
+        let spec = vec!["refs/heads/b:refs/heads/b".to_string()];
+        commit(&work, "b", "one");
+        let mut remote = work.find_remote(REMOTE).expect("remote");
+        push(&mut remote, &spec).expect("first push");
+        commit(&work, "b", "two");
+        std::fs::write(remote_dir.join("refs/heads/b.lock"), "").expect("plant lock");
+        assert!(
+            push(&mut remote, &spec).is_err(),
+            "the lock blocks a plain push"
+        );
+        push_clearing_stale_locks(&mut remote, url, &spec).expect("cleared and pushed");
+        let tip = Repository::open_bare(&remote_dir)
+            .and_then(|r| {
+                r.find_reference("refs/heads/b")?
+                    .peel_to_commit()
+                    .map(|c| c.message().map(String::from))
+            })
+            .expect("tip");
+        assert_eq!(tip.as_deref(), Some("two"));
+        let outside = tmp.path().join("x.lock");
+        std::fs::write(&outside, "").expect("outside");
+        let refusal = format!("failed to lock file '{}' for writing", outside.display());
+        assert_eq!(refused_lock(&refusal, url), None);
+    }
 }
