@@ -5,7 +5,9 @@
 //! checks that every proposal lies inside the declared bounds.
 
 use hyper_research::params::Space;
-use hyper_research::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
+use hyper_research::{
+    Context, GpProposer, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
+};
 use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
 use hyper_runtime::{ParamKind, ParamSpec};
 
@@ -74,10 +76,11 @@ pub fn space(data: &[u8]) {
     let Ok(space) = Space::new(specs) else {
         return;
     };
-    let proposers: [Box<dyn Proposer>; 3] = [
+    let proposers: [Box<dyn Proposer>; 4] = [
         Box::new(MixedProposer::new(seed)),
         Box::new(NoveltyProposer::new(seed)),
         Box::new(TpeProposer::new(seed)),
+        Box::new(GpProposer::new(seed)),
     ];
     for mut p in proposers {
         let mut tried = vec![space.defaults()];

@@ -220,11 +220,12 @@ fn a_loop_learns_from_the_results_of_trusted_and_verified_authors_only() {
     });
     let (_tb, home_b) = temp_home();
     let mut peers_b = SwarmPeers::new(b.clone(), rt.handle().clone());
-    let tpe = hyper_research::LoopOptions {
-        proposer: hyper_research::ProposerKind::Tpe,
+    // The node's default proposer.
+    let gp = hyper_research::LoopOptions {
+        proposer: hyper_research::ProposerKind::Gp,
         ..options(2, 4, 0)
     };
-    let (summary, _) = research(&home_b, tpe, &mut peers_b, |_| {});
+    let (summary, _) = research(&home_b, gp, &mut peers_b, |_| {});
     assert_eq!(
         summary.shared_observations, 6,
         "A's six, none of C's: {summary:?}"

@@ -2,15 +2,16 @@
 //! same N machines alone? Real nodes on loopback (one operator's: they `hyper trust` each
 //! other, so each learns from the others' results without waiting for replays), each with
 //! its loop on its own thread; the isolated groups are the same loops with no peers (what
-//! `hyper run --proposer tpe` does), with the same seeds. A fixed total budget of experiments
+//! `hyper run --proposer gp` does), with the same seeds. A fixed total budget of experiments
 //! per group, split evenly between its nodes.
 //!
 //! Per domain and group size N it reports the total experiments the group needed until its
 //! best reached each target, the best at the budget (mean and 95 % interval over the seed
-//! sets) and the ratio cooperating / isolated; and one node with the TPE proposer against
-//! today's `mixed`. Isolated experiments are counted in rounds (every node's k-th experiment
-//! at once, the group's count at round k being N(k−1)+1: the most favourable position for
-//! the isolated group); cooperating ones in the order they finished.
+//! sets) and the ratio cooperating / isolated; and one node with the proposer (default `gp`,
+//! the default of `hyper node`) against `mixed`, the default of `hyper run`. Isolated
+//! experiments are counted in rounds (every node's k-th experiment at once, the group's
+//! count at round k being N(k−1)+1: the most favourable position for the isolated group);
+//! cooperating ones in the order they finished.
 //!
 //! Targets: the best value known for the domain is the best any run of this benchmark found
 //! (all modes and seed sets); a target closes a share of the gap between the defaults'
@@ -18,7 +19,7 @@
 //! themselves on most of these domains.
 //!
 //! `cargo bench -p hyper-tests --bench research --profile dev -- [--domains search,cisi,finance,tldr]
-//!  [--nodes 2,4,8] [--budget 48] [--seeds 10] [--json FILE]`
+//!  [--nodes 2,4,8] [--budget 48] [--seeds 10] [--proposer gp|tpe|mixed|novelty] [--json FILE]`
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -135,6 +136,7 @@ fn together(
     domain: &str,
     seeds: &[u64],
     per_node: u32,
+    proposer: &ProposerKind,
 ) -> (Vec<Vec<Point>>, Vec<Stats>) {
     let ids: HashSet<String> = (0..seeds.len())
         .map(|i| peer_id_of(&key(i).verifying_key()))
@@ -173,6 +175,7 @@ fn together(
         .enumerate()
         .map(|(i, (client, &seed))| {
             let (client, handle, parts) = (client.clone(), rt.handle().clone(), parts.clone());
+            let proposer = proposer.clone();
             std::thread::spawn(move || {
                 let dir = tempfile::tempdir().expect("tmp");
                 let mut peers = SwarmPeers::new(client.clone(), handle.clone());
@@ -180,7 +183,7 @@ fn together(
                 research(
                     &parts,
                     dir.path(),
-                    options(seed, per_node, ProposerKind::Tpe),
+                    options(seed, per_node, proposer),
                     &mut peers,
                     |record| {
                         let _ = handle.block_on(client.publish(from_journal(record, &signer)));
@@ -265,6 +268,7 @@ fn run_domain(
     sizes: &[usize],
     budget: u32,
     seeds: u64,
+    proposer: &ProposerKind,
 ) -> (Vec<SeedSet>, Duration) {
     let started = Instant::now();
     let (_dir, home) = temp_home();
@@ -291,14 +295,15 @@ fn run_domain(
                     .filter(|&n| j < n)
                     .min()
                     .unwrap_or(largest);
-                alone(&parts, seed(j), budget / n as u32, ProposerKind::Tpe)
+                alone(&parts, seed(j), budget / n as u32, proposer.clone())
             })
             .collect();
         let mixed = alone(&parts, seed(0), budget, ProposerKind::Mixed);
         let (mut groups, mut stats) = (BTreeMap::new(), BTreeMap::new());
         for &n in sizes.iter().filter(|&&n| n > 1) {
             let seeds: Vec<u64> = (0..n).map(seed).collect();
-            let (points, counted) = together(rt, &parts, d.name, &seeds, budget / n as u32);
+            let (points, counted) =
+                together(rt, &parts, d.name, &seeds, budget / n as u32, proposer);
             groups.insert(n, points);
             stats.insert(n, counted);
         }
@@ -334,7 +339,7 @@ fn fmt_count(v: &[Option<usize>], budget: u32) -> (String, f64) {
     (format!("{m:.1} ± {ci:.1}{never}"), m)
 }
 
-fn report(name: &str, sets: &[SeedSet], sizes: &[usize], budget: u32) -> String {
+fn report(name: &str, sets: &[SeedSet], sizes: &[usize], budget: u32, proposer: &str) -> String {
     let all = sets.iter().flat_map(|s| {
         s.isolated
             .iter()
@@ -389,7 +394,7 @@ fn report(name: &str, sets: &[SeedSet], sizes: &[usize], budget: u32) -> String 
                 let (mx_s, mx_m) = fmt_count(&mixed, budget);
                 let (mb, mbc) = mean_ci(&mixed_best);
                 out.push_str(&format!(
-                    "| 1 (tpe vs mixed) | {:.0}% gap ({target:.4}) | {iso_s} | {mx_s} | {:.2} | {ib:.4} ± {ibc:.4} | {mb:.4} ± {mbc:.4} |\n",
+                    "| 1 ({proposer} vs mixed) | {:.0}% gap ({target:.4}) | {iso_s} | {mx_s} | {:.2} | {ib:.4} ± {ibc:.4} | {mb:.4} ± {mbc:.4} |\n",
                     q * 100.0,
                     iso_m / mx_m
                 ));
@@ -436,6 +441,14 @@ fn main() {
         .collect();
     let budget: u32 = arg("--budget").and_then(|b| b.parse().ok()).unwrap_or(48);
     let seeds: u64 = arg("--seeds").and_then(|b| b.parse().ok()).unwrap_or(10);
+    let proposer_name = arg("--proposer").unwrap_or_else(|| "gp".into());
+    let proposer = match proposer_name.as_str() {
+        "gp" => ProposerKind::Gp,
+        "tpe" => ProposerKind::Tpe,
+        "mixed" => ProposerKind::Mixed,
+        "novelty" => ProposerKind::Novelty,
+        other => panic!("unknown proposer {other}"),
+    };
     let rt = tokio_rt();
     let mut tables = String::new();
     let mut raw = serde_json::Map::new();
@@ -448,8 +461,8 @@ fn main() {
             other => panic!("unknown domain {other}"),
         };
         eprintln!("{name}: {seeds} seed sets, groups {sizes:?}, budget {budget}");
-        let (sets, took) = run_domain(&rt, d, &sizes, budget, seeds);
-        let table = report(name, &sets, &sizes, budget);
+        let (sets, took) = run_domain(&rt, d, &sizes, budget, seeds, &proposer);
+        let table = report(name, &sets, &sizes, budget, &proposer_name);
         println!("{table}\n({name} took {:.0} s)", took.as_secs_f64());
         tables.push_str(&table);
         raw.insert(name.into(), serde_json::to_value(&sets).expect("json"));

@@ -243,7 +243,9 @@ struct RunArgs {
     noise_runs: u32,
     /// How to choose new parameters: `mixed` (hill-climbing with random jumps), `novelty`
     /// (the same, but at most half the proposals near the current best), `tpe` (a
-    /// Tree-structured Parzen Estimator fitted on this skill's results in the journal) or
+    /// Tree-structured Parzen Estimator fitted on this skill's results in the journal),
+    /// `gp` (Bayesian optimisation: each parameter varied alone once, then a Gaussian
+    /// process and expected improvement) or
     /// `llm` (ask an OpenAI-compatible chat endpoint, see --llm-url; the API key comes from
     /// $HYPER_LLM_API_KEY).
     #[arg(long, value_enum, default_value_t = ProposerArg::Mixed)]
@@ -268,6 +270,7 @@ pub(crate) enum ProposerArg {
     Mixed,
     Novelty,
     Tpe,
+    Gp,
     Llm,
 }
 
@@ -282,6 +285,7 @@ impl ProposerArg {
             ProposerArg::Mixed => ProposerKind::Mixed,
             ProposerArg::Novelty => ProposerKind::Novelty,
             ProposerArg::Tpe => ProposerKind::Tpe,
+            ProposerArg::Gp => ProposerKind::Gp,
             ProposerArg::Llm => ProposerKind::Llm(hyper_research::llm::LlmConfig {
                 url: llm_url
                     .context("--proposer llm needs --llm-url (an OpenAI-compatible endpoint)")?

@@ -85,11 +85,13 @@ pub struct NodeArgs {
     /// it beats this node's (0: never).
     #[arg(long, default_value_t = 5)]
     pub adopt_every: u32,
-    /// How each loop chooses new parameters: `tpe` (one model fitted on this node's results
-    /// and those of the swarm it may learn from — verified ones, and those of authors with
-    /// verified work or that you trust — with other nodes' claims in flight counted as bad
-    /// guesses, so nodes spread out), `mixed` or `novelty` (hill-climbing from the best).
-    #[arg(long, value_enum, default_value_t = crate::ProposerArg::Tpe)]
+    /// How each loop chooses new parameters: `gp` (Bayesian optimisation: one Gaussian
+    /// process fitted on this node's results and those of the swarm it may learn from —
+    /// verified ones, and those of authors with verified work or that you trust — after a
+    /// one-parameter-at-a-time screening the nodes share out; other nodes' claims in flight
+    /// enter the model at its own prediction, so nodes spread out), `tpe` (a Parzen
+    /// estimator on the same results), `mixed` or `novelty` (hill-climbing from the best).
+    #[arg(long, value_enum, default_value_t = crate::ProposerArg::Gp)]
     pub proposer: crate::ProposerArg,
     /// Share of this node's compute spent replaying other nodes' results to check them
     /// (0 turns the verifier off; default from node.toml's `verify_share`, else 0.10).

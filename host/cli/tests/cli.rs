@@ -1343,7 +1343,7 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
     assert!(rows
         .iter()
         .all(|r| r.parent.as_deref() != Some(fake_key.as_str())));
-    // The node's proposer (tpe) alone: had A learnt from B's results, its history (and so
+    // The node's proposer (gp) alone: had A learnt from B's results, its history (and so
     // its proposals) would differ.
     ok(
         &solo,
@@ -1355,7 +1355,7 @@ fn a_row_edited_into_a_journal_is_refuted_by_replay_and_never_adopted() {
             "--seed",
             "5",
             "--proposer",
-            "tpe",
+            "gp",
         ],
     );
     let best = |rows: &[hyper_journal::Record]| {

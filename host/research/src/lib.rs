@@ -20,7 +20,9 @@ pub use diversity::{Diversity, DiversityPolicy};
 pub use domain::{Domain, DomainError, Manifest, ReplayRule};
 pub use params::{Assignment, Space, Value};
 pub use peers::{PeerBest, PeerHypothesis, PeerObservation, Peers, Solo};
-pub use proposer::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
+pub use proposer::{
+    Context, GpProposer, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
+};
 pub use replay::{replay, Receipt, ReplayOutcome, Verdict};
 pub use research_loop::{
     Event, LoopOptions, ProgressHook, ProposerKind, ResearchLoop, Summary, Trial,

@@ -3,7 +3,9 @@
 //! lies inside the declared bounds, distances stay in [0, 1] and coverage in [0, 1].
 
 use hyper_research::params::{Space, Value};
-use hyper_research::{Context, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer};
+use hyper_research::{
+    Context, GpProposer, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
+};
 use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
 use hyper_runtime::{ParamKind, ParamSpec};
 use proptest::prelude::*;
@@ -96,6 +98,7 @@ proptest! {
             Box::new(MixedProposer::new(seed)),
             Box::new(NoveltyProposer::new(seed)),
             Box::new(TpeProposer::new(seed)),
+            Box::new(GpProposer::new(seed)),
         ];
         for proposer in proposers.iter_mut() {
             let mut best = space.defaults();

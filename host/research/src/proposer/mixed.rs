@@ -30,7 +30,7 @@ impl MixedProposer {
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
 
-    fn random_value(&mut self, kind: &ParamKind) -> Value {
+    pub(crate) fn random_value(&mut self, kind: &ParamKind) -> Value {
         match kind {
             ParamKind::Int(r) => Value::Int(self.rng.random_range(r.min..=r.max)),
             ParamKind::Float(r) if r.log_scale && r.min < r.max => Value::Float(within(

@@ -8,10 +8,12 @@ use hyper_runtime::ParamKind;
 
 use crate::params::{Assignment, Space, Value};
 
+mod gp;
 mod mixed;
 mod novelty;
 mod tpe;
 
+pub use gp::GpProposer;
 pub use mixed::MixedProposer;
 pub use novelty::NoveltyProposer;
 pub use tpe::TpeProposer;

@@ -22,7 +22,7 @@ use crate::domain::Domain;
 use crate::params::Space;
 use crate::peers::{Peers, Solo};
 use crate::proposer::{
-    coverage, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
+    coverage, GpProposer, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
 };
 use proposals::{Proposals, Scope};
 use records::{Direction, Experimenter, RecordBuilder};
@@ -72,6 +72,9 @@ pub enum ProposerKind {
     /// a node, the swarm's too), with points in flight as constant liars: the default of
     /// `hyper node`.
     Tpe,
+    /// Bayesian optimisation: a Gaussian process fitted on the same results, the candidate
+    /// of highest expected improvement, points in flight at the model's prediction.
+    Gp,
     /// Ask an OpenAI-compatible chat endpoint (falling back to `Mixed` when it fails).
     Llm(crate::llm::LlmConfig),
 }
@@ -200,6 +203,7 @@ fn make_proposer(kind: &ProposerKind, seed: u64) -> Box<dyn Proposer> {
         ProposerKind::Mixed => Box::new(MixedProposer::new(seed)),
         ProposerKind::Novelty => Box::new(NoveltyProposer::new(seed)),
         ProposerKind::Tpe => Box::new(TpeProposer::new(seed)),
+        ProposerKind::Gp => Box::new(GpProposer::new(seed)),
         ProposerKind::Llm(config) => Box::new(crate::llm::LlmProposer::new(config.clone(), seed)),
     }
 }
