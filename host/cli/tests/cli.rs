@@ -881,14 +881,27 @@ fn a_node_alone_researches_like_hyper_run() {
     }
     node.kill().expect("kill");
     let _ = node.wait();
-    // The same experiments `hyper run search -n 4 --seed 4` would have run, in the journal.
+    // The same experiments `hyper run search -n 4 --seed 4` with the node's proposer (gp)
+    // would have run, in the journal.
     let rows = Journal::open(home.join("journal.db"))
         .and_then(|j| j.list("search"))
         .expect("rows");
     assert_eq!(rows.len(), 4);
     assert_eq!(rows[0].status, hyper_journal::Status::Baseline);
     let other = tempfile::tempdir().expect("tmp");
-    ok(other.path(), &["run", "search", "-n", "4", "--seed", "4"]);
+    ok(
+        other.path(),
+        &[
+            "run",
+            "search",
+            "-n",
+            "4",
+            "--seed",
+            "4",
+            "--proposer",
+            "gp",
+        ],
+    );
     let solo = Journal::open(other.path().join("journal.db"))
         .and_then(|j| j.list("search"))
         .expect("rows");

@@ -141,13 +141,7 @@ impl GpProposer {
     fn screen(&mut self, context: &Context) -> Option<Assignment> {
         let space = context.space;
         let defaults = space.defaults();
-        let seen: Vec<&Assignment> = context
-            .history
-            .iter()
-            .map(|o| &o.params)
-            .chain(context.avoid)
-            .chain(context.pending)
-            .collect();
+        let seen = context.known();
         let alone = |a: &Assignment, name: &str| {
             a.get(name) != defaults.get(name)
                 && space
@@ -187,15 +181,7 @@ impl Proposer for GpProposer {
     fn propose(&mut self, context: &Context) -> Assignment {
         let space = context.space;
         if context.explore {
-            let from: Vec<&Assignment> = context
-                .history
-                .iter()
-                .map(|o| &o.params)
-                .chain(context.avoid)
-                .chain(context.pending)
-                .chain(std::iter::once(context.best))
-                .collect();
-            return farthest_point(&mut self.fallback, space, &from);
+            return farthest_point(&mut self.fallback, space, &context.known());
         }
         if self.screening {
             if let Some(a) = self.screen(context) {

@@ -79,6 +79,20 @@ impl<'a> Context<'a> {
     }
 }
 
+impl<'a> Context<'a> {
+    /// Every point this context knows of: learnt from, tried, claimed, in flight, and the
+    /// point to climb from.
+    pub fn known(&self) -> Vec<&'a Assignment> {
+        self.history
+            .iter()
+            .map(|o| &o.params)
+            .chain(self.avoid)
+            .chain(self.pending)
+            .chain(std::iter::once(self.best))
+            .collect()
+    }
+}
+
 pub trait Proposer {
     /// The next assignment to try.
     fn propose(&mut self, context: &Context) -> Assignment;

@@ -213,15 +213,7 @@ impl Proposer for TpeProposer {
     fn propose(&mut self, context: &Context) -> Assignment {
         let space = context.space;
         if context.explore {
-            let from: Vec<&Assignment> = context
-                .history
-                .iter()
-                .map(|o| &o.params)
-                .chain(context.avoid)
-                .chain(context.pending)
-                .chain(std::iter::once(context.best))
-                .collect();
-            return farthest_point(&mut self.fallback, space, &from);
+            return farthest_point(&mut self.fallback, space, &context.known());
         }
         let (trials, scored) = Self::trials(context);
         if scored < self.startup {
