@@ -596,6 +596,7 @@ fn expected_improvement(mean: f64, sd: f64, best: f64) -> f64 {
 mod tests {
     use super::*;
     use crate::params::Value;
+    use crate::proposer::bowl::loss;
     use crate::proposer::Observation;
 
     fn space() -> Space {
@@ -607,19 +608,6 @@ mod tests {
             flag("f", false),
         ])
         .unwrap()
-    }
-
-    /// Lower is better: x near 1, n near 7, choice `b`; the flag does not matter.
-    fn loss(a: &Assignment) -> f64 {
-        let (Some(Value::Float(x)), Some(Value::Int(n))) = (a.get("x"), a.get("n")) else {
-            panic!("{a:?}")
-        };
-        let c = if a.get("c") == Some(&Value::Choice("b".into())) {
-            0.0
-        } else {
-            1.0
-        };
-        (x - 1.0).powi(2) + ((*n - 7) as f64 / 4.0).powi(2) + c
     }
 
     /// `nodes` proposers sharing one history in rounds (each sees the points proposed before
@@ -786,6 +774,43 @@ mod tests {
         assert_eq!(data.ranked()[0], &good);
         let a = GpProposer::new(1).propose(&context);
         assert!(space.from_json(&Space::to_json(&a)).is_some());
+    }
+
+    #[test]
+    fn claims_of_every_screening_point_only_skip_the_screening() {
+        // A stranger claims every one-at-a-time point (and more, in several sizes): the
+        // proposer moves on to the model and still proposes a new point in bounds.
+        let space = space();
+        let defaults = space.defaults();
+        let history = vec![Observation {
+            val: Some(loss(&defaults)),
+            params: defaults.clone(),
+        }];
+        let mut random = MixedProposer::new(9);
+        for extra in [0, 10, 1_000] {
+            let mut claims: Vec<Assignment> = Vec::new();
+            for spec in &space.specs {
+                for _ in 0..4 {
+                    let mut a = defaults.clone();
+                    a.insert(spec.name.clone(), random.random_value(&spec.kind));
+                    claims.push(a);
+                }
+            }
+            claims.extend((0..extra).map(|_| random.random_point(&space)));
+            let mut gp = GpProposer::new(2);
+            // Every parameter has been varied alone by a claim: nothing left to screen.
+            let mut context = Context::new(&space, &defaults, &[]);
+            context.history = &history;
+            context.pending = &claims;
+            context.higher_is_better = false;
+            assert!(
+                claims.iter().any(|c| c != &defaults) && gp.screen(&context).is_none(),
+                "{extra} extra claims"
+            );
+            let a = gp.propose(&context);
+            assert!(space.from_json(&Space::to_json(&a)).is_some(), "{a:?}");
+            assert!(!claims.contains(&a) && a != defaults, "{a:?}");
+        }
     }
 
     #[test]

@@ -175,6 +175,25 @@ pub fn coverage(space: &Space, tried: &[Assignment]) -> f64 {
     total / space.specs.len() as f64
 }
 
+/// The synthetic objective the model-based proposers' tests minimise.
+#[cfg(test)]
+pub(crate) mod bowl {
+    use crate::params::{Assignment, Value};
+
+    /// Lower is better: x near 1, n near 7, choice `b`; anything else does not matter.
+    pub fn loss(a: &Assignment) -> f64 {
+        let (Some(Value::Float(x)), Some(Value::Int(n))) = (a.get("x"), a.get("n")) else {
+            panic!("not a point of the bowl: {a:?}")
+        };
+        let c = if a.get("c") == Some(&Value::Choice("b".into())) {
+            0.0
+        } else {
+            1.0
+        };
+        (x - 1.0).powi(2) + ((*n - 7) as f64 / 4.0).powi(2) + c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

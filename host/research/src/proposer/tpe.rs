@@ -335,6 +335,7 @@ fn value_at(kind: &ParamKind, x: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proposer::bowl::loss;
     use crate::proposer::Observation;
     use hyper_runtime::bindings::v0_1_0::types::{ChoiceSet, FloatRange, IntRange};
 
@@ -346,22 +347,6 @@ mod tests {
             choice("c", &["a", "b", "c"], "a"),
         ])
         .unwrap()
-    }
-
-    /// Lower is better: x near 1, n near 7, choice `b`.
-    fn loss(a: &Assignment) -> f64 {
-        let Some(Value::Float(x)) = a.get("x") else {
-            panic!()
-        };
-        let Some(Value::Int(n)) = a.get("n") else {
-            panic!()
-        };
-        let c = if a.get("c") == Some(&Value::Choice("b".into())) {
-            0.0
-        } else {
-            1.0
-        };
-        (x - 1.0).powi(2) + ((*n - 7) as f64 / 4.0).powi(2) + c
     }
 
     fn run(proposer: &mut dyn Proposer, budget: usize) -> f64 {
