@@ -246,3 +246,139 @@ fn a_loop_learns_from_the_results_of_trusted_and_verified_authors_only() {
         b.shutdown().await;
     });
 }
+
+/// A node's PeerId for the key `[n; 32]`.
+fn id_of(n: u8) -> String {
+    hyper_swarm::record::peer_id_of(&SigningKey::from_bytes(&[n; 32]).verifying_key())
+}
+
+#[test]
+fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
+    let rt = tokio_rt();
+    // B, the loop under test, has the highest PeerId of these keys: A (trusted) and C (a
+    // new identity) both "go first" when they claim the defaults.
+    let mut keys: Vec<u8> = (90..100).collect();
+    keys.sort_by_key(|&n| id_of(n));
+    let (n_a, n_c, n_b) = (keys[0], keys[1], keys[9]);
+    let (key_a, key_c) = (
+        SigningKey::from_bytes(&[n_a; 32]),
+        SigningKey::from_bytes(&[n_c; 32]),
+    );
+    let a = node(&rt, n_a, None);
+    let c = node(&rt, n_c, Some(&a));
+    let b = rt.block_on(async {
+        start(
+            [n_b; 32],
+            NodeConfig {
+                bootstrap: vec![a.listen_addrs().await.expect("addrs")[0].clone()],
+                anti_entropy: Duration::from_millis(500),
+                trusted: [id_of(n_a)].into_iter().collect(),
+                ..NodeConfig::default()
+            },
+            HashMap::new(),
+        )
+        .await
+        .expect("node")
+    });
+    until("connected", 30, || {
+        rt.block_on(b.peers()).expect("peers").len() >= 2
+    });
+    // Gossip needs a mesh (claims travel only by gossip).
+    std::thread::sleep(Duration::from_millis(1500));
+    let shared = |seed| hyper_research::LoopOptions {
+        proposer: hyper_research::ProposerKind::Gp,
+        share_baseline: true,
+        ..options(seed, 2, 0)
+    };
+    // A's results, not published yet: its first is the baseline (the defaults).
+    let (_ta, home_a) = temp_home();
+    let (_, a_rows) = research(&home_a, options(1, 3, 0), &mut Solo, |_| {});
+    let a_base = a_rows[0].clone();
+    assert_eq!(a_base.status, hyper_journal::Status::Baseline);
+    let defaults = a_base.params.clone();
+
+    // 1. A stranger publishes a result of the defaults with a made-up score, then claims
+    //    them (a node's result of what it claimed ends the claim): B runs its own baseline
+    //    and scores the defaults itself.
+    let mut fake = a_base.clone();
+    fake.id = "c-base".into();
+    fake.val = Some(0.99);
+    rt.block_on(c.publish(hyper_swarm::record::from_journal(&fake, &key_c)))
+        .expect("publish");
+    until("B has C's result", 30, || {
+        rt.block_on(b.count("search")).expect("count") == 1
+    });
+    rt.block_on(c.claim(
+        "search",
+        &a_base.skill_hash,
+        defaults.clone(),
+        Duration::from_secs(300),
+    ))
+    .expect("claim");
+    until("B has C's claim", 30, || {
+        !rt.block_on(b.claims("search")).expect("claims").is_empty()
+    });
+    let (_t1, home_1) = temp_home();
+    let mut peers_b = SwarmPeers::new(b.clone(), rt.handle().clone());
+    let (s1, rows_1) = research(&home_1, shared(2), &mut peers_b, |_| {});
+    assert_eq!(s1.baseline_from, None, "{s1:?}");
+    assert_eq!(rows_1[0].status, hyper_journal::Status::Baseline);
+    assert_eq!(rows_1[0].params, defaults);
+    assert_eq!(
+        rows_1[0].val, a_base.val,
+        "the real score of the defaults, not C's"
+    );
+
+    // 2. Trusted A claims the defaults and never reports: B leaves them to A, proposes,
+    //    waits for A's result once (bounded) and goes on: both experiments are proposals.
+    rt.block_on(a.claim(
+        "search",
+        &a_base.skill_hash,
+        defaults.clone(),
+        Duration::from_secs(300),
+    ))
+    .expect("claim");
+    until("B has A's claim", 30, || {
+        rt.block_on(b.claims("search"))
+            .expect("claims")
+            .iter()
+            .any(|c| c.author == id_of(n_a))
+    });
+    let (_t2, home_2) = temp_home();
+    let (s2, rows_2) = research(&home_2, shared(3), &mut peers_b, |_| {});
+    assert_eq!(s2.experiments, 2, "{s2:?}");
+    assert_eq!(
+        (s2.baseline.as_ref(), s2.baseline_from.as_ref()),
+        (None, None)
+    );
+    assert!(rows_2.iter().all(|r| r.params != defaults), "{rows_2:?}");
+
+    // 3. A publishes its results, the baseline among them: B takes it as its reference,
+    //    runs no baseline and judges its proposals against A's score.
+    for row in &a_rows {
+        rt.block_on(a.publish(hyper_swarm::record::from_journal(row, &key_a)))
+            .expect("publish");
+    }
+    until("B has A's results", 30, || {
+        rt.block_on(b.count("search")).expect("count") == 1 + 3
+    });
+    let (_t3, home_3) = temp_home();
+    let (s3, rows_3) = research(&home_3, shared(4), &mut peers_b, |_| {});
+    let a_key = format!("{}/{}", id_of(n_a), a_base.id);
+    assert_eq!(s3.baseline_from.as_deref(), Some(a_key.as_str()), "{s3:?}");
+    assert_eq!((s3.experiments, s3.baseline.as_ref()), (2, None));
+    let first = &rows_3[0];
+    assert_ne!(first.params, defaults);
+    assert_eq!(first.parent.as_deref(), Some(a_key.as_str()));
+    let beat = first.val.expect("scored") > a_base.val.expect("scored");
+    assert_eq!(
+        first.status == hyper_journal::Status::Keep,
+        beat,
+        "{first:?}"
+    );
+    rt.block_on(async {
+        a.shutdown().await;
+        b.shutdown().await;
+        c.shutdown().await;
+    });
+}

@@ -56,6 +56,8 @@ fn options(seed: u64, experiments: u32, proposer: ProposerKind) -> LoopOptions {
         resume: false,
         noise_runs: 0,
         proposer,
+        // As `hyper node` does; a loop alone has no peers to share with.
+        share_baseline: true,
         ..LoopOptions::default()
     }
 }

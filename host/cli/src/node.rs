@@ -93,6 +93,12 @@ pub struct NodeArgs {
     /// estimator on the same results), `mixed` or `novelty` (hill-climbing from the best).
     #[arg(long, value_enum, default_value_t = crate::ProposerArg::Gp)]
     pub proposer: crate::ProposerArg,
+    /// Always run the defaults here first. By default a loop takes another node's result of
+    /// the same defaults (same skill, evaluator and data, from a node it may learn from) as
+    /// its baseline, and of nodes that start together only the first runs them: use this
+    /// where this machine's values differ from its peers' (another GPU, other libraries).
+    #[arg(long)]
+    pub own_baseline: bool,
     /// Share of this node's compute spent replaying other nodes' results to check them
     /// (0 turns the verifier off; default from node.toml's `verify_share`, else 0.10).
     #[arg(long)]
@@ -267,6 +273,7 @@ fn research_domain(
                 resume: true,
                 adopt_every: args.adopt_every,
                 proposer: args.proposer.kind(None, "")?,
+                share_baseline: !args.own_baseline,
                 ..LoopOptions::default()
             };
             ResearchLoop {

@@ -31,6 +31,17 @@ pub struct PeerObservation {
     pub finished_ms: u64,
 }
 
+/// The baseline a loop is about to run: the defaults of one skill under one evaluator on one
+/// data set, as a parameter object.
+#[derive(Clone, Copy, Debug)]
+pub struct BaselineQuery<'a> {
+    pub domain: &'a str,
+    pub skill_hash: &'a str,
+    pub evaluator_hash: &'a str,
+    pub data_hash: &'a str,
+    pub params: &'a serde_json::Value,
+}
+
 pub trait Peers {
     /// Announces the parameters the loop is about to run.
     fn claim(&mut self, _domain: &str, _skill_hash: &str, _params: &serde_json::Value) {}
@@ -64,6 +75,20 @@ pub trait Peers {
         _evaluator_hash: &str,
     ) -> Vec<PeerObservation> {
         Vec::new()
+    }
+
+    /// A result of exactly this baseline, by another node, that the loop may learn from (the
+    /// same rule as [`Peers::observations`]): the loop takes it as its reference instead of
+    /// running the same defaults again.
+    fn baseline_result(&mut self, _query: &BaselineQuery) -> Option<PeerBest> {
+        None
+    }
+
+    /// Called right after the loop claimed its baseline: whether another node it may learn
+    /// from claimed the same baseline and goes first (the loop then waits for that node's
+    /// result instead of running it too). May wait briefly for claims to arrive.
+    fn baseline_claimed_first(&mut self, _query: &BaselineQuery) -> bool {
+        false
     }
 
     /// The diversity signal the loop measured on the swarm's results, for `hyper status`.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper_research::{Diversity, PeerBest, PeerHypothesis, PeerObservation, Peers};
+use hyper_research::{BaselineQuery, Diversity, PeerBest, PeerHypothesis, PeerObservation, Peers};
 use tokio::runtime::Handle;
 
 use crate::node::NodeClient;
@@ -18,6 +18,9 @@ pub struct SwarmPeers {
     pub claim_ttl: Duration,
     /// The diversity signal each domain's loop last measured (shown by `hyper status`).
     pub diversity: DiversityBoard,
+    /// How long a loop waits, after claiming its baseline, for the claims of nodes that
+    /// started at the same moment (a gossip round trip on a mesh is well under this).
+    pub claims_settle: Duration,
 }
 
 /// The latest diversity signal per domain, shared with whoever shows it.
@@ -31,6 +34,7 @@ impl SwarmPeers {
             runtime,
             claim_ttl: Duration::from_secs(300),
             diversity: DiversityBoard::default(),
+            claims_settle: Duration::from_millis(500),
         }
     }
 }
@@ -97,6 +101,33 @@ impl Peers for SwarmPeers {
                 params: r.record.params,
             })
             .collect()
+    }
+
+    fn baseline_result(&mut self, query: &BaselineQuery) -> Option<PeerBest> {
+        let observed = self.runtime.block_on(self.client.observations(
+            query.domain,
+            query.skill_hash,
+            query.evaluator_hash,
+        ));
+        // The oldest: every node that takes the baseline then takes the same one.
+        let first = observed.ok()?.into_iter().find(|r| {
+            r.record.params == *query.params
+                && r.record.data_hash == query.data_hash
+                && r.record.val.is_some_and(f64::is_finite)
+        })?;
+        Some(PeerBest {
+            key: first.key(),
+            val: first.record.val?,
+            params: first.record.params,
+        })
+    }
+
+    fn baseline_claimed_first(&mut self, query: &BaselineQuery) -> bool {
+        std::thread::sleep(self.claims_settle);
+        let first = self
+            .client
+            .claimed_first(query.domain, query.skill_hash, query.params.clone());
+        matches!(self.runtime.block_on(first), Ok(Some(_)))
     }
 
     fn report(&mut self, domain: &str, diversity: &Diversity) {

@@ -20,7 +20,7 @@ use hyper_runtime::{Evaluator, ExperimentSpec, Metric, Skill, SkillInfo};
 use crate::diversity::Diversity;
 use crate::domain::Domain;
 use crate::params::Space;
-use crate::peers::{Peers, Solo};
+use crate::peers::{BaselineQuery, PeerBest, Peers, Solo};
 use crate::proposer::{
     coverage, GpProposer, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
 };
@@ -57,7 +57,19 @@ pub struct LoopOptions {
     /// Parameters the user fixes for the whole loop (`hyper run --set NAME=VALUE`), pinned
     /// like the domain's `[fixed]`.
     pub fixed: toml::Table,
+    /// With peers: a result of the same defaults (same skill, evaluator and data) by a node
+    /// the loop may learn from is this loop's baseline, instead of running the defaults
+    /// again; of nodes that claim the defaults at once, the first runs them and the others
+    /// go on proposing, judged against its result when it arrives (`hyper node`; off with
+    /// `--own-baseline`, for a platform whose values differ from its peers').
+    pub share_baseline: bool,
 }
+
+/// How long a loop that left its baseline to another node waits, after its first proposal,
+/// for that node's result: twice the proposal's own time, within these bounds. A node that
+/// claimed the defaults and never reports costs one such wait, once.
+const BASELINE_WAIT_MIN: Duration = Duration::from_secs(2);
+const BASELINE_WAIT_MAX: Duration = Duration::from_secs(300);
 
 /// The proposers a loop can use.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -105,6 +117,7 @@ impl Default for LoopOptions {
             noise_runs: 2,
             proposer: ProposerKind::Mixed,
             fixed: toml::Table::new(),
+            share_baseline: false,
         }
     }
 }
@@ -169,6 +182,9 @@ pub struct Summary {
     /// The diversity signal at the last proposal (own and shared results).
     pub diversity: Option<Diversity>,
     pub baseline: Option<Record>,
+    /// The other node's result (`<author>/<experiment id>`) this loop took as its baseline
+    /// instead of running the defaults itself.
+    pub baseline_from: Option<String>,
     pub best: Option<Record>,
     pub elapsed_ms: u64,
 }
@@ -348,16 +364,39 @@ impl ResearchLoop<'_> {
         };
         let mut run = Run::new(&prepared);
         let (mut climb, mut proposals) = (prepared.climb, prepared.proposals);
+        let defaults = Space::to_json(&space.fix(space.defaults()));
+        let baseline = BaselineQuery {
+            domain: scope.domain,
+            skill_hash: scope.skill_hash,
+            evaluator_hash: scope.evaluator_hash,
+            data_hash: &builder.data_hash,
+            params: &defaults,
+        };
         while options.experiments.is_none_or(|n| run.index < n)
             && options.time.is_none_or(|t| started.elapsed() < t)
         {
+            if options.share_baseline
+                && run.share_baseline(
+                    &baseline,
+                    space,
+                    peers,
+                    &mut climb,
+                    options.noise_runs,
+                    direction,
+                )
+            {
+                proposals.tried.push(space.fix(space.defaults()));
+                continue;
+            }
             let step = run.phase.step();
             if step == Step::Proposal && options.adopt_due(run.index) {
                 run.adopt(&scope, space, peers, direction, &mut climb);
             }
             let point = climb.point(direction);
             let (params, parent) = run.plan(&point, &scope, space, peers, &mut proposals);
-            if matches!(step, Step::Proposal | Step::Baseline) {
+            if step == Step::Proposal
+                || (step == Step::Baseline && run.baseline == BaselineState::Own)
+            {
                 peers.claim(scope.domain, scope.skill_hash, &Space::to_json(&params));
                 proposals.tried.push(params.clone());
             }
@@ -372,9 +411,15 @@ impl ResearchLoop<'_> {
                 index: run.index,
                 id: &spec.id,
             });
+            let took = Instant::now();
             let outcome = experimenter.run(&spec, options.progress.as_ref());
             let floor = run.summary.noise_floor.unwrap_or(0.0);
-            let point_val = point.as_ref().and_then(|p| p.val);
+            let mut point_val = point.as_ref().and_then(|p| p.val);
+            if step == Step::Proposal && point_val.is_none() {
+                let wait = (took.elapsed() * 2).clamp(BASELINE_WAIT_MIN, BASELINE_WAIT_MAX);
+                point_val =
+                    run.await_baseline(&baseline, wait, space, peers, &mut climb, direction);
+            }
             let (status, reason) = judge(step, outcome.val(), point_val, floor, direction);
             let record = builder.build(&spec, &params, outcome, status, reason);
             run.index += 1;
@@ -447,6 +492,24 @@ struct Run {
     noise: NoiseFloor,
     summary: Summary,
     index: u32,
+    baseline: BaselineState,
+}
+
+/// Where the loop's reference point (its baseline) comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BaselineState {
+    /// The loop runs (or ran) the defaults itself, or has no peers to share them with.
+    Own,
+    /// The loop claimed the defaults and runs them itself.
+    Claimed,
+    /// Another node claimed the defaults first: the loop proposes while it waits for that
+    /// node's result.
+    Awaiting,
+    /// Another node's result of the defaults is the loop's reference.
+    Taken,
+    /// The node that claimed the defaults first did not report in time: the loop's first
+    /// result is its reference, as after a crashed baseline.
+    Missing,
 }
 
 impl Run {
@@ -483,10 +546,107 @@ impl Run {
                 shared_observations: 0,
                 diversity: None,
                 baseline: None,
+                baseline_from: None,
                 best: prepared.climb.best.as_ref().map(|(r, _)| r.clone()),
                 elapsed_ms: 0,
             },
             index: 0,
+            baseline: BaselineState::Own,
+        }
+    }
+
+    /// With peers, before each experiment while the baseline is undecided or awaited: takes
+    /// another node's result of the defaults as the reference, or — right after claiming the
+    /// defaults — leaves them to a node that claimed them first. True when the loop moved on
+    /// without running its baseline (nothing ran: the caller picks the next step).
+    fn share_baseline(
+        &mut self,
+        query: &BaselineQuery,
+        space: &Space,
+        peers: &mut dyn Peers,
+        climb: &mut Climb,
+        noise_runs: u32,
+        direction: Direction,
+    ) -> bool {
+        match (self.baseline, &self.phase) {
+            (BaselineState::Own, Phase::Baseline) => {}
+            (BaselineState::Awaiting, _) => {
+                if let Some(theirs) = peers.baseline_result(query) {
+                    self.take_baseline(theirs, space, climb, direction);
+                }
+                return false;
+            }
+            _ => return false,
+        }
+        if let Some(theirs) = peers.baseline_result(query) {
+            self.take_baseline(theirs, space, climb, direction);
+        } else {
+            peers.claim(query.domain, query.skill_hash, query.params);
+            if !peers.baseline_claimed_first(query) {
+                self.baseline = BaselineState::Claimed;
+                return false;
+            }
+            match peers.baseline_result(query) {
+                Some(theirs) => self.take_baseline(theirs, space, climb, direction),
+                None => self.baseline = BaselineState::Awaiting,
+            }
+        }
+        self.phase = match noise_runs {
+            0 => Phase::Explore,
+            left => Phase::Noise { left },
+        };
+        true
+    }
+
+    /// Another node's result of the defaults becomes the point the loop climbs from and
+    /// judges against (until a keep of its own).
+    fn take_baseline(
+        &mut self,
+        theirs: PeerBest,
+        space: &Space,
+        climb: &mut Climb,
+        direction: Direction,
+    ) {
+        let point = Point {
+            params: space
+                .from_json(&theirs.params)
+                .unwrap_or_else(|| space.defaults()),
+            key: theirs.key.clone(),
+            val: Some(theirs.val),
+        };
+        if climb.offer(point, direction) {
+            self.summary.baseline_from = Some(theirs.key);
+        }
+        self.baseline = BaselineState::Taken;
+    }
+
+    /// After a proposal with nothing to judge it against, while another node runs the
+    /// defaults: waits up to `wait` for that result (it is then the reference). Waits once:
+    /// after that the proposal is judged against nothing, as after a crashed baseline.
+    fn await_baseline(
+        &mut self,
+        query: &BaselineQuery,
+        wait: Duration,
+        space: &Space,
+        peers: &mut dyn Peers,
+        climb: &mut Climb,
+        direction: Direction,
+    ) -> Option<f64> {
+        if self.baseline != BaselineState::Awaiting {
+            return None;
+        }
+        let t0 = Instant::now();
+        loop {
+            if let Some(theirs) = peers.baseline_result(query) {
+                let val = theirs.val;
+                self.take_baseline(theirs, space, climb, direction);
+                return Some(val);
+            }
+            if t0.elapsed() >= wait {
+                self.baseline = BaselineState::Missing;
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

@@ -26,6 +26,12 @@ pub(super) enum Command {
     Dial(Multiaddr, oneshot::Sender<anyhow::Result<()>>),
     Claim(Body, oneshot::Sender<anyhow::Result<()>>),
     Claims(String, oneshot::Sender<Vec<Claim>>),
+    ClaimedFirst(
+        String,
+        String,
+        serde_json::Value,
+        oneshot::Sender<Option<String>>,
+    ),
     Hypotheses(String, oneshot::Sender<Vec<Hypothesis>>),
     BestFor(
         String,
@@ -157,6 +163,25 @@ impl NodeClient {
     /// Other nodes' fresh claims in a domain.
     pub async fn claims(&self, domain: &str) -> anyhow::Result<Vec<Claim>> {
         ask!(self, Claims, domain.to_string())
+    }
+
+    /// The node that goes first among those with a fresh claim on exactly `params` (the
+    /// lowest PeerId, this one included), when it is another node this one may learn from:
+    /// trusted, or with verified work or matched attestations, and never refuted. A new
+    /// identity's claim never makes this node wait.
+    pub async fn claimed_first(
+        &self,
+        domain: &str,
+        skill_hash: &str,
+        params: serde_json::Value,
+    ) -> anyhow::Result<Option<String>> {
+        ask!(
+            self,
+            ClaimedFirst,
+            domain.to_string(),
+            skill_hash.to_string(),
+            params
+        )
     }
 
     /// Publishes an idea for others to try: parameters to fix and/or a skill.

@@ -132,6 +132,23 @@ impl NodeTask {
         }
     }
 
+    /// See [`super::NodeClient::claimed_first`].
+    fn claimed_first(
+        &mut self,
+        domain: &str,
+        skill_hash: &str,
+        params: &serde_json::Value,
+    ) -> Option<String> {
+        let board = self.boards.get(domain)?;
+        let claims = self.coordination.claims(domain, &self.me, Instant::now());
+        claims
+            .into_iter()
+            .filter(|c| c.skill_hash == skill_hash && c.params == *params && c.author < self.me)
+            .map(|c| c.author)
+            .filter(|author| self.verification.has_standing(board, author))
+            .min()
+    }
+
     pub fn handle_command(&mut self, command: Command) {
         match command {
             Command::Publish(record, reply) => {
@@ -206,6 +223,9 @@ impl NodeTask {
             }
             Command::Claims(domain, reply) => {
                 let _ = reply.send(self.coordination.claims(&domain, &self.me, Instant::now()));
+            }
+            Command::ClaimedFirst(domain, skill_hash, params, reply) => {
+                let _ = reply.send(self.claimed_first(&domain, &skill_hash, &params));
             }
             Command::Hypotheses(domain, reply) => {
                 let _ = reply.send(self.coordination.hypotheses(&domain));

@@ -64,6 +64,15 @@ impl Verification {
         &slot.1
     }
 
+    /// Whether a loop here may follow `identity`'s lead on this board: trusted outright, or
+    /// with verified work or matched attestations, and never refuted (the standing
+    /// [`TrustView::learnable`] asks of an unverified result's author).
+    pub fn has_standing(&mut self, board: &Board, identity: &str) -> bool {
+        let trusted = self.config.trusted.contains(identity);
+        let rep = self.view(board).reputation(identity);
+        !rep.is_refuted() && (trusted || rep.verified > 0 || rep.trusted_attester)
+    }
+
     pub fn report(&mut self, board: &Board) -> TrustReport {
         let quorum = self.config.quorum;
         let view = self.view(board);
