@@ -297,6 +297,11 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
     assert_eq!(a_base.status, hyper_journal::Status::Baseline);
     let defaults = a_base.params.clone();
 
+    let claim_defaults = |by: &NodeClient| {
+        let ttl = Duration::from_secs(300);
+        let claim = by.claim("search", &a_base.skill_hash, defaults.clone(), ttl);
+        rt.block_on(claim).expect("claim");
+    };
     // 1. A stranger publishes a result of the defaults with a made-up score, then claims
     //    them (a node's result of what it claimed ends the claim): B runs its own baseline
     //    and scores the defaults itself.
@@ -308,13 +313,7 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
     until("B has C's result", 30, || {
         rt.block_on(b.count("search")).expect("count") == 1
     });
-    rt.block_on(c.claim(
-        "search",
-        &a_base.skill_hash,
-        defaults.clone(),
-        Duration::from_secs(300),
-    ))
-    .expect("claim");
+    claim_defaults(&c);
     until("B has C's claim", 30, || {
         !rt.block_on(b.claims("search")).expect("claims").is_empty()
     });
@@ -331,13 +330,7 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
 
     // 2. Trusted A claims the defaults and never reports: B leaves them to A, proposes,
     //    waits for A's result once (bounded) and goes on: both experiments are proposals.
-    rt.block_on(a.claim(
-        "search",
-        &a_base.skill_hash,
-        defaults.clone(),
-        Duration::from_secs(300),
-    ))
-    .expect("claim");
+    claim_defaults(&a);
     until("B has A's claim", 30, || {
         rt.block_on(b.claims("search"))
             .expect("claims")
