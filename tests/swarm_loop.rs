@@ -285,16 +285,23 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
     });
     // Gossip needs a mesh (claims travel only by gossip).
     std::thread::sleep(Duration::from_millis(1500));
-    let shared = |seed| hyper_research::LoopOptions {
+    let shared = |seed, experiments, noise_runs| hyper_research::LoopOptions {
         proposer: hyper_research::ProposerKind::Gp,
         share_baseline: true,
-        ..options(seed, 2, 0)
+        noise_runs,
+        ..options(seed, experiments, 0)
     };
-    // A's results, not published yet: its first is the baseline (the defaults).
+    // A's results, not published yet: the baseline (the defaults), its two repeats with
+    // other seeds, two proposals.
     let (_ta, home_a) = temp_home();
-    let (_, a_rows) = research(&home_a, options(1, 3, 0), &mut Solo, |_| {});
+    let a_options = hyper_research::LoopOptions {
+        noise_runs: 2,
+        ..options(1, 5, 0)
+    };
+    let (_, a_rows) = research(&home_a, a_options, &mut Solo, |_| {});
     let a_base = a_rows[0].clone();
     assert_eq!(a_base.status, hyper_journal::Status::Baseline);
+    assert_eq!(a_rows[2].status, hyper_journal::Status::Noise);
     let defaults = a_base.params.clone();
 
     let claim_defaults = |by: &NodeClient| {
@@ -319,7 +326,7 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
     });
     let (_t1, home_1) = temp_home();
     let mut peers_b = SwarmPeers::new(b.clone(), rt.handle().clone());
-    let (s1, rows_1) = research(&home_1, shared(2), &mut peers_b, |_| {});
+    let (s1, rows_1) = research(&home_1, shared(2, 2, 0), &mut peers_b, |_| {});
     assert_eq!(s1.baseline_from, None, "{s1:?}");
     assert_eq!(rows_1[0].status, hyper_journal::Status::Baseline);
     assert_eq!(rows_1[0].params, defaults);
@@ -329,7 +336,9 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
     );
 
     // 2. Trusted A claims the defaults and never reports: B leaves them to A, proposes,
-    //    waits for A's result once (bounded) and goes on: both experiments are proposals.
+    //    waits for A's result once (bounded) and goes on. Its noise runs wait as long as A's
+    //    baseline and repeats take (3 experiments); none came, so B then repeats the
+    //    defaults itself as often as it would have alone (3 values of them).
     claim_defaults(&a);
     until("B has A's claim", 30, || {
         rt.block_on(b.claims("search"))
@@ -338,28 +347,48 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
             .any(|c| c.author == id_of(n_a))
     });
     let (_t2, home_2) = temp_home();
-    let (s2, rows_2) = research(&home_2, shared(3), &mut peers_b, |_| {});
-    assert_eq!(s2.experiments, 2, "{s2:?}");
+    let (s2, rows_2) = research(&home_2, shared(3, 6, 2), &mut peers_b, |_| {});
+    assert_eq!(s2.experiments, 6, "{s2:?}");
     assert_eq!(
         (s2.baseline.as_ref(), s2.baseline_from.as_ref()),
         (None, None)
     );
-    assert!(rows_2.iter().all(|r| r.params != defaults), "{rows_2:?}");
+    assert!(
+        rows_2[..3].iter().all(|r| r.params != defaults),
+        "{rows_2:?}"
+    );
+    assert!(
+        rows_2[3..]
+            .iter()
+            .all(|r| r.params == defaults && r.status == hyper_journal::Status::Noise),
+        "{rows_2:?}"
+    );
+    assert_eq!(
+        (s2.noise, s2.noise_shared, s2.noise_floor),
+        (3, 0, Some(0.0))
+    );
 
-    // 3. A publishes its results, the baseline among them: B takes it as its reference,
-    //    runs no baseline and judges its proposals against A's score.
+    // 3. A publishes its results, the baseline and its repeats among them: B takes the
+    //    baseline as its reference, runs no baseline and judges its proposals against A's
+    //    score; its noise floor is measured on A's three values of the defaults (not on C's
+    //    made-up one), so it repeats nothing itself.
     for row in &a_rows {
         rt.block_on(a.publish(hyper_swarm::record::from_journal(row, &key_a)))
             .expect("publish");
     }
     until("B has A's results", 30, || {
-        rt.block_on(b.count("search")).expect("count") == 1 + 3
+        rt.block_on(b.count("search")).expect("count") == 1 + 5
     });
     let (_t3, home_3) = temp_home();
-    let (s3, rows_3) = research(&home_3, shared(4), &mut peers_b, |_| {});
+    let (s3, rows_3) = research(&home_3, shared(4, 2, 2), &mut peers_b, |_| {});
     let a_key = format!("{}/{}", id_of(n_a), a_base.id);
     assert_eq!(s3.baseline_from.as_deref(), Some(a_key.as_str()), "{s3:?}");
     assert_eq!((s3.experiments, s3.baseline.as_ref()), (2, None));
+    assert_eq!(
+        (s3.noise, s3.noise_shared, s3.noise_floor),
+        (0, 3, Some(0.0))
+    );
+    assert!(rows_3.iter().all(|r| r.params != defaults), "{rows_3:?}");
     let first = &rows_3[0];
     assert_ne!(first.params, defaults);
     assert_eq!(first.parent.as_deref(), Some(a_key.as_str()));

@@ -19,7 +19,7 @@
 //! themselves on most of these domains.
 //!
 //! `cargo bench -p hyper-tests --bench research --profile dev -- [--domains search,cisi,finance,tldr]
-//!  [--nodes 2,4,8] [--budget 48] [--seeds 10] [--proposer gp|tpe|mixed|novelty] [--json FILE]`
+//!  [--nodes 2,4,8] [--budget 48] [--seeds 10] [--proposer gp|tpe|mixed|novelty] [--noise-runs N] [--json FILE]`
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -54,7 +54,10 @@ fn options(seed: u64, experiments: u32, proposer: ProposerKind) -> LoopOptions {
         experiments: Some(experiments),
         seed,
         resume: false,
-        noise_runs: 0,
+        // 0 by default: the figures count search, not repeats (`--noise-runs 2` as `hyper node`).
+        noise_runs: arg("--noise-runs")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
         proposer,
         // As `hyper node` does; a loop alone has no peers to share with.
         share_baseline: true,

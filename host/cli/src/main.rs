@@ -817,9 +817,14 @@ fn print_summary(s: &Summary) {
         100.0 * s.coverage
     );
     if let Some(floor) = s.noise_floor {
+        // A shared floor is measured on other nodes' values of the defaults too.
+        let seeds = s.noise + s.noise_shared + u32::from(s.baseline.is_some());
+        let theirs = match s.noise_shared {
+            0 => String::new(),
+            n => format!(", {n} of them by other nodes"),
+        };
         println!(
-            "noise       floor {floor:.4} (sd of the baseline over {} seeds)   new bests confirmed {}   not held {}",
-            s.noise + 1,
+            "noise       floor {floor:.4} (sd of the baseline over {seeds} seeds{theirs})   new bests confirmed {}   not held {}",
             s.confirmed,
             s.unconfirmed
         );

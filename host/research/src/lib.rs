@@ -19,7 +19,9 @@ mod research_loop;
 pub use diversity::{Diversity, DiversityPolicy};
 pub use domain::{Domain, DomainError, Manifest, ReplayRule};
 pub use params::{Assignment, Space, Value};
-pub use peers::{BaselineQuery, PeerBest, PeerHypothesis, PeerObservation, Peers, Solo};
+pub use peers::{
+    BaselineQuery, PeerBest, PeerHypothesis, PeerObservation, Peers, Solo, MAX_BASELINE_REPEATS,
+};
 pub use proposer::{
     Context, GpProposer, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
 };

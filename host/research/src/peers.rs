@@ -42,6 +42,9 @@ pub struct BaselineQuery<'a> {
     pub params: &'a serde_json::Value,
 }
 
+/// Most values of other nodes a loop's noise floor is measured on.
+pub const MAX_BASELINE_REPEATS: usize = 32;
+
 pub trait Peers {
     /// Announces the parameters the loop is about to run.
     fn claim(&mut self, _domain: &str, _skill_hash: &str, _params: &serde_json::Value) {}
@@ -82,6 +85,14 @@ pub trait Peers {
     /// running the same defaults again.
     fn baseline_result(&mut self, _query: &BaselineQuery) -> Option<PeerBest> {
         None
+    }
+
+    /// Every value of exactly this baseline by other nodes the loop may learn from (their
+    /// results of the defaults and repeats of them with other seeds), oldest first, at most
+    /// [`MAX_BASELINE_REPEATS`]: the loop measures its noise floor on them instead of
+    /// repeating the defaults itself.
+    fn baseline_repeats(&mut self, _query: &BaselineQuery) -> Vec<f64> {
+        Vec::new()
     }
 
     /// Called right after the loop claimed its baseline: whether another node it may learn

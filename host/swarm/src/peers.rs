@@ -6,10 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper_research::{BaselineQuery, Diversity, PeerBest, PeerHypothesis, PeerObservation, Peers};
+use hyper_research::{
+    BaselineQuery, Diversity, PeerBest, PeerHypothesis, PeerObservation, Peers,
+    MAX_BASELINE_REPEATS,
+};
 use tokio::runtime::Handle;
 
 use crate::node::NodeClient;
+use crate::record::SignedResult;
 
 pub struct SwarmPeers {
     client: NodeClient,
@@ -36,6 +40,25 @@ impl SwarmPeers {
             diversity: DiversityBoard::default(),
             claims_settle: Duration::from_millis(500),
         }
+    }
+}
+
+impl SwarmPeers {
+    /// Scored results of exactly this baseline (same parameters and data) by nodes the loop
+    /// may learn from, oldest first.
+    fn of_baseline(&mut self, query: &BaselineQuery) -> Vec<SignedResult> {
+        let observed = self.runtime.block_on(self.client.observations(
+            query.domain,
+            query.skill_hash,
+            query.evaluator_hash,
+        ));
+        let mut results = observed.unwrap_or_default();
+        results.retain(|r| {
+            r.record.params == *query.params
+                && r.record.data_hash == query.data_hash
+                && r.record.val.is_some_and(f64::is_finite)
+        });
+        results
     }
 }
 
@@ -104,22 +127,19 @@ impl Peers for SwarmPeers {
     }
 
     fn baseline_result(&mut self, query: &BaselineQuery) -> Option<PeerBest> {
-        let observed = self.runtime.block_on(self.client.observations(
-            query.domain,
-            query.skill_hash,
-            query.evaluator_hash,
-        ));
         // The oldest: every node that takes the baseline then takes the same one.
-        let first = observed.ok()?.into_iter().find(|r| {
-            r.record.params == *query.params
-                && r.record.data_hash == query.data_hash
-                && r.record.val.is_some_and(f64::is_finite)
-        })?;
+        let first = self.of_baseline(query).into_iter().next()?;
         Some(PeerBest {
             key: first.key(),
             val: first.record.val?,
             params: first.record.params,
         })
+    }
+
+    fn baseline_repeats(&mut self, query: &BaselineQuery) -> Vec<f64> {
+        let results = self.of_baseline(query).into_iter();
+        let vals = results.filter_map(|r| r.record.val);
+        vals.take(MAX_BASELINE_REPEATS).collect()
     }
 
     fn baseline_claimed_first(&mut self, query: &BaselineQuery) -> bool {

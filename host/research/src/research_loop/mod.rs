@@ -7,6 +7,7 @@
 
 mod proposals;
 mod records;
+mod shared;
 mod state;
 mod trial;
 
@@ -20,12 +21,13 @@ use hyper_runtime::{Evaluator, ExperimentSpec, Metric, Skill, SkillInfo};
 use crate::diversity::Diversity;
 use crate::domain::Domain;
 use crate::params::Space;
-use crate::peers::{BaselineQuery, PeerBest, Peers, Solo};
+use crate::peers::{BaselineQuery, Peers, Solo};
 use crate::proposer::{
     coverage, GpProposer, MixedProposer, NoveltyProposer, Observation, Proposer, TpeProposer,
 };
 use proposals::{Proposals, Scope};
 use records::{Direction, Experimenter, RecordBuilder};
+use shared::{BaselineState, SharedNoise, BASELINE_WAIT_MAX, BASELINE_WAIT_MIN};
 use state::{judge, Climb, NoiseFloor, Phase, Point, Ran, Step};
 
 #[derive(Clone, Debug)]
@@ -64,12 +66,6 @@ pub struct LoopOptions {
     /// `--own-baseline`, for a platform whose values differ from its peers').
     pub share_baseline: bool,
 }
-
-/// How long a loop that left its baseline to another node waits, after its first proposal,
-/// for that node's result: twice the proposal's own time, within these bounds. A node that
-/// claimed the defaults and never reports costs one such wait, once.
-const BASELINE_WAIT_MIN: Duration = Duration::from_secs(2);
-const BASELINE_WAIT_MAX: Duration = Duration::from_secs(300);
 
 /// The proposers a loop can use.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -164,6 +160,9 @@ pub struct Summary {
     pub noise: u32,
     /// Sample sd of the metric over the baseline and its repeats (None before two scored).
     pub noise_floor: Option<f64>,
+    /// Values of the defaults by other nodes the noise floor was measured on (with the
+    /// loop's own repeats, if any): 0 when the loop measured it alone.
+    pub noise_shared: u32,
     /// Candidates that beat the best by more than the floor and held on their confirmation
     /// run, and those that did not hold.
     pub confirmed: u32,
@@ -388,6 +387,9 @@ impl ResearchLoop<'_> {
                 proposals.tried.push(space.fix(space.defaults()));
                 continue;
             }
+            if options.share_baseline {
+                run.share_noise(&baseline, peers, options.noise_runs);
+            }
             let step = run.phase.step();
             if step == Step::Proposal && options.adopt_due(run.index) {
                 run.adopt(&scope, space, peers, direction, &mut climb);
@@ -493,23 +495,7 @@ struct Run {
     summary: Summary,
     index: u32,
     baseline: BaselineState,
-}
-
-/// Where the loop's reference point (its baseline) comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BaselineState {
-    /// The loop runs (or ran) the defaults itself, or has no peers to share them with.
-    Own,
-    /// The loop claimed the defaults and runs them itself.
-    Claimed,
-    /// Another node claimed the defaults first: the loop proposes while it waits for that
-    /// node's result.
-    Awaiting,
-    /// Another node's result of the defaults is the loop's reference.
-    Taken,
-    /// The node that claimed the defaults first did not report in time: the loop's first
-    /// result is its reference, as after a crashed baseline.
-    Missing,
+    shared_noise: SharedNoise,
 }
 
 impl Run {
@@ -538,6 +524,7 @@ impl Run {
                 adopted: 0,
                 noise: 0,
                 noise_floor: prepared.noise.floor(),
+                noise_shared: 0,
                 confirmed: 0,
                 unconfirmed: 0,
                 coverage: 0.0,
@@ -552,101 +539,7 @@ impl Run {
             },
             index: 0,
             baseline: BaselineState::Own,
-        }
-    }
-
-    /// With peers, before each experiment while the baseline is undecided or awaited: takes
-    /// another node's result of the defaults as the reference, or — right after claiming the
-    /// defaults — leaves them to a node that claimed them first. True when the loop moved on
-    /// without running its baseline (nothing ran: the caller picks the next step).
-    fn share_baseline(
-        &mut self,
-        query: &BaselineQuery,
-        space: &Space,
-        peers: &mut dyn Peers,
-        climb: &mut Climb,
-        noise_runs: u32,
-        direction: Direction,
-    ) -> bool {
-        match (self.baseline, &self.phase) {
-            (BaselineState::Own, Phase::Baseline) => {}
-            (BaselineState::Awaiting, _) => {
-                if let Some(theirs) = peers.baseline_result(query) {
-                    self.take_baseline(theirs, space, climb, direction);
-                }
-                return false;
-            }
-            _ => return false,
-        }
-        if let Some(theirs) = peers.baseline_result(query) {
-            self.take_baseline(theirs, space, climb, direction);
-        } else {
-            peers.claim(query.domain, query.skill_hash, query.params);
-            if !peers.baseline_claimed_first(query) {
-                self.baseline = BaselineState::Claimed;
-                return false;
-            }
-            match peers.baseline_result(query) {
-                Some(theirs) => self.take_baseline(theirs, space, climb, direction),
-                None => self.baseline = BaselineState::Awaiting,
-            }
-        }
-        self.phase = match noise_runs {
-            0 => Phase::Explore,
-            left => Phase::Noise { left },
-        };
-        true
-    }
-
-    /// Another node's result of the defaults becomes the point the loop climbs from and
-    /// judges against (until a keep of its own).
-    fn take_baseline(
-        &mut self,
-        theirs: PeerBest,
-        space: &Space,
-        climb: &mut Climb,
-        direction: Direction,
-    ) {
-        let point = Point {
-            params: space
-                .from_json(&theirs.params)
-                .unwrap_or_else(|| space.defaults()),
-            key: theirs.key.clone(),
-            val: Some(theirs.val),
-        };
-        if climb.offer(point, direction) {
-            self.summary.baseline_from = Some(theirs.key);
-        }
-        self.baseline = BaselineState::Taken;
-    }
-
-    /// After a proposal with nothing to judge it against, while another node runs the
-    /// defaults: waits up to `wait` for that result (it is then the reference). Waits once:
-    /// after that the proposal is judged against nothing, as after a crashed baseline.
-    fn await_baseline(
-        &mut self,
-        query: &BaselineQuery,
-        wait: Duration,
-        space: &Space,
-        peers: &mut dyn Peers,
-        climb: &mut Climb,
-        direction: Direction,
-    ) -> Option<f64> {
-        if self.baseline != BaselineState::Awaiting {
-            return None;
-        }
-        let t0 = Instant::now();
-        loop {
-            if let Some(theirs) = peers.baseline_result(query) {
-                let val = theirs.val;
-                self.take_baseline(theirs, space, climb, direction);
-                return Some(val);
-            }
-            if t0.elapsed() >= wait {
-                self.baseline = BaselineState::Missing;
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            shared_noise: SharedNoise::Own,
         }
     }
 

@@ -190,6 +190,18 @@ impl NoiseFloor {
     pub fn floor(&self) -> Option<f64> {
         noise_floor(&self.vals)
     }
+
+    /// Values held.
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+
+    /// The floor over these values and `others` (other nodes' values of the same point).
+    pub fn floor_with(&self, others: &[f64]) -> Option<f64> {
+        let finite = others.iter().copied().filter(|v| v.is_finite());
+        let vals: Vec<f64> = self.vals.iter().copied().chain(finite).collect();
+        noise_floor(&vals)
+    }
 }
 
 /// Sample standard deviation of the baseline's metric over seeds (None before two values).
