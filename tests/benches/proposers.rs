@@ -122,6 +122,11 @@ fn proposer(kind: &str, seed: u64) -> Box<dyn Proposer> {
                     "random" => gp.random_candidates = v.parse().expect("random"),
                     "local" => gp.local_candidates = v.parse().expect("local"),
                     "xi" => gp.xi = v.parse().expect("xi"),
+                    // One value per node (node j of a group takes the j-th, cyclically).
+                    "xi_per_node" => {
+                        let xis: Vec<f64> = v.split('/').map(|x| x.parse().expect("xi")).collect();
+                        gp.xi = xis[(seed % 1000) as usize % xis.len()];
+                    }
                     "screening" => gp.screening = v.parse().expect("screening"),
                     other => panic!("unknown knob {other}"),
                 }
