@@ -410,3 +410,6 @@ pub mod fuzz_targets;
 
 #[path = "swarm_harness.rs"]
 pub mod swarm_harness;
+
+#[path = "flags.rs"]
+pub mod flags;

@@ -28,13 +28,7 @@ fn get(addr: SocketAddr, path: &str) -> (Duration, usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let n: usize = args
-        .iter()
-        .position(|a| a == "--results")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let n: usize = hyper_tests::flags::value("--results", 100_000);
     let rt = tokio_rt();
     let client = rt
         .block_on(start(

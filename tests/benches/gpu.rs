@@ -80,11 +80,7 @@ fn run(skill: &Skill, policy: &SandboxPolicy, case: &str, n: i64) -> (Duration, 
 }
 
 fn main() {
-    let n: usize = std::env::args()
-        .skip_while(|a| a != "--n")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(512);
+    let n: usize = hyper_tests::flags::value("--n", 512);
     let n = n.div_ceil(16) * 16;
     let mut gpu = Gpu::open(GpuLimits::default()).expect("a GPU adapter (mesa-vulkan-drivers)");
     println!("adapter: {}", gpu.adapter());

@@ -31,14 +31,7 @@ use hyper_research::{
     TpeProposer, Value,
 };
 use hyper_runtime::Skill;
-use hyper_tests::{embedded_domain, read, runtime, temp_home};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+use hyper_tests::{embedded_domain, flags, read, runtime, temp_home};
 
 /// The search domain's validation NDCG@10 of one assignment, natively.
 struct Objective {
@@ -111,29 +104,36 @@ fn proposer(kind: &str, seed: u64) -> Box<dyn Proposer> {
         "gp" => {
             let mut gp = GpProposer::new(seed);
             // Design knobs: --gp startup=3,random=300,local=60,xi=0
-            for kv in arg("--gp")
+            for kv in flags::text("--gp")
                 .unwrap_or_default()
                 .split(',')
                 .filter(|s| !s.is_empty())
             {
-                let (k, v) = kv.split_once('=').expect("knob=value");
+                let Some((k, v)) = kv.split_once('=') else {
+                    flags::fail(&format!("--gp: {kv:?} is not knob=value"));
+                };
+                let knob = format!("--gp {k}");
                 match k {
-                    "startup" => gp.startup = v.parse().expect("startup"),
-                    "random" => gp.random_candidates = v.parse().expect("random"),
-                    "local" => gp.local_candidates = v.parse().expect("local"),
-                    "xi" => gp.xi = v.parse().expect("xi"),
+                    "startup" => gp.startup = flags::parse(&knob, v),
+                    "random" => gp.random_candidates = flags::parse(&knob, v),
+                    "local" => gp.local_candidates = flags::parse(&knob, v),
+                    "xi" => gp.xi = flags::parse(&knob, v),
                     // One value per node (node j of a group takes the j-th, cyclically).
                     "xi_per_node" => {
-                        let xis: Vec<f64> = v.split('/').map(|x| x.parse().expect("xi")).collect();
+                        let xis: Vec<f64> = v.split('/').map(|x| flags::parse(&knob, x)).collect();
                         gp.xi = xis[(seed % 1000) as usize % xis.len()];
                     }
-                    "screening" => gp.screening = v.parse().expect("screening"),
-                    other => panic!("unknown knob {other}"),
+                    "screening" => gp.screening = flags::parse(&knob, v),
+                    other => flags::fail(&format!(
+                        "--gp: unknown knob {other:?} (startup, random, local, xi, xi_per_node, screening)"
+                    )),
                 }
             }
             Box::new(gp)
         }
-        other => panic!("unknown proposer {other}"),
+        other => flags::fail(&format!(
+            "--proposers: {other:?} is not one of mixed, tpe, gp"
+        )),
     }
 }
 
@@ -231,16 +231,12 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 fn main() {
-    let kinds = arg("--proposers").unwrap_or_else(|| "mixed,tpe".into());
-    let sizes: Vec<usize> = arg("--nodes")
-        .unwrap_or_else(|| "1,4".into())
-        .split(',')
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let budget: usize = arg("--budget").and_then(|b| b.parse().ok()).unwrap_or(48);
-    let seeds: u64 = arg("--seeds").and_then(|b| b.parse().ok()).unwrap_or(100);
+    let kinds = flags::text("--proposers").unwrap_or_else(|| "mixed,tpe".into());
+    let sizes: Vec<usize> = flags::list("--nodes", "1,4");
+    let budget: usize = flags::value("--budget", 48);
+    let seeds: u64 = flags::value("--seeds", 100);
     // Targets as in the collaboration benchmark's search table (its best known value).
-    let best_known: f64 = arg("--best").and_then(|b| b.parse().ok()).unwrap_or(0.4270);
+    let best_known: f64 = flags::value("--best", 0.4270);
     let objective = Objective::load();
     let space = space();
     let t = Instant::now();
@@ -253,11 +249,11 @@ fn main() {
         "| proposer | nodes | target | together | alone | ratio | best together | best alone |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    if std::env::args().any(|a| a == "--probe") {
+    if flags::switch("--probe") {
         probe(&objective, &space);
         return;
     }
-    let shared_baseline = std::env::args().any(|a| a == "--shared-baseline");
+    let shared_baseline = flags::switch("--shared-baseline");
     for kind in kinds.split(',') {
         let started = Instant::now();
         // Seed set s: seeds 1000 s + j; two seed sets at a time (one per core).

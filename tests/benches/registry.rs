@@ -24,7 +24,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = hyper_tests::flags::switch("--quick");
     let reps = if quick { 3 } else { 7 };
     println!("hyper registry benchmark ({})", hyper_research::platform());
     for (label, path) in [

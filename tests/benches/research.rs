@@ -33,14 +33,7 @@ use hyper_swarm::node::{start, NodeClient, NodeConfig};
 use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::{from_journal, peer_id_of};
 use hyper_tests::swarm_harness::tokio_rt;
-use hyper_tests::{embedded_domain, read, runtime, temp_home};
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
+use hyper_tests::{embedded_domain, flags, read, runtime, temp_home};
 
 /// One experiment as the benchmark counts it: when it finished and what it scored.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
@@ -55,9 +48,7 @@ fn options(seed: u64, experiments: u32, proposer: ProposerKind) -> LoopOptions {
         seed,
         resume: false,
         // 0 by default: the figures count search, not repeats (`--noise-runs 2` as `hyper node`).
-        noise_runs: arg("--noise-runs")
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
+        noise_runs: flags::value("--noise-runs", 0),
         proposer,
         // As `hyper node` does; a loop alone has no peers to share with.
         share_baseline: true,
@@ -438,22 +429,26 @@ fn report(name: &str, sets: &[SeedSet], sizes: &[usize], budget: u32, proposer: 
 }
 
 fn main() {
-    let domains = arg("--domains").unwrap_or_else(|| "search,cisi,finance,tldr".into());
-    let sizes: Vec<usize> = arg("--nodes")
-        .unwrap_or_else(|| "1,2,4,8".into())
-        .split(',')
-        .filter_map(|n| n.parse().ok())
-        .collect();
-    let budget: u32 = arg("--budget").and_then(|b| b.parse().ok()).unwrap_or(48);
-    let seeds: u64 = arg("--seeds").and_then(|b| b.parse().ok()).unwrap_or(10);
-    let proposer_name = arg("--proposer").unwrap_or_else(|| "gp".into());
+    let domains = flags::text("--domains").unwrap_or_else(|| "search,cisi,finance,tldr".into());
+    let sizes: Vec<usize> = flags::list("--nodes", "1,2,4,8");
+    let budget: u32 = flags::value("--budget", 48);
+    let seeds: u64 = flags::value("--seeds", 10);
+    let proposer_name = flags::text("--proposer").unwrap_or_else(|| "gp".into());
     let proposer = match proposer_name.as_str() {
         "gp" => ProposerKind::Gp,
         "tpe" => ProposerKind::Tpe,
         "mixed" => ProposerKind::Mixed,
         "novelty" => ProposerKind::Novelty,
-        other => panic!("unknown proposer {other}"),
+        other => flags::fail(&format!(
+            "--proposer: {other:?} is not one of gp, tpe, mixed, novelty"
+        )),
     };
+    // Fails now, not after an hour of runs, when the file cannot be written.
+    let json = flags::text("--json").map(|path| {
+        let file = std::fs::File::create(&path)
+            .unwrap_or_else(|e| flags::fail(&format!("--json {path}: {e}")));
+        (path, file)
+    });
     let rt = tokio_rt();
     let mut tables = String::new();
     let mut raw = serde_json::Map::new();
@@ -463,7 +458,9 @@ fn main() {
             "cisi" => &hyper_guests::CISI,
             "finance" => &hyper_guests::FINANCE,
             "tldr" => &hyper_guests::TLDR,
-            other => panic!("unknown domain {other}"),
+            other => flags::fail(&format!(
+                "--domains: {other:?} is not one of search, cisi, finance, tldr"
+            )),
         };
         eprintln!("{name}: {seeds} seed sets, groups {sizes:?}, budget {budget}");
         let (sets, took) = run_domain(&rt, d, &sizes, budget, seeds, &proposer);
@@ -473,7 +470,13 @@ fn main() {
         raw.insert(name.into(), serde_json::to_value(&sets).expect("json"));
     }
     println!("\n{tables}");
-    if let Some(file) = arg("--json") {
-        std::fs::write(&file, serde_json::to_vec(&raw).expect("json")).expect("write json");
+    if let Some((path, file)) = json {
+        let mut out = std::io::BufWriter::new(file);
+        let written = serde_json::to_writer(&mut out, &raw)
+            .map_err(|e| e.to_string())
+            .and_then(|()| std::io::Write::flush(&mut out).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            flags::fail(&format!("--json {path}: {e}"));
+        }
     }
 }

@@ -29,7 +29,7 @@ fn time<T>(f: impl FnOnce() -> T) -> (Duration, T) {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = hyper_tests::flags::switch("--quick");
     let (_tmp, home) = temp_home();
     let domain = search_domain(&home);
     let runtime = runtime();

@@ -129,14 +129,10 @@ fn main() {
     );
 
     // 3. The ML domain's transformer, tokens per second.
-    let tokens: u64 = std::env::args()
-        .skip_while(|a| a != "--tokens")
-        .nth(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let tokens: u64 = hyper_tests::flags::value("--tokens", 200_000);
     // `--large`: the skill's largest model (4 blocks × 128, context 128, batch 32), where each
     // host call does more work (on a GPU the default model is launch-bound).
-    let large = std::env::args().any(|a| a == "--large");
+    let large = hyper_tests::flags::switch("--large");
     transformer(&runtime, tokens, large);
 }
 

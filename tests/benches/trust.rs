@@ -18,16 +18,7 @@ use hyper_swarm::peers::SwarmPeers;
 use hyper_swarm::record::{from_journal, peer_id_of};
 use hyper_swarm::trust::Status;
 use hyper_tests::swarm_harness::*;
-use hyper_tests::temp_home;
-
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use hyper_tests::{flags, temp_home};
 
 /// A published result: key, when it was published, its value, whether its loop kept it.
 #[derive(Clone)]
@@ -136,9 +127,9 @@ fn monitor(
 }
 
 fn main() {
-    let n = arg("--nodes", 8.0) as usize;
-    let experiments = arg("--experiments", 30.0) as u32;
-    let share = arg("--share", 0.10);
+    let n: usize = flags::value("--nodes", 8);
+    let experiments: u32 = flags::value("--experiments", 30);
+    let share: f64 = flags::value("--share", 0.10);
     let rt = tokio_rt();
     let mut peers: Vec<Peer> = Vec::new();
     for i in 0..n {
