@@ -398,6 +398,29 @@ fn a_loop_shares_the_baseline_of_nodes_it_may_learn_from_and_no_strangers() {
         beat,
         "{first:?}"
     );
+
+    // 4. A floods "repeats" of the defaults (40 more, 0 and 1 in turn): B measures its floor
+    //    on at most MAX_BASELINE_REPEATS values of others and repeats nothing itself. (A node
+    //    B trusts can still widen B's floor this way: trust is what lets it.)
+    for i in 0..40 {
+        let mut repeat = a_base.clone();
+        repeat.id = format!("a-flood-{i}");
+        repeat.status = hyper_journal::Status::Noise;
+        repeat.val = Some(if i % 2 == 0 { 0.0 } else { 1.0 });
+        rt.block_on(a.publish(hyper_swarm::record::from_journal(&repeat, &key_a)))
+            .expect("publish");
+    }
+    until("B has A's flood", 30, || {
+        rt.block_on(b.count("search")).expect("count") == 1 + 5 + 40
+    });
+    let (_t4, home_4) = temp_home();
+    let (s4, _) = research(&home_4, shared(5, 1, 2), &mut peers_b, |_| {});
+    assert_eq!(
+        (s4.noise, s4.noise_shared),
+        (0, hyper_research::MAX_BASELINE_REPEATS as u32),
+        "{s4:?}"
+    );
+    assert!(s4.noise_floor.is_some_and(f64::is_finite), "{s4:?}");
     rt.block_on(async {
         a.shutdown().await;
         b.shutdown().await;
