@@ -235,6 +235,25 @@ async fn main() -> anyhow::Result<()> {
         "new node's full sync of {n_results} results: {:.2} s   (target ≤ 3 s)",
         t0.elapsed().as_secs_f64()
     );
+    // 4. What the dry run of every peer's update (a forked child decodes it first) adds to
+    // an import, in a process of this size: the fork and the wait, with nothing decoded.
+    let limits = hyper_swarm::dry_run::Limits {
+        memory: 1 << 30,
+        time: Duration::from_secs(30),
+    };
+    let mut forks = Vec::new();
+    for _ in 0..samples {
+        let t0 = Instant::now();
+        hyper_swarm::dry_run::dry_run(limits, || {}).map_err(|e| anyhow::anyhow!("{e}"))?;
+        forks.push(t0.elapsed());
+    }
+    forks.sort();
+    println!(
+        "dry run of an update (fork, wait; nothing decoded) at {:.0} MB RSS: p50 {:.2} ms, p99 {:.2} ms",
+        rss_bytes() as f64 / 1e6,
+        percentile(&forks, 0.5).as_secs_f64() * 1e3,
+        percentile(&forks, 0.99).as_secs_f64() * 1e3
+    );
     holder.shutdown().await;
     newcomer.shutdown().await;
     Ok(())

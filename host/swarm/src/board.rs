@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use loro::{ExportMode, LoroDoc, Subscription, VersionVector};
 
 use crate::attest::SignedAttestation;
+use crate::dry_run::{dry_run, Limits};
 use crate::record::SignedResult;
 
 const RESULTS: &str = "results";
@@ -100,6 +101,9 @@ pub enum BoardError {
     Refused(String),
     #[error("loro: {0}")]
     Loro(String),
+    /// The update would have killed the process (or hung it): seen in a dry run.
+    #[error("refused update: {0}")]
+    DryRun(#[from] crate::dry_run::DryRunError),
 }
 
 /// One change the staging document reported: a key of the results map and its new value, or
@@ -125,6 +129,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, BoardError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|_| BoardError::Refused("malformed Loro data (the decoder gave up on it)".into()))
+}
+
+/// What a dry run of a peer's update may use: memory and time to decode the largest sync
+/// answer (512 MiB) with room to spare, and no more.
+fn dry_run_limits(bytes: usize) -> Limits {
+    let mib = (bytes >> 20) as u64;
+    Limits {
+        memory: (1 << 30) + 16 * bytes as u64,
+        time: Duration::from_secs(30) + Duration::from_millis(200) * mib as u32,
+    }
+}
+
+/// Everything [`Board::import_checked`] has Loro do with a peer's bytes, and nothing else:
+/// run in the dry run's child, on its copy of the board (see [`crate::dry_run`]).
+fn decode_only(inner: &mut Inner, bytes: &[u8]) {
+    let _ = LoroDoc::decode_import_blob_meta(bytes, false);
+    if inner.index.is_empty() && inner.attestations.is_empty() {
+        // As `check_whole`: no change events, the maps read in place.
+        inner.staging.subscription = None;
+        if inner.staging.doc.import(bytes).is_ok() {
+            let _ = inner.staging.doc.get_value();
+        }
+    } else {
+        let _ = inner.staging.try_import(bytes);
+    }
 }
 
 /// Whether every attestation among `new` speaks of a result on the board or among `new`.
@@ -572,6 +601,11 @@ impl Board {
             return Ok(0);
         }
         let mut inner = self.inner();
+        // Loro's decoders abort the process on some crafted updates (a panic is caught
+        // below; an abort is not): decode it first in a forked copy of this process.
+        dry_run(dry_run_limits(bytes.len()), || {
+            decode_only(&mut inner, bytes)
+        })?;
         let imported = guarded(|| self.import_locked(&mut inner, bytes));
         if imported.is_err() {
             // The decoder gave up midway: the staging copy may hold part of the update.

@@ -334,6 +334,49 @@ fn an_update_that_makes_the_decoder_panic_is_refused_and_the_board_keeps_working
     let _ = board.updates_since(b"\xff\xff\xff\xff");
 }
 
+/// Found by the `board_update` fuzz target: a sync answer on which Loro's decoder asks for a
+/// 28 TB allocation (`Vec::with_capacity` of a count read from the bytes). That aborts the
+/// process — no panic to catch — so any peer could kill a node with it. The dry run in a
+/// forked child takes the abort instead; the board refuses the update, names why, and keeps
+/// working, in a state the hostile bytes did not touch.
+#[test]
+fn an_update_that_makes_the_decoder_abort_is_refused_in_a_dry_run_and_the_node_lives() {
+    let hostile = include_bytes!("../../../tests/fuzz/corpus/board_update/loro-alloc-28TB");
+    let board = Board::new("search", 1);
+    let first = record(&key(43), "first", 0.4);
+    board.insert(&first).expect("insert");
+    let refused = board.import_checked(hostile);
+    #[cfg(unix)]
+    {
+        use hyper_swarm::dry_run::DryRunError;
+        assert!(
+            matches!(
+                refused,
+                Err(hyper_swarm::board::BoardError::DryRun(
+                    DryRunError::Crashed {
+                        signal: libc::SIGABRT
+                    }
+                ))
+            ),
+            "{refused:?}"
+        );
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("would have killed the node"), "{message}");
+    }
+    // On an empty board too (a new node's first sync takes the whole-board path).
+    assert!(Board::new("search", 4).import_checked(hostile).is_err());
+    let other = Board::new("search", 2);
+    let second = record(&key(44), "second", 0.5);
+    other.insert(&second).expect("insert");
+    board
+        .import_checked(&other.updates_since(&board.version()).expect("updates"))
+        .expect("a real update still imports");
+    assert_eq!(board.results().len(), 2);
+    let restored = Board::from_snapshot("search", 5, &board.snapshot().expect("snapshot"))
+        .expect("the board saves and restores");
+    assert_eq!(restored.results().len(), 2);
+}
+
 /// Field bounds of records and attestations from peers, in other forms than the oversized
 /// message: each field past its bound is refused by name before any signature work.
 #[test]
