@@ -316,10 +316,19 @@ fn an_update_that_makes_the_decoder_panic_is_refused_and_the_board_keeps_working
         board.import_checked(hostile),
         Err(hyper_swarm::board::BoardError::Refused(_))
     ));
-    // Still a working board: another peer's real update goes in, and it syncs out.
+    keeps_working(&board, 42);
+    // The same bytes as a version vector: answered (or refused), never a panic.
+    let _ = board.updates_since(hostile);
+    let _ = board.updates_since(b"\xff\xff\xff\xff");
+}
+
+/// After refusing hostile bytes, `board` (holding one record) still works: another peer's
+/// real update goes in, it syncs out to a new node, and it saves and restores.
+fn keeps_working(board: &Board, seed: u8) {
     let other = Board::new("search", 2);
-    let second = record(&key(42), "second", 0.5);
-    other.insert(&second).expect("insert");
+    other
+        .insert(&record(&key(seed), "second", 0.5))
+        .expect("insert");
     board
         .import_checked(&other.updates_since(&board.version()).expect("updates"))
         .expect("a real update still imports");
@@ -329,9 +338,9 @@ fn an_update_that_makes_the_decoder_panic_is_refused_and_the_board_keeps_working
         .import_checked(&board.updates_since(&fresh.version()).expect("updates"))
         .expect("sync out");
     assert_eq!(fresh.results().len(), 2);
-    // The same bytes as a version vector: answered (or refused), never a panic.
-    let _ = board.updates_since(hostile);
-    let _ = board.updates_since(b"\xff\xff\xff\xff");
+    let restored = Board::from_snapshot("search", 5, &board.snapshot().expect("snapshot"))
+        .expect("the board saves and restores");
+    assert_eq!(restored.results().len(), 2);
 }
 
 /// Found by the `board_update` fuzz target: a sync answer on which Loro's decoder asks for a
@@ -363,18 +372,25 @@ fn an_update_that_makes_the_decoder_abort_is_refused_in_a_dry_run_and_the_node_l
         let message = refused.unwrap_err().to_string();
         assert!(message.contains("would have killed the node"), "{message}");
     }
-    // On an empty board too (a new node's first sync takes the whole-board path).
+    // The class, not the one input: on an empty board (a new node's first sync takes the
+    // whole-board path), as a saved board file (bare and in the saved framing), as a version
+    // vector, and cut short or grown at other sizes. Refused or answered; the process lives.
     assert!(Board::new("search", 4).import_checked(hostile).is_err());
-    let other = Board::new("search", 2);
-    let second = record(&key(44), "second", 0.5);
-    other.insert(&second).expect("insert");
-    board
-        .import_checked(&other.updates_since(&board.version()).expect("updates"))
-        .expect("a real update still imports");
-    assert_eq!(board.results().len(), 2);
-    let restored = Board::from_snapshot("search", 5, &board.snapshot().expect("snapshot"))
-        .expect("the board saves and restores");
-    assert_eq!(restored.results().len(), 2);
+    assert!(Board::from_snapshot("search", 6, hostile).is_err());
+    let mut saved = b"hyper-board-v1\0".to_vec();
+    saved.extend_from_slice(&(hostile.len() as u64).to_le_bytes());
+    saved.extend_from_slice(hostile);
+    saved.extend_from_slice(b"{}");
+    assert!(Board::from_snapshot("search", 7, &saved).is_err());
+    let _ = board.updates_since(hostile);
+    for len in [hostile.len() / 2, hostile.len() - 1] {
+        let _ = board.import_checked(&hostile[..len]);
+    }
+    let mut grown = hostile.to_vec();
+    grown.extend_from_slice(&[0xff; 64]);
+    let _ = board.import_checked(&grown);
+    assert_eq!(board.results(), vec![first]);
+    keeps_working(&board, 44);
 }
 
 /// Field bounds of records and attestations from peers, in other forms than the oversized
