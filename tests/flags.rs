@@ -58,3 +58,28 @@ where
     v.parse()
         .unwrap_or_else(|e| fail(&format!("{name}: {v:?} is not valid: {e}")))
 }
+
+/// What a benchmark reads from outside — a data file, a guest's answer, a node or a socket —
+/// stops it, when it fails, with a sentence naming what and why and exit status 1, not a
+/// panic and a backtrace.
+pub trait OrExit<T> {
+    fn or_exit(self, what: &str) -> T;
+}
+
+impl<T, E: Display> OrExit<T> for Result<T, E> {
+    fn or_exit(self, what: &str) -> T {
+        self.unwrap_or_else(|e| {
+            eprintln!("error: {what}: {e}");
+            std::process::exit(1)
+        })
+    }
+}
+
+impl<T> OrExit<T> for Option<T> {
+    fn or_exit(self, what: &str) -> T {
+        self.unwrap_or_else(|| {
+            eprintln!("error: {what}: missing");
+            std::process::exit(1)
+        })
+    }
+}

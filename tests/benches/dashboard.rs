@@ -4,6 +4,7 @@
 //!
 //! `cargo bench -p hyper-tests --bench dashboard --profile dev -- [--results 100000]`
 
+use hyper_tests::flags::OrExit;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -16,14 +17,14 @@ use hyper_tests::swarm_harness::tokio_rt;
 
 fn get(addr: SocketAddr, path: &str) -> (Duration, usize) {
     let t = Instant::now();
-    let mut s = TcpStream::connect(addr).expect("connect");
+    let mut s = TcpStream::connect(addr).or_exit("connect");
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
     )
-    .expect("write");
+    .or_exit("write");
     let mut body = Vec::new();
-    s.read_to_end(&mut body).expect("read");
+    s.read_to_end(&mut body).or_exit("read");
     (t.elapsed(), body.len())
 }
 
@@ -71,7 +72,7 @@ fn main() {
             finished_ms: 1_764_000_000_000 + i as u64 * 1000,
         };
         rt.block_on(client.publish(SignedResult::sign(record, key)))
-            .expect("publish");
+            .or_exit("publish");
     }
     println!(
         "board: {n} results from {} authors, loaded in {:.1} s",
@@ -85,17 +86,17 @@ fn main() {
             dashboard,
             "127.0.0.1:0".parse().expect("addr"),
         ))
-        .expect("serve");
+        .or_exit("serve");
     let t = Instant::now();
     while !String::from_utf8_lossy(&{
-        let mut s = TcpStream::connect(addr).expect("connect");
+        let mut s = TcpStream::connect(addr).or_exit("connect");
         write!(
             s,
             "GET /api/overview HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
         )
-        .expect("w");
+        .or_exit("write the request");
         let mut b = Vec::new();
-        s.read_to_end(&mut b).expect("r");
+        s.read_to_end(&mut b).or_exit("read the answer");
         b
     })
     .contains(&format!("\"results\":{n}"))

@@ -11,6 +11,7 @@
 //!
 //! To run the binary on another machine, put the fixture's `.wasm` in `$HYPER_FIXTURE_DIR`.
 
+use hyper_tests::flags::OrExit;
 use std::time::{Duration, Instant};
 
 use hyper_compute::gpu::{Gpu, GpuLimits};
@@ -82,7 +83,7 @@ fn run(skill: &Skill, policy: &SandboxPolicy, case: &str, n: i64) -> (Duration, 
 fn main() {
     let n: usize = hyper_tests::flags::value("--n", 512);
     let n = n.div_ceil(16) * 16;
-    let mut gpu = Gpu::open(GpuLimits::default()).expect("a GPU adapter (mesa-vulkan-drivers)");
+    let mut gpu = Gpu::open(GpuLimits::default()).or_exit("a GPU adapter (mesa-vulkan-drivers)");
     println!("adapter: {}", gpu.adapter());
 
     // 1. Matrix product.
@@ -128,7 +129,7 @@ fn main() {
 
     // 2. axpy from a skill and natively.
     let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::GPU_USER)).expect("gpu fixture loads");
+    let skill = Skill::load(&runtime, &read(fixtures::GPU_USER)).or_exit("gpu fixture loads");
     let policy = SandboxPolicy::default();
     let elements = 1i64 << 20;
     let _ = run(&skill, &policy, "axpy", elements);

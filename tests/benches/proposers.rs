@@ -24,6 +24,7 @@ mod bm25;
 #[path = "../../domains/search/scoring/src/lib.rs"]
 mod scoring;
 
+use hyper_tests::flags::OrExit;
 use std::time::Instant;
 
 use hyper_research::{
@@ -43,12 +44,12 @@ struct Objective {
 impl Objective {
     fn load() -> Self {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../domains/search");
-        let text = |p: &str| std::fs::read_to_string(format!("{root}/{p}")).expect(p);
+        let text = |p: &str| std::fs::read_to_string(format!("{root}/{p}")).or_exit(p);
         Objective {
             docs: bm25::parse_docs(&text("data/cran.all.1400")),
             queries: bm25::parse_queries(&text("data/cran.qry")),
             judgements: scoring::Judgements::parse(&text("evaluator/qrels/cranqrel"))
-                .expect("qrels"),
+                .or_exit("qrels"),
         }
     }
 
@@ -82,7 +83,7 @@ impl Objective {
         for q in &self.queries {
             bm25::write_run(&mut run, q.qid, &index.search(&q.text, &options));
         }
-        let run = scoring::Run::parse_in(&run, scoring::MAX_QUERY, scoring::MAX_DOC).expect("run");
+        let run = scoring::Run::parse_in(&run, scoring::MAX_QUERY, scoring::MAX_DOC).or_exit("run");
         scoring::evaluate(&self.judgements, &run, |q| q % 3 != 0).ndcg10
     }
 }
@@ -90,10 +91,10 @@ impl Objective {
 fn space() -> Space {
     let (_dir, home) = temp_home();
     let domain = embedded_domain(&home, &hyper_guests::SEARCH, &[]);
-    let domain = Domain::load(&domain.dir).expect("domain");
+    let domain = Domain::load(&domain.dir).or_exit("domain");
     let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(hyper_tests::fixtures::SEARCH_BM25)).expect("skill");
-    let info = skill.describe(&domain.skill_policy()).expect("describe");
+    let skill = Skill::load(&runtime, &read(hyper_tests::fixtures::SEARCH_BM25)).or_exit("skill");
+    let info = skill.describe(&domain.skill_policy()).or_exit("describe");
     Space::new(info.params).expect("space")
 }
 

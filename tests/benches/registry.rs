@@ -6,6 +6,7 @@
 //! - the time to get an installed skill running from the compile cache: read the blob, verify
 //!   its hash, load the cached machine code, link, and instantiate it in a fresh store.
 
+use hyper_tests::flags::OrExit;
 use std::time::{Duration, Instant};
 
 use hyper_registry::install::{check, InstallOptions};
@@ -44,12 +45,12 @@ fn main() {
             build: None,
         };
         let (_pack_tmp, pack_home) = temp_home();
-        let identity = Identity::load_or_create(&pack_home).expect("identity");
+        let identity = Identity::load_or_create(&pack_home).or_exit("identity");
         let bytes =
             hyper_registry::pack::pack_component(&runtime(), source, component.clone(), &identity)
-                .expect("pack")
+                .or_exit("pack")
                 .to_bytes()
-                .expect("bytes");
+                .or_exit("bytes");
         let mut install_times = Vec::new();
         let mut homes = Vec::new();
         for _ in 0..reps {
@@ -65,9 +66,9 @@ fn main() {
             })
             .expect("runtime");
             let plan =
-                check(&runtime, &trust, None, &bytes, &InstallOptions::default()).expect("checks");
-            let store = Store::open(&home).expect("store");
-            let installed = hyper_registry::install(&store, &plan).expect("install");
+                check(&runtime, &trust, None, &bytes, &InstallOptions::default()).or_exit("checks");
+            let store = Store::open(&home).or_exit("store");
+            let installed = hyper_registry::install(&store, &plan).or_exit("install");
             install_times.push(start.elapsed());
             homes.push((tmp, home, installed));
         }
@@ -85,11 +86,11 @@ fn main() {
                 ..SandboxPolicy::default()
             };
             let start = Instant::now();
-            let store = Store::open(home).expect("store");
-            let blob = store.component(installed).expect("component");
+            let store = Store::open(home).or_exit("store");
+            let blob = store.component(installed).or_exit("component");
             blob_times.push(start.elapsed());
-            let skill = Skill::load(&runtime, &blob).expect("load from cache");
-            let instantiate = skill.instantiate_only(&policy).expect("instantiate");
+            let skill = Skill::load(&runtime, &blob).or_exit("load from cache");
+            let instantiate = skill.instantiate_only(&policy).or_exit("instantiate");
             ready_times.push(start.elapsed());
             instantiate_times.push(instantiate);
         }

@@ -21,6 +21,7 @@
 //! `cargo bench -p hyper-tests --bench research --profile dev -- [--domains search,cisi,finance,tldr]
 //!  [--nodes 2,4,8] [--budget 48] [--seeds 10] [--proposer gp|tpe|mixed|novelty] [--noise-runs N] [--json FILE]`
 
+use hyper_tests::flags::OrExit;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -72,10 +73,10 @@ fn research(
     peers: &mut dyn hyper_research::Peers,
     mut on_record: impl FnMut(&hyper_journal::Record),
 ) -> (Vec<Point>, Stats) {
-    let mut journal = Journal::open(journal_dir.join("journal.db")).expect("journal");
+    let mut journal = Journal::open(journal_dir.join("journal.db")).or_exit("journal");
     let mut points = Vec::new();
     let summary = ResearchLoop {
-        domain: Domain::load(&parts.dir).expect("domain"),
+        domain: Domain::load(&parts.dir).or_exit("domain"),
         skill: parts.skill.clone(),
         evaluator: parts.evaluator.clone(),
         journal: &mut journal,
@@ -89,7 +90,7 @@ fn research(
             on_record(record);
         }
     })
-    .expect("loop");
+    .or_exit("the research loop");
     let stats = Stats {
         explored: summary.explored,
         avoided_dead_ends: summary.avoided_dead_ends,
@@ -109,7 +110,7 @@ struct Stats {
 }
 
 fn alone(parts: &Parts, seed: u64, experiments: u32, proposer: ProposerKind) -> Vec<Point> {
-    let dir = tempfile::tempdir().expect("tmp");
+    let dir = tempfile::tempdir().or_exit("tmp");
     research(
         parts,
         dir.path(),
@@ -140,7 +141,7 @@ fn together(
     let mut clients: Vec<NodeClient> = Vec::new();
     for i in 0..seeds.len() {
         let bootstrap = match clients.first() {
-            Some(first) => vec![rt.block_on(first.listen_addrs()).expect("addrs")[0].clone()],
+            Some(first) => vec![rt.block_on(first.listen_addrs()).or_exit("addrs")[0].clone()],
             None => vec![],
         };
         let config = NodeConfig {
@@ -152,7 +153,7 @@ fn together(
         };
         let client = rt
             .block_on(start(key(i).to_bytes(), config, HashMap::new()))
-            .expect("node");
+            .or_exit("node");
         clients.push(client);
     }
     // Wait for every node to see another (gossip needs a mesh), at most 10 s.
@@ -173,7 +174,7 @@ fn together(
             let (client, handle, parts) = (client.clone(), rt.handle().clone(), parts.clone());
             let proposer = proposer.clone();
             std::thread::spawn(move || {
-                let dir = tempfile::tempdir().expect("tmp");
+                let dir = tempfile::tempdir().or_exit("tmp");
                 let mut peers = SwarmPeers::new(client.clone(), handle.clone());
                 let signer = key(i);
                 research(
@@ -270,12 +271,12 @@ fn run_domain(
     let (_dir, home) = temp_home();
     let domain = embedded_domain(&home, d, &[]);
     let runtime = runtime();
-    let skill_path = domain.default_skill_path().expect("default skill");
+    let skill_path = domain.default_skill_path().or_exit("default skill");
     let parts = Parts {
         dir: domain.dir.clone(),
-        skill: Skill::load(&runtime, &read(&skill_path.to_string_lossy())).expect("skill"),
+        skill: Skill::load(&runtime, &read(&skill_path.to_string_lossy())).or_exit("skill"),
         evaluator: Evaluator::load(&runtime, &read(&domain.evaluator_path().to_string_lossy()))
-            .expect("evaluator"),
+            .or_exit("evaluator"),
     };
     let largest = sizes.iter().copied().max().unwrap_or(1);
     let mut sets = Vec::new();

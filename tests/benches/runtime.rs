@@ -12,6 +12,7 @@
 #[allow(dead_code)]
 mod bm25;
 
+use hyper_tests::flags::OrExit;
 use std::time::{Duration, Instant};
 
 use hyper_runtime::{ParamValue, SandboxPolicy, Skill};
@@ -40,7 +41,7 @@ fn main() {
     );
 
     // 1. Host overhead per experiment.
-    let trivial = Skill::load(&runtime, &read(fixtures::TRIVIAL)).expect("trivial skill");
+    let trivial = Skill::load(&runtime, &read(fixtures::TRIVIAL)).or_exit("trivial skill");
     let bare = SandboxPolicy {
         data_dir: None,
         scratch: false,
@@ -61,11 +62,11 @@ fn main() {
     let spec0 = calls(0);
     let measure = |policy: &SandboxPolicy| {
         for _ in 0..iterations / 10 {
-            trivial.run(policy, &spec0, None).0.expect("warm-up");
+            trivial.run(policy, &spec0, None).0.or_exit("warm-up");
         }
         median(
             (0..iterations)
-                .map(|_| time(|| trivial.run(policy, &spec0, None).0.expect("trivial run")).0)
+                .map(|_| time(|| trivial.run(policy, &spec0, None).0.or_exit("trivial run")).0)
                 .collect(),
         )
     };
@@ -81,7 +82,7 @@ fn main() {
     });
     let instantiate = median(
         (0..iterations)
-            .map(|_| trivial.instantiate_only(&bare).expect("instantiate"))
+            .map(|_| trivial.instantiate_only(&bare).or_exit("instantiate"))
             .collect(),
     );
     println!("host overhead per experiment, trivial skill (median of {iterations}):");
@@ -112,12 +113,12 @@ fn main() {
     let reps = if quick { 3 } else { 7 };
     let with_calls = median(
         (0..reps)
-            .map(|_| time(|| trivial.run(&bare, &big, None).0.expect("calls run")).0)
+            .map(|_| time(|| trivial.run(&bare, &big, None).0.or_exit("calls run")).0)
             .collect(),
     );
     let without = median(
         (0..reps)
-            .map(|_| time(|| trivial.run(&bare, &spec0, None).0.expect("run")).0)
+            .map(|_| time(|| trivial.run(&bare, &spec0, None).0.or_exit("run")).0)
             .collect(),
     );
     let per_call = with_calls.saturating_sub(without).as_secs_f64() / n as f64;
@@ -128,8 +129,8 @@ fn main() {
     );
 
     // 3. BM25 in the sandbox vs native.
-    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).expect("bm25 skill");
-    let info = skill.describe(&full).expect("describe");
+    let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).or_exit("bm25 skill");
+    let info = skill.describe(&full).or_exit("describe");
     let space = hyper_research::Space::new(info.params).expect("space");
     let bm25_spec = hyper_runtime::ExperimentSpec {
         id: "bench".into(),
@@ -145,14 +146,14 @@ fn main() {
     let (mut sandbox_times, mut native_times) = (Vec::new(), Vec::new());
     let (mut sandbox_out, mut native_out) = (Vec::new(), String::new());
     for _ in 0..reps {
-        let (t, artifact) = time(|| skill.run(&full, &bm25_spec, None).0.expect("bm25 run"));
+        let (t, artifact) = time(|| skill.run(&full, &bm25_spec, None).0.or_exit("bm25 run"));
         sandbox_times.push(t);
         sandbox_out = artifact.bytes;
         let (t, run) = time(|| {
             let docs =
-                std::fs::read_to_string(domain.data_dir().join("cran.all.1400")).expect("docs");
+                std::fs::read_to_string(domain.data_dir().join("cran.all.1400")).or_exit("docs");
             let queries =
-                std::fs::read_to_string(domain.data_dir().join("cran.qry")).expect("queries");
+                std::fs::read_to_string(domain.data_dir().join("cran.qry")).or_exit("queries");
             bm25::run_collection(&docs, &queries, &bm25::Options::default())
         });
         native_times.push(t);

@@ -16,6 +16,7 @@
 //! CPU); to run the binary on another machine, put the fixtures' `.wasm` files in
 //! `$HYPER_FIXTURE_DIR`.
 
+use hyper_tests::flags::OrExit;
 use std::time::{Duration, Instant};
 
 use hyper_compute::{Binary, Limits, TensorStore, Unary};
@@ -34,7 +35,7 @@ fn run_case(skill: &Skill, case: &str, steps: i64) -> Duration {
     );
     let t0 = Instant::now();
     let (result, _) = skill.run(&policy, &spec, None);
-    result.expect("run");
+    result.or_exit("the tensor skill's run");
     t0.elapsed()
 }
 
@@ -76,7 +77,7 @@ fn native_train(steps: u32) -> f32 {
 
 fn main() {
     let runtime = runtime();
-    let skill = Skill::load(&runtime, &read(fixtures::TENSOR_USER)).expect("load");
+    let skill = Skill::load(&runtime, &read(fixtures::TENSOR_USER)).or_exit("load");
     println!(
         "host tensors through the component boundary (hyper:compute/tensor, device {})",
         TensorStore::new(Limits::default(), 0).device_name()
@@ -143,10 +144,10 @@ fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64, large: bool) {
         &hyper_guests::ML,
         &[("train_tokens", toml::Value::Integer(tokens as i64))],
     );
-    let text = std::fs::read(domain.data_dir().join("train.txt")).expect("train.txt");
-    let skill = Skill::load(runtime, &read(fixtures::ML_TINYGPT)).expect("skill");
+    let text = std::fs::read(domain.data_dir().join("train.txt")).or_exit("train.txt");
+    let skill = Skill::load(runtime, &read(fixtures::ML_TINYGPT)).or_exit("skill");
     let policy = domain.skill_policy();
-    let info = skill.describe(&policy).expect("describe");
+    let info = skill.describe(&policy).or_exit("describe");
     let mut space = hyper_research::Space::new(info.params).expect("space");
     space.pin(&domain.manifest.fixed).expect("pin");
     let mut params = space.defaults();
@@ -172,7 +173,7 @@ fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64, large: bool) {
     for _ in 0..3 {
         let t0 = Instant::now();
         let (result, _) = skill.run(&policy, &spec, None);
-        result.expect("skill trains");
+        result.or_exit("the tinygpt skill's training run");
         sandbox.push(t0.elapsed());
         let t0 = Instant::now();
         let (_, n) = native::train(config.clone(), &recipe, &text, 11);

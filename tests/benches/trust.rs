@@ -8,6 +8,7 @@
 //! `cargo bench -p hyper-tests --bench trust -- [--nodes 8] [--experiments 30] [--share 0.1]`
 //! (add `--profile dev` to skip the release build: the guests are release builds either way).
 
+use hyper_tests::flags::OrExit;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,7 +71,7 @@ fn round(
                         meter.add_research(record.duration_ms);
                         handle
                             .block_on(client.publish(from_journal(record, &key)))
-                            .expect("publish");
+                            .or_exit("publish");
                         if let Some(val) = record.val {
                             if let Ok(mut list) = published.lock() {
                                 list.push(Published {
@@ -168,7 +169,7 @@ fn main() {
     std::thread::sleep(Duration::from_secs(20));
     stop_monitor.store(true, Ordering::Relaxed);
     let seen = watch.join().expect("monitor");
-    let list = published.lock().expect("list").clone();
+    let list = published.lock().or_exit("list").clone();
     // Swarm-wide new bests: kept results that beat everything published before them.
     let mut best = f64::MIN;
     let mut bests: Vec<Published> = Vec::new();
@@ -273,8 +274,8 @@ fn main() {
         on_boards += on_verified_board(&rt, p, &sybil_ids);
         let report = rt
             .block_on(p.client.trust("search"))
-            .expect("trust")
-            .expect("search");
+            .or_exit("trust")
+            .or_exit("search");
         refuted += fakes
             .iter()
             .filter(|f| report.statuses.get(&f.key()) == Some(&Status::Refuted))
