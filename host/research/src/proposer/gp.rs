@@ -141,17 +141,14 @@ impl GpProposer {
 impl GpProposer {
     /// The defaults with the first parameter that no result, claim or point tried has
     /// varied alone changed to a random other value; None once every parameter has been.
-    fn screen(&mut self, context: &Context) -> Option<Assignment> {
+    fn screen(&mut self, context: &Context, alone: &[Vec<&Assignment>]) -> Option<Assignment> {
         let space = context.space;
         let defaults = space.defaults();
-        let seen = context.known();
-        for spec in self.screening_order(space) {
-            if seen
-                .iter()
-                .any(|a| varied_alone(space, &defaults, a, &spec.name))
-            {
+        for index in self.screening_order(space) {
+            if !alone[index].is_empty() {
                 continue;
             }
+            let spec = &space.specs[index];
             for _ in 0..8 {
                 let value = self.fallback.random_value(&spec.kind);
                 if Some(&value) != defaults.get(&spec.name) {
@@ -169,8 +166,13 @@ impl GpProposer {
     /// One value shows that a parameter matters, not where: on cisi `prf_docs` alone gives
     /// 0.41 at 3 and 0.43 at 16. Nodes that share the screening each draw one value per
     /// parameter where isolated nodes each draw their own; this spends part of what sharing
-    /// saves on a second draw where it can pay.
-    fn screen_again(&mut self, context: &Context) -> Option<Assignment> {
+    /// saves on a second draw where it can pay. At most one experiment per number, whatever
+    /// peers report: a parameter with two points alone (tried, claimed or in flight) is done.
+    fn screen_again(
+        &mut self,
+        context: &Context,
+        alone: &[Vec<&Assignment>],
+    ) -> Option<Assignment> {
         let space = context.space;
         let defaults = space.defaults();
         let sign = if context.higher_is_better { 1.0 } else { -1.0 };
@@ -184,26 +186,15 @@ impl GpProposer {
                 .map(|v| sign * v)
         };
         let base = value_of(&defaults)?;
-        let seen = context.known();
-        for spec in self.screening_order(space) {
-            let Some(index) = space.specs.iter().position(|s| s.name == spec.name) else {
-                continue;
-            };
-            if !matches!(spec.kind, ParamKind::Int(_) | ParamKind::Float(_)) {
-                continue;
-            }
-            let mut alone: Vec<&Assignment> = Vec::new();
-            for a in seen.iter().copied() {
-                if varied_alone(space, &defaults, a, &spec.name) && !alone.contains(&a) {
-                    alone.push(a);
-                }
-            }
-            let [first] = alone[..] else {
+        for index in self.screening_order(space) {
+            let spec = &space.specs[index];
+            let [first] = alone[index][..] else {
                 continue;
             };
             if value_of(first).is_none_or(|v| v <= base) {
                 continue;
             }
+            // Choices and flags have no position: their one other value is all there is.
             let position = |a: &Assignment| match space.coordinates(a).0.get(index) {
                 Some(Coordinate::Number(x)) => Some(*x),
                 _ => None,
@@ -225,31 +216,46 @@ impl GpProposer {
         None
     }
 
-    /// The parameters to screen, in this node's (seeded) order. Each node screens in its own
-    /// order: when claims travel slower than nodes start, nodes that cannot yet see each
-    /// other's claims still rarely collide.
-    fn screening_order<'s>(&self, space: &'s Space) -> Vec<&'s hyper_runtime::ParamSpec> {
+    /// The indices of the parameters to screen, in this node's (seeded) order. Each node
+    /// screens in its own order: when claims travel slower than nodes start, nodes that
+    /// cannot yet see each other's claims still rarely collide.
+    fn screening_order(&self, space: &Space) -> Vec<usize> {
         let mut order: Vec<usize> = (0..space.specs.len()).collect();
         let mut shuffle = StdRng::seed_from_u64(self.seed);
         for i in (1..order.len()).rev() {
             order.swap(i, shuffle.random_range(0..=i));
         }
+        order.retain(|&i| {
+            let spec = &space.specs[i];
+            varies(&spec.kind) && !space.pins.contains_key(&spec.name)
+        });
         order
-            .into_iter()
-            .map(|i| &space.specs[i])
-            .filter(|s| varies(&s.kind) && !space.pins.contains_key(&s.name))
-            .collect()
     }
 }
 
-/// Whether `a` is the defaults with `name` alone changed.
-fn varied_alone(space: &Space, defaults: &Assignment, a: &Assignment, name: &str) -> bool {
-    a.get(name) != defaults.get(name)
-        && space
+/// Per parameter (by index), the distinct points of `seen` that are the defaults with that
+/// parameter alone changed; at most two each, all the screening asks. One pass over `seen`,
+/// which may hold thousands of peers' results, for both screening passes.
+fn varied_alone<'a>(
+    space: &Space,
+    defaults: &Assignment,
+    seen: &[&'a Assignment],
+) -> Vec<Vec<&'a Assignment>> {
+    let mut alone: Vec<Vec<&Assignment>> = vec![Vec::new(); space.specs.len()];
+    for &a in seen {
+        let mut changed = space
             .specs
             .iter()
-            .filter(|s| s.name != name)
-            .all(|s| a.get(&s.name) == defaults.get(&s.name))
+            .enumerate()
+            .filter(|(_, s)| a.get(&s.name) != defaults.get(&s.name))
+            .map(|(i, _)| i);
+        if let (Some(i), None) = (changed.next(), changed.next()) {
+            if alone[i].len() < 2 && !alone[i].contains(&a) {
+                alone[i].push(a);
+            }
+        }
+    }
+    alone
 }
 
 impl Proposer for GpProposer {
@@ -259,11 +265,13 @@ impl Proposer for GpProposer {
             return farthest_point(&mut self.fallback, space, &context.known());
         }
         if self.screening {
-            if let Some(a) = self.screen(context) {
+            // Both passes read which parameters were varied alone: one scan of the history.
+            let alone = varied_alone(space, &space.defaults(), &context.known());
+            if let Some(a) = self.screen(context, &alone) {
                 return a;
             }
             if self.screen_twice {
-                if let Some(a) = self.screen_again(context) {
+                if let Some(a) = self.screen_again(context, &alone) {
                     return a;
                 }
             }
@@ -779,6 +787,14 @@ mod tests {
         }
     }
 
+    fn alone_in<'a>(context: &Context<'a>) -> Vec<Vec<&'a Assignment>> {
+        varied_alone(context.space, &context.space.defaults(), &context.known())
+    }
+
+    fn again(gp: &mut GpProposer, context: &Context) -> Option<Assignment> {
+        gp.screen_again(context, &alone_in(context))
+    }
+
     #[test]
     fn a_number_that_helped_alone_is_screened_once_more_far_from_its_first_value() {
         let space = space();
@@ -811,8 +827,9 @@ mod tests {
             let mut context = Context::new(&space, &defaults, &[]);
             context.history = &history;
             context.higher_is_better = false;
-            let again = gp.screen_again(&context).expect("a second value of x");
-            assert!(varied_alone(&space, &defaults, &again, "x"), "{again:?}");
+            let again = again(&mut gp, &context).expect("a second value of x");
+            let alone = varied_alone(&space, &defaults, &[&again]);
+            assert_eq!(alone[0], [&again], "not x alone: {again:?}");
             assert!(
                 (position(&again) - position(&first_x)).abs() >= 0.25,
                 "{again:?} is near {first_x:?}"
@@ -834,13 +851,25 @@ mod tests {
             }
             context.history = &done;
             context.higher_is_better = false;
-            assert_eq!(gp.screen_again(&context), None, "in flight: {in_flight}");
+            assert_eq!(again(&mut gp, &context), None, "in flight: {in_flight}");
         }
+        // Peers flood points of x alone, all better than the defaults: x has its two points
+        // and no more is screened (one more experiment per number at most, whatever peers
+        // report); n and the choice, never varied twice, are not screened again either.
+        let mut flood = history.clone();
+        for i in 0..4000 {
+            let x = with("x", Value::Float(-5.0 + f64::from(i) * 0.0025));
+            flood.push(scored(&x, 1.0));
+        }
+        let mut context = Context::new(&space, &defaults, &[]);
+        context.history = &flood;
+        context.higher_is_better = false;
+        assert_eq!(again(&mut GpProposer::new(3), &context), None);
         // Without the defaults' value there is nothing to compare with.
         history.remove(0);
         let mut context = Context::new(&space, &defaults, &[]);
         context.history = &history;
-        assert_eq!(GpProposer::new(1).screen_again(&context), None);
+        assert_eq!(again(&mut GpProposer::new(1), &context), None);
     }
 
     #[test]
@@ -948,7 +977,8 @@ mod tests {
             context.pending = &claims;
             context.higher_is_better = false;
             assert!(
-                claims.iter().any(|c| c != &defaults) && gp.screen(&context).is_none(),
+                claims.iter().any(|c| c != &defaults)
+                    && gp.screen(&context, &alone_in(&context)).is_none(),
                 "{extra} extra claims"
             );
             let a = gp.propose(&context);
