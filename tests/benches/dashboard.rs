@@ -41,7 +41,7 @@ fn main() {
             },
             HashMap::new(),
         ))
-        .expect("node");
+        .or_exit("node");
     // The first author is the node itself (its own results count as verified), the other 19
     // are strangers (unverified).
     let keys: Vec<SigningKey> = (0..20u8)
@@ -84,7 +84,7 @@ fn main() {
     let addr = rt
         .block_on(hyper_dashboard::serve(
             dashboard,
-            "127.0.0.1:0".parse().expect("addr"),
+            "127.0.0.1:0".parse().or_exit("addr"),
         ))
         .or_exit("serve");
     let t = Instant::now();
@@ -134,7 +134,7 @@ fn main() {
         .current_dir(&web)
         .args(["load.mjs", &format!("http://{addr}/"), "search"])
         .output()
-        .expect("node");
+        .or_exit("node");
     println!(
         "page loads in headless Chromium: {}",
         String::from_utf8_lossy(&out.stdout).trim()

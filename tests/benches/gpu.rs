@@ -91,27 +91,28 @@ fn main() {
     let b: Vec<f32> = (0..n * n).map(|i| ((i * 5) % 11) as f32 * 0.1).collect();
     let size = (4 * n * n) as u64;
     let (ba, bb, bc, bd) = (
-        gpu.create_buffer(size).expect("a"),
-        gpu.create_buffer(size).expect("b"),
-        gpu.create_buffer(size).expect("c"),
-        gpu.create_buffer(4).expect("dims"),
+        gpu.create_buffer(size).or_exit("a"),
+        gpu.create_buffer(size).or_exit("b"),
+        gpu.create_buffer(size).or_exit("c"),
+        gpu.create_buffer(4).or_exit("dims"),
     );
-    gpu.write(ba, 0, &bytes(&a)).expect("write a");
-    gpu.write(bb, 0, &bytes(&b)).expect("write b");
+    gpu.write(ba, 0, &bytes(&a)).or_exit("write a");
+    gpu.write(bb, 0, &bytes(&b)).or_exit("write b");
     gpu.write(bd, 0, &(n as u32).to_le_bytes())
-        .expect("write n");
-    let p = gpu.pipeline(MATMUL, "main").expect("matmul pipeline");
+        .or_exit("write n");
+    let p = gpu.pipeline(MATMUL, "main").or_exit("matmul pipeline");
     let groups = [(n / 16) as u32, (n / 16) as u32, 1];
-    gpu.dispatch(p, &[ba, bb, bc, bd], groups).expect("warm-up");
+    gpu.dispatch(p, &[ba, bb, bc, bd], groups)
+        .or_exit("warm-up");
     let times: Vec<Duration> = (0..5)
         .map(|_| {
             let t0 = Instant::now();
             gpu.dispatch(p, &[ba, bb, bc, bd], groups)
-                .expect("dispatch");
+                .or_exit("dispatch");
             t0.elapsed()
         })
         .collect();
-    let c = floats(&gpu.read(bc).expect("read c"));
+    let c = floats(&gpu.read(bc).or_exit("read c"));
     for (i, j) in [(0, 0), (n / 2, n / 3), (n - 1, n - 1)] {
         let want: f32 = (0..n).map(|k| a[i * n + k] * b[k * n + j]).sum();
         let got = c[i * n + j];

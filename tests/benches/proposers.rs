@@ -73,21 +73,21 @@ impl Objective {
     fn score(&self, a: &Assignment) -> f64 {
         let f = |n: &str| match a.get(n) {
             Some(Value::Float(x)) => *x,
-            other => panic!("{n}: {other:?}"),
+            other => unexpected(n, other),
         };
         let i = |n: &str| match a.get(n) {
             Some(Value::Int(x)) => *x,
-            other => panic!("{n}: {other:?}"),
+            other => unexpected(n, other),
         };
         let c = |n: &str| match a.get(n) {
             Some(Value::Choice(x)) => x.clone(),
-            other => panic!("{n}: {other:?}"),
+            other => unexpected(n, other),
         };
         let options = bm25::Options {
             k1: f("k1"),
             b: f("b"),
-            tokenizer: bm25::Tokenizer::parse(&c("tokenizer")).expect("tokenizer"),
-            stemmer: bm25::Stemmer::parse(&c("stemmer")).expect("stemmer"),
+            tokenizer: bm25::Tokenizer::parse(&c("tokenizer")).or_exit("tokenizer"),
+            stemmer: bm25::Stemmer::parse(&c("stemmer")).or_exit("stemmer"),
             stopwords: matches!(a.get("stopwords"), Some(Value::Flag(true))),
             title_weight: f("title_weight"),
             prf_docs: i("prf_docs").max(0) as usize,
@@ -106,6 +106,8 @@ impl Objective {
 }
 
 /// CISI.REL as the cisi evaluator reads it: `qid docid 0 0.0` per line, every pair relevant.
+/// Not the evaluator's `parse_rel` itself: that crate is a guest (it links the SDK's
+/// bindings) and does not build for the host.
 fn cisi_judgements(text: &str) -> scoring::Judgements {
     let mut map = std::collections::BTreeMap::<u32, std::collections::HashMap<u32, u32>>::new();
     for line in text.lines() {
@@ -121,6 +123,13 @@ fn cisi_judgements(text: &str) -> scoring::Judgements {
     scoring::Judgements(map)
 }
 
+/// The skill's space does not match the ranking code compiled here (another skill version).
+fn unexpected(name: &str, value: Option<&Value>) -> ! {
+    flags::fail(&format!(
+        "the skill's `{name}` is {value:?}, not what the native ranking code reads"
+    ))
+}
+
 fn space() -> Space {
     let (_dir, home) = temp_home();
     let domain = embedded_domain(&home, &hyper_guests::SEARCH, &[]);
@@ -128,7 +137,7 @@ fn space() -> Space {
     let runtime = runtime();
     let skill = Skill::load(&runtime, &read(hyper_tests::fixtures::SEARCH_BM25)).or_exit("skill");
     let info = skill.describe(&domain.skill_policy()).or_exit("describe");
-    Space::new(info.params).expect("space")
+    Space::new(info.params).or_exit("space")
 }
 
 fn proposer(kind: &str, seed: u64) -> Box<dyn Proposer> {
@@ -369,7 +378,7 @@ fn main() {
                 } else {
                     sets.iter()
                         .map(|(_, coop)| {
-                            let v = &coop.iter().find(|(m, _)| *m == n).expect("group").1;
+                            let v = &coop.iter().find(|(m, _)| *m == n).or_exit("group").1;
                             (
                                 count(coop_to_target(v, target)),
                                 v.iter().copied().fold(f64::MIN, f64::max),

@@ -56,7 +56,7 @@ fn main() {
         for _ in 0..reps {
             let (tmp, home) = temp_home();
             let mut trust = TrustList::default();
-            trust.add(&identity.public_hex(), "bench").expect("trust");
+            trust.add(&identity.public_hex(), "bench").or_exit("trust");
             let start = Instant::now();
             // What `hyper skill install --yes` does: a runtime with the home's compile cache,
             // every check (compiling the component once), then the store write.
@@ -64,7 +64,7 @@ fn main() {
                 cache_dir: Some(home.join("cache/components")),
                 ..Default::default()
             })
-            .expect("runtime");
+            .or_exit("runtime");
             let plan =
                 check(&runtime, &trust, None, &bytes, &InstallOptions::default()).or_exit("checks");
             let store = Store::open(&home).or_exit("store");
@@ -80,7 +80,7 @@ fn main() {
                 cache_dir: Some(home.join("cache/components")),
                 ..Default::default()
             })
-            .expect("runtime");
+            .or_exit("runtime");
             let policy = SandboxPolicy {
                 data_dir: None,
                 ..SandboxPolicy::default()

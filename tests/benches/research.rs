@@ -468,7 +468,7 @@ fn main() {
         let table = report(name, &sets, &sizes, budget, &proposer_name);
         println!("{table}\n({name} took {:.0} s)", took.as_secs_f64());
         tables.push_str(&table);
-        raw.insert(name.into(), serde_json::to_value(&sets).expect("json"));
+        raw.insert(name.into(), serde_json::to_value(&sets).or_exit("json"));
     }
     println!("\n{tables}");
     if let Some((path, file)) = json {

@@ -131,7 +131,7 @@ fn main() {
     // 3. BM25 in the sandbox vs native.
     let skill = Skill::load(&runtime, &read(fixtures::SEARCH_BM25)).or_exit("bm25 skill");
     let info = skill.describe(&full).or_exit("describe");
-    let space = hyper_research::Space::new(info.params).expect("space");
+    let space = hyper_research::Space::new(info.params).or_exit("space");
     let bm25_spec = hyper_runtime::ExperimentSpec {
         id: "bench".into(),
         domain: "search".into(),

@@ -46,30 +46,30 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn native_train(steps: u32) -> f32 {
     let mut s = TensorStore::new(Limits::default(), 1);
-    let inputs = s.randn(&[64, 2], 0.0, 1.0).expect("x");
-    let xs = s.to_vec(inputs).expect("xs");
+    let inputs = s.randn(&[64, 2], 0.0, 1.0).or_exit("x");
+    let xs = s.to_vec(inputs).or_exit("xs");
     let ys: Vec<f32> = xs
         .chunks(2)
         .map(|p| 3.0 * p[0] - 2.0 * p[1] + 1.0)
         .collect();
-    let target = s.from_f32(&ys, &[64, 1]).expect("y");
-    let w = s.randn(&[2, 1], 0.0, 0.1).expect("w");
-    let b = s.zeros(&[1]).expect("b");
-    s.variable(w).expect("var");
-    s.variable(b).expect("var");
+    let target = s.from_f32(&ys, &[64, 1]).or_exit("y");
+    let w = s.randn(&[2, 1], 0.0, 0.1).or_exit("w");
+    let b = s.zeros(&[1]).or_exit("b");
+    s.variable(w).or_exit("var");
+    s.variable(b).or_exit("var");
     let mut last = 0.0;
     for _ in 0..steps {
-        let m = s.matmul(inputs, w).expect("mm");
-        let pred = s.binary(m, b, Binary::Add).expect("add");
-        let diff = s.binary(pred, target, Binary::Sub).expect("sub");
-        let sq = s.unary(diff, Unary::Sqr).expect("sqr");
-        let loss = s.mean_all(sq).expect("mean");
-        last = s.scalar(loss).expect("loss");
-        s.backward(loss).expect("backward");
+        let m = s.matmul(inputs, w).or_exit("mm");
+        let pred = s.binary(m, b, Binary::Add).or_exit("add");
+        let diff = s.binary(pred, target, Binary::Sub).or_exit("sub");
+        let sq = s.unary(diff, Unary::Sqr).or_exit("sqr");
+        let loss = s.mean_all(sq).or_exit("mean");
+        last = s.scalar(loss).or_exit("loss");
+        s.backward(loss).or_exit("backward");
         s.adamw_step(&[w, b], 0.05, 0.9, 0.999, 1e-8, 0.0)
-            .expect("adamw");
+            .or_exit("adamw");
         for h in [m, pred, diff, sq, loss] {
-            s.drop_tensor(h).expect("drop");
+            s.drop_tensor(h).or_exit("drop");
         }
     }
     last
@@ -90,11 +90,11 @@ fn main() {
     let many = median((0..5).map(|_| run_case(&skill, "calls", n)).collect());
     let per_call = (many.saturating_sub(base)).as_secs_f64() / (2 * n) as f64;
     let mut s = TensorStore::new(Limits::default(), 0);
-    let x = s.ones(&[1]).expect("x");
+    let x = s.ones(&[1]).or_exit("x");
     let t0 = Instant::now();
     for _ in 0..n {
-        let y = s.affine(x, 1.0, 0.0).expect("affine");
-        s.drop_tensor(y).expect("drop");
+        let y = s.affine(x, 1.0, 0.0).or_exit("affine");
+        s.drop_tensor(y).or_exit("drop");
     }
     let native = t0.elapsed().as_secs_f64() / (2 * n) as f64;
     println!(
@@ -148,8 +148,8 @@ fn transformer(runtime: &hyper_runtime::Runtime, tokens: u64, large: bool) {
     let skill = Skill::load(runtime, &read(fixtures::ML_TINYGPT)).or_exit("skill");
     let policy = domain.skill_policy();
     let info = skill.describe(&policy).or_exit("describe");
-    let mut space = hyper_research::Space::new(info.params).expect("space");
-    space.pin(&domain.manifest.fixed).expect("pin");
+    let mut space = hyper_research::Space::new(info.params).or_exit("space");
+    space.pin(&domain.manifest.fixed).or_exit("pin");
     let mut params = space.defaults();
     let mut config = native::default_config();
     let mut recipe = native::default_recipe(tokens);
